@@ -1,0 +1,43 @@
+# Digits: `make run` serves the app on http://127.0.0.1:$(PORT); `make test` runs every test.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: venv run test train evaluate bench lint vendor clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[train,test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) scripts/run.py
+
+test: venv
+	bash scripts/ensure_chromium.sh
+	$(PY) -m pytest
+
+train: venv
+	$(PY) -m worker.train --model all $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+
+evaluate: venv
+	$(PY) -m worker.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+
+bench: venv
+	$(PY) -m bench.run
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+vendor:
+	bash scripts/vendor_frontend.sh
+
+clean:
+	rm -rf var bench/results tests/artifacts .pytest_cache

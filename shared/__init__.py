@@ -1,0 +1,1 @@
+"""Code that both the web process and the workers import (no TensorFlow, no Flask)."""

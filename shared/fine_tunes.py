@@ -1,0 +1,87 @@
+"""Fine-tune jobs in Redis: one at a time, their progress, and the count of new samples.
+
+Web starts jobs (admin) and reads them; workers count new samples and start jobs
+automatically; the trainer reports progress and the outcome. The lock is a Redis key
+set with NX, so one job runs at a time across any number of trainer processes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import redis
+
+#: Hard limit of one fine-tune, below the broker's visibility timeout (3600 s) so a
+#: running job is never redelivered to a second trainer.
+TIME_LIMIT = 1800
+LOCK_KEY = "digits:fine_tune:active"
+PENDING_KEY = "digits:samples:pending"
+JOB_TTL = 30 * 24 * 3600
+FINISHED = ("promoted", "rejected", "failed")
+
+# Release the lock only if it still names this job (another may hold it by now).
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def job_key(job_id: str) -> str:
+    return f"digits:fine_tune:{job_id}"
+
+
+def start_job(client: redis.Redis, reason: str) -> str | None:
+    """Take the lock and record a queued job; None while another job holds the lock."""
+    job_id = uuid.uuid4().hex
+    if not client.set(LOCK_KEY, job_id, nx=True, ex=TIME_LIMIT + 120):
+        return None
+    update(client, job_id, status="queued", reason=reason, created_at=time.time(), step=0, total=0)
+    return job_id
+
+
+def active_job(client: redis.Redis) -> str | None:
+    value = client.get(LOCK_KEY)
+    return value.decode() if value else None
+
+
+def update(client: redis.Redis, job_id: str, **fields: Any) -> None:
+    key = job_key(job_id)
+    pipe = client.pipeline()
+    pipe.hset(key, mapping={name: json.dumps(value) for name, value in fields.items()})
+    pipe.expire(key, JOB_TTL)
+    pipe.execute()
+
+
+def read_job(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
+    raw = client.hgetall(job_key(job_id))
+    if not raw:
+        return None
+    return {"id": job_id, **{k.decode(): json.loads(v) for k, v in raw.items()}}
+
+
+def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None:
+    """Record the outcome, then release the lock if this job still holds it."""
+    update(client, job_id, status=status, finished_at=time.time(), **fields)
+    client.eval(_RELEASE, 1, LOCK_KEY, job_id)
+
+
+def note_new_sample(client: redis.Redis, sample_id: str, every: int) -> bool:
+    """Count a stored sample (a set: a redelivered job counts once); True at the threshold."""
+    pipe = client.pipeline()
+    pipe.sadd(PENDING_KEY, sample_id)
+    pipe.scard(PENDING_KEY)
+    _, pending = pipe.execute()
+    return int(pending) >= every
+
+
+def pending_samples(client: redis.Redis) -> set[str]:
+    return {member.decode() for member in client.smembers(PENDING_KEY)}
+
+
+def clear_pending(client: redis.Redis, sample_ids: set[str]) -> None:
+    """Forget the samples a finished job has seen; later ones keep counting."""
+    if sample_ids:
+        client.srem(PENDING_KEY, *sample_ids)

@@ -1,0 +1,181 @@
+"""Canvas PNG to the 28x28 image the models see, following the MNIST recipe.
+
+The browser sends ``canvas.toDataURL("image/png")``: RGBA, a fully transparent
+background and dark strokes. MNIST digits are white on black, fit in a 20x20 box
+(aspect ratio kept) and are centred by centre of mass in 28x28.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+
+import numpy as np
+from PIL import Image
+
+from shared.errors import EmptyCanvas, ImageTooLarge, ImageTooSmall, InvalidImage, UnsupportedImage
+
+SIZE = 28
+BOX = 20
+#: Grey level (0-255, after inversion) above which a pixel counts as ink.
+INK_THRESHOLD = 40
+#: Fewer ink pixels than this is a stray click, not a digit.
+MIN_INK_PIXELS = 4
+#: Smallest side we accept: a 1x1 or 4x4 "drawing" carries no digit.
+MIN_SIDE = 8
+
+_DATA_URL = re.compile(r"^data:image/png;base64,(?P<payload>[A-Za-z0-9+/=\s]*)$")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def decode_data_url(data_url: object, max_bytes: int) -> bytes:
+    """Return the PNG bytes inside a ``data:image/png;base64,`` URL, or raise."""
+    if not isinstance(data_url, str):
+        raise InvalidImage("image must be a string holding a data:image/png;base64 URL")
+    if not data_url.startswith("data:"):
+        raise InvalidImage("image must be a data URL (data:image/png;base64,...)")
+    if not data_url.startswith("data:image/png;"):
+        raise UnsupportedImage("only PNG images are accepted (data:image/png;base64,...)")
+    # base64 inflates by 4/3: refuse before decoding anything that cannot fit.
+    if len(data_url) > max_bytes * 4 // 3 + 64:
+        raise ImageTooLarge(f"image is larger than {max_bytes} bytes")
+    match = _DATA_URL.match(data_url)
+    if match is None:
+        raise InvalidImage("image is not a base64 data URL")
+    try:
+        raw = base64.b64decode(match.group("payload"), validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidImage("image data is not valid base64") from exc
+    if len(raw) > max_bytes:
+        raise ImageTooLarge(f"image is larger than {max_bytes} bytes")
+    if not raw.startswith(_PNG_SIGNATURE):
+        raise UnsupportedImage("image bytes are not a PNG")
+    return raw
+
+
+def load_png(png: bytes, max_side: int) -> Image.Image:
+    """Open PNG bytes, checking dimensions from the header before decoding pixels."""
+    try:
+        image = Image.open(io.BytesIO(png), formats=["PNG"])
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge("image dimensions are too large") from exc
+    except Exception as exc:  # Pillow raises several types for corrupt data
+        raise UnsupportedImage("image bytes are not a readable PNG") from exc
+    width, height = image.size
+    if width > max_side or height > max_side:
+        raise ImageTooLarge(f"image is {width}x{height}; each side must be at most {max_side} px")
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise ImageTooSmall(f"image is {width}x{height}; each side must be at least {MIN_SIDE} px")
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge("image dimensions are too large") from exc
+    except Exception as exc:
+        raise InvalidImage("image data is truncated or corrupt") from exc
+    return image
+
+
+def ink_from_image(image: Image.Image) -> np.ndarray:
+    """Grey ink intensity (0 = paper, 255 = full ink) of any PNG mode."""
+    rgba = image.convert("RGBA")
+    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    grey = Image.alpha_composite(paper, rgba).convert("L")
+    return 255 - np.asarray(grey, dtype=np.uint8)
+
+
+def to_mnist(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink, fit the longest side to 20 px and centre by mass in 28x28."""
+    mask = ink > INK_THRESHOLD
+    if int(mask.sum()) < MIN_INK_PIXELS:
+        raise EmptyCanvas("the drawing has no ink: draw a digit first")
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = crop.shape
+    scale = BOX / max(height, width)
+    new_w = max(1, round(width * scale))
+    new_h = max(1, round(height * scale))
+    # BOX filter = area averaging, the anti-aliasing MNIST's normalisation used.
+    box = Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.BOX)
+    digit = np.asarray(box, dtype=np.float32)
+
+    canvas = np.zeros((SIZE, SIZE), dtype=np.float32)
+    top, left = (SIZE - new_h) // 2, (SIZE - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = digit
+    total = canvas.sum()
+    if total <= 0:
+        raise EmptyCanvas("the drawing has no ink: draw a digit first")
+    ys, xs = np.indices(canvas.shape)
+    com_y = float((ys * canvas).sum() / total)
+    com_x = float((xs * canvas).sum() / total)
+    # Shift so the centre of mass lands on the image centre, keeping the box inside.
+    shift_y = int(np.clip(round((SIZE - 1) / 2 - com_y), -top, SIZE - new_h - top))
+    shift_x = int(np.clip(round((SIZE - 1) / 2 - com_x), -left, SIZE - new_w - left))
+    out = np.zeros_like(canvas)
+    out[top + shift_y : top + shift_y + new_h, left + shift_x : left + shift_x + new_w] = digit
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def preprocess_png(png: bytes, max_side: int = 2048) -> np.ndarray:
+    """PNG bytes (as a canvas exports them) to a 28x28 uint8 MNIST-style image."""
+    return to_mnist(ink_from_image(load_png(png, max_side)))
+
+
+def preprocess_data_url(data_url: object, max_bytes: int, max_side: int) -> np.ndarray:
+    """Validate and preprocess a canvas data URL in one step."""
+    return preprocess_png(decode_data_url(data_url, max_bytes), max_side)
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """Encode a 2-D uint8 array as a greyscale PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_data_url(pixels: np.ndarray) -> str:
+    """Encode a 2-D uint8 array as a PNG data URL (the ``preview`` of a result)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
+
+
+def encode_pixels(pixels: np.ndarray) -> str:
+    """28x28 uint8 to a compact JSON-safe string for a task argument."""
+    return base64.b64encode(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def decode_pixels(text: str) -> np.ndarray:
+    """Inverse of :func:`encode_pixels`; raises InvalidImage on anything else."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidImage("pixels are not base64") from exc
+    if len(raw) != SIZE * SIZE:
+        raise InvalidImage(f"pixels must be {SIZE * SIZE} bytes, got {len(raw)}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(SIZE, SIZE)
+
+
+def render_canvas_png(
+    digit: np.ndarray,
+    canvas_side: int = 280,
+    digit_height: int = 200,
+    offset: tuple[int, int] = (0, 0),
+) -> bytes:
+    """Render a 28x28 MNIST digit the way a browser canvas would export it.
+
+    Dark strokes on a transparent RGBA background: the ink goes into alpha.
+    Used by tests and by the canvas-style evaluation.
+    """
+    scaled = Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize(
+        (digit_height, digit_height), Image.Resampling.BICUBIC
+    )
+    alpha = Image.new("L", (canvas_side, canvas_side), 0)
+    x = (canvas_side - digit_height) // 2 + offset[0]
+    y = (canvas_side - digit_height) // 2 + offset[1]
+    alpha.paste(scaled, (x, y))
+    rgba = Image.new("RGBA", (canvas_side, canvas_side), (17, 17, 17, 0))
+    rgba.putalpha(alpha)
+    buffer = io.BytesIO()
+    rgba.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,22 @@
+"""Task and queue names, declared once so web (which sends by name) and worker cannot drift."""
+
+PREDICT = "digits.predict"
+SAVE_SAMPLE = "digits.save_sample"
+FINE_TUNE = "digits.fine_tune"
+
+QUEUE_PREDICT = "predict"
+QUEUE_SAMPLES = "samples"
+QUEUE_TRAIN = "train"
+
+#: Every queue a worker process may consume.
+QUEUES: tuple[str, ...] = (QUEUE_PREDICT, QUEUE_SAMPLES, QUEUE_TRAIN)
+
+#: Every task the workers must register, with the queue it is routed to.
+TASK_QUEUES: dict[str, str] = {
+    PREDICT: QUEUE_PREDICT,
+    SAVE_SAMPLE: QUEUE_SAMPLES,
+    FINE_TUNE: QUEUE_TRAIN,
+}
+
+#: The two networks every prediction runs, in display order.
+MODEL_NAMES: tuple[str, ...] = ("fnn", "cnn")

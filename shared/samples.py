@@ -1,0 +1,57 @@
+"""Labelled samples in the object store: ``samples/<id>.png`` and ``samples/<id>.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+from shared.errors import InvalidRequest
+from shared.imaging import png_bytes
+from shared.storage import Store
+
+SOURCES = ("collect", "feedback")
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def check_id(sample_id: str) -> str:
+    """Ids are made by web (uuid4 hex); anything else never reaches a store key."""
+    if not isinstance(sample_id, str) or not _ID.match(sample_id):
+        raise InvalidRequest("id must be 32 lowercase hex digits")
+    return sample_id
+
+
+def image_key(sample_id: str) -> str:
+    return f"samples/{check_id(sample_id)}.png"
+
+
+def meta_key(sample_id: str) -> str:
+    return f"samples/{check_id(sample_id)}.json"
+
+
+def write_sample(store: Store, sample_id: str, pixels: np.ndarray, meta: dict[str, Any]) -> None:
+    """Image first, metadata last: a sample counts once its JSON exists.
+
+    Both keys derive from the id, so a redelivered job rewrites the same objects.
+    """
+    store.put_bytes(image_key(sample_id), png_bytes(pixels), "image/png")
+    body = {"id": sample_id, **meta}
+    store.put_bytes(
+        meta_key(sample_id), json.dumps(body, sort_keys=True).encode(), "application/json"
+    )
+
+
+def read_meta(store: Store, sample_id: str) -> dict[str, Any]:
+    return dict(json.loads(store.get_bytes(meta_key(sample_id))))
+
+
+def sample_ids(store: Store) -> list[str]:
+    """Ids of complete samples (those whose metadata exists)."""
+    ids = []
+    for key in store.list_keys("samples/"):
+        name = key[len("samples/") :]
+        if name.endswith(".json") and _ID.match(name[: -len(".json")]):
+            ids.append(name[: -len(".json")])
+    return ids

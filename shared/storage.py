@@ -1,0 +1,159 @@
+"""The object store behind one small interface: S3 through boto3, or a local directory.
+
+Keys are slash-separated (``samples/<id>.png``). Every write replaces the whole
+object in one step, so a reader never sees half an object and a repeated write of
+the same key is harmless (idempotent tasks rely on that).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.errors import ObjectNotFound
+
+
+class Store(Protocol):
+    """What web and workers need from an object store."""
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def ping(self) -> None: ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+        raise ValueError(f"bad object key: {key!r}")
+    return key
+
+
+class LocalStore:
+    """A directory on disk: the default for `make run` and a single machine."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write aside, fsync, then rename: atomic on POSIX, so no reader sees a torn file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield key
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def ping(self) -> None:
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise OSError(f"store directory {self.root} is not writable")
+
+
+class S3Store:
+    """An S3 bucket (AWS, MinIO, SeaweedFS) under an optional key prefix."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str = "", client: Any = None):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._client = client or boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=3,
+                read_timeout=10,
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+    def _key(self, key: str) -> str:
+        return self.prefix + _check_key(key)
+
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
+        self._client.put_object(
+            Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self._client.exceptions.NoSuchKey:
+            raise ObjectNotFound(key) from None
+        return bytes(answer["Body"].read())
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self.prefix) :]
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def ping(self) -> None:
+        self._client.head_bucket(Bucket=self.bucket)
+
+
+def open_store(url: str, endpoint_url: str = "") -> Store:
+    """``s3://bucket/prefix`` opens S3; ``file:///path`` or a plain path opens a directory."""
+    if url.startswith("s3://"):
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        return S3Store(bucket, prefix, endpoint_url)
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    return LocalStore(url)

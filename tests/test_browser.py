@@ -1,0 +1,100 @@
+"""End to end in headless Chromium: draw with the mouse, see both models' answers."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from tests.services import free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
+    """The real app on a loopback port, in a thread, against the real worker."""
+    from web import create_app
+
+    app = create_app({"SETTINGS_ENV": stack_env})
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-US")
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on(
+        "console",
+        lambda message: message.type == "error" and page.console_errors.append(message.text),
+    )
+    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def draw_stroke(page, points: list[tuple[float, float]]) -> None:
+    """Drag the mouse through ``points`` (fractions of the canvas) with the button down."""
+    box = page.locator("#canvas").bounding_box()
+    x0, y0 = box["x"], box["y"]
+    first = points[0]
+    page.mouse.move(x0 + first[0] * box["width"], y0 + first[1] * box["height"])
+    page.mouse.down()
+    for fx, fy in points[1:]:
+        page.mouse.move(x0 + fx * box["width"], y0 + fy * box["height"], steps=12)
+    page.mouse.up()
+
+
+def test_mouse_drawn_one_is_recognized_by_both_models(page, live_server):
+    page.goto(live_server + "/")
+    draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    page.click("#recognize")
+    for name in ("cnn", "fnn"):
+        expect(page.locator(f"#{name}-digit")).to_have_text(re.compile(r"^\s*[0-9]\s*$"), timeout=60_000)
+    assert page.locator("#cnn-digit").inner_text().strip() == "1"
+    assert page.locator("#fnn-digit").inner_text().strip() == "1"
+    preview = page.locator("#preview")
+    assert (preview.get_attribute("src") or "").startswith("data:image/png;base64,")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "draw-result.png"), full_page=True)
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_empty_canvas_shows_a_clear_message(page, live_server):
+    page.goto(live_server + "/")
+    page.click("#recognize")
+    expect(page.locator("#status")).to_contain_text(re.compile("draw", re.IGNORECASE))

@@ -1,0 +1,236 @@
+"""The learning loop with real processes: feedback, samples, fine-tunes, the gate, rollback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from shared import registry
+from shared.imaging import render_canvas_png
+from tests.conftest import ADMIN_TOKEN
+from tests.test_api import data_url, wait_done
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def predict(client, digit: np.ndarray) -> dict:
+    answer = client.post("/api/predictions", json={"image": data_url(render_canvas_png(digit))})
+    assert answer.status_code == 202
+    done = wait_done(client, answer.get_json()["status_url"])
+    assert done["status"] == "done", done
+    return done
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"{what} not seen within {timeout} s")
+
+
+def thick(digits: np.ndarray) -> np.ndarray:
+    """A distinctive drawing style: heavy strokes, as a finger on a phone makes them."""
+    padded = np.pad(digits, ((0, 0), (1, 1), (1, 1)))
+    grown = np.maximum.reduce(
+        [padded[:, 1:-1, 1:-1], padded[:, :-2, 1:-1], padded[:, 2:, 1:-1],
+         padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]]
+    )  # fmt: skip
+    return np.clip(grown.astype(np.int32) * 2, 0, 255).astype(np.uint8)
+
+
+def send_samples(client, app, digits: np.ndarray, labels: np.ndarray) -> list[str]:
+    ids = []
+    for digit, label in zip(digits, labels, strict=True):
+        answer = client.post(
+            "/api/samples",
+            json={"image": data_url(render_canvas_png(digit)), "label": int(label)},
+        )
+        assert answer.status_code == 202
+        ids.append(answer.get_json()["id"])
+    store = app.extensions["digits"].store
+    wait_for(
+        lambda: all(store.exists(f"samples/{i}.json") for i in ids), 120, "samples in the store"
+    )
+    return ids
+
+
+def run_fine_tune(client) -> dict:
+    answer = client.post("/api/fine-tunes", headers=ADMIN)
+    assert answer.status_code == 202, answer.get_json()
+    status_url = answer.get_json()["status_url"]
+    seen_progress = []
+
+    def finished():
+        job = client.get(status_url).get_json()
+        seen_progress.append(job.get("step", 0))
+        return job if job["status"] in {"promoted", "rejected", "failed"} else None
+
+    job = wait_for(finished, 300, "fine-tune outcome")
+    assert job["status"] != "failed", job
+    assert job["total"] > 0 and max(seen_progress) > 0
+    return job
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_feedback_without_consent_counts_towards_accuracy_but_stores_nothing(
+    client, app, mnist_sample
+):
+    done = predict(client, mnist_sample["x_test"][0])
+    before = client.get("/api/stats").get_json()["feedback_events"]
+    answer = client.post(
+        f"/api/predictions/{done['id']}/feedback", json={"label": 7, "consent": False}
+    )
+    assert answer.status_code == 202 and answer.get_json()["stored"] is False
+    assert client.get("/api/stats").get_json()["feedback_events"] == before + 1
+    time.sleep(1)
+    assert not app.extensions["digits"].store.exists(f"samples/{done['id']}.json")
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_feedback_with_consent_stores_the_drawing_with_its_provenance(client, app, mnist_sample):
+    digit, label = mnist_sample["x_test"][1], int(mnist_sample["y_test"][1])
+    done = predict(client, digit)
+    answer = client.post(
+        f"/api/predictions/{done['id']}/feedback", json={"label": label, "consent": True}
+    )
+    assert answer.status_code == 202
+    store = app.extensions["digits"].store
+    key = f"samples/{done['id']}.json"
+    wait_for(lambda: store.exists(key), 30, "feedback sample")
+    meta = json.loads(store.get_bytes(key))
+    assert meta["label"] == label and meta["source"] == "feedback" and meta["consent"] is True
+    for name in ("fnn", "cnn"):
+        assert meta["predictions"][name] == {
+            "digit": done["result"][name]["digit"],
+            "version": done["result"][name]["version"],
+        }
+    again = client.post(
+        f"/api/predictions/{done['id']}/feedback", json={"label": label, "consent": True}
+    )
+    assert again.status_code == 409
+
+
+def test_feedback_for_unknown_prediction_is_404(client):
+    answer = client.post(
+        f"/api/predictions/{'b' * 32}/feedback", json={"label": 1, "consent": True}
+    )
+    assert answer.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body", [{"label": 11, "consent": True}, {"label": 1}, {"label": 1, "consent": "yes"}]
+)
+def test_malformed_feedback_is_400(client, body):
+    answer = client.post(f"/api/predictions/{'b' * 32}/feedback", json=body)
+    assert answer.status_code == 400
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_stats_count_feedback_per_model_version_and_confusion(client, mnist_sample):
+    done = predict(client, mnist_sample["x_test"][2])
+    truth = int(mnist_sample["y_test"][2])
+    client.post(f"/api/predictions/{done['id']}/feedback", json={"label": truth, "consent": False})
+    stats = client.get("/api/stats").get_json()
+    for name in ("fnn", "cnn"):
+        model = stats["models"][name]
+        assert sum(row["total"] for row in model["by_version"]) >= 1
+        assert model["by_day"] and 0 <= model["by_day"][-1]["accuracy"] <= 1
+        predicted = done["result"][name]["digit"]
+        assert model["confusion_matrix"][truth][predicted] >= 1
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "x"}])
+def test_admin_calls_need_the_admin_token(client, headers):
+    assert client.post("/api/fine-tunes", headers=headers).status_code == 401
+    rollback = client.post("/api/models/cnn/rollback", json={"version": 1}, headers=headers)
+    assert rollback.status_code == 401
+
+
+def test_admin_calls_are_refused_when_no_token_is_configured(stack_env):
+    from web import create_app
+
+    client = create_app(
+        {"TESTING": True, "SETTINGS_ENV": dict(stack_env, ADMIN_TOKEN="")}
+    ).test_client()
+    answer = client.post("/api/fine-tunes", headers={"Authorization": "Bearer "})
+    assert answer.status_code == 401
+
+
+@pytest.mark.usefixtures("predict_worker", "trainer")
+def test_fine_tune_on_new_style_is_promoted_and_serves_the_next_prediction(
+    client, app, mnist_sample
+):
+    x, y = mnist_sample["x_train"][:120], mnist_sample["y_train"][:120]
+    send_samples(client, app, thick(x), y)
+    before = client.get("/api/models").get_json()["models"]
+    job = run_fine_tune(client)
+    assert job["status"] == "promoted", job
+    for name in ("fnn", "cnn"):
+        outcome = job["result"]["models"][name]
+        holdout = outcome["holdout"]
+        assert outcome["outcome"] in {"promoted", "rejected"}
+        if outcome["outcome"] == "promoted":
+            assert holdout["candidate"]["mnist"] >= holdout["parent"]["mnist"] - 0.002
+    after = client.get("/api/models").get_json()["models"]
+    promoted = [n for n in ("fnn", "cnn") if after[n]["current"] != before[n]["current"]]
+    assert promoted
+    name = promoted[0]
+    done = wait_for(
+        lambda: (lambda d: d if d["result"][name]["version"] == after[name]["current"] else None)(
+            predict(client, mnist_sample["x_test"][3])
+        ),
+        30,
+        "the promoted version in a prediction",
+    )
+    assert done["result"][name]["version"] == after[name]["current"]
+    assert client.get("/api/models").get_json()["fine_tune"] is None
+
+
+@pytest.mark.usefixtures("predict_worker", "trainer")
+def test_poisoned_batch_is_rejected_and_current_version_stays(client, app, mnist_sample):
+    x, y = mnist_sample["x_train"][120:300], mnist_sample["y_train"][120:300]
+    send_samples(client, app, x, (y + 1) % 10)  # every label wrong
+    before = registry.read_manifest(app.extensions["digits"].store)
+    job = run_fine_tune(client)
+    assert job["status"] == "rejected", job["result"]
+    assert registry.read_manifest(app.extensions["digits"].store) == before
+    for name in ("fnn", "cnn"):
+        version = job["result"]["models"][name]["version"]
+        assert (
+            registry.read_metrics(app.extensions["digits"].store, name, version)["outcome"]
+            == "rejected"
+        )
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_rollback_moves_the_manifest_back(client, app):
+    models = client.get("/api/models").get_json()["models"]
+    answer = client.post("/api/models/fnn/rollback", json={"version": 1}, headers=ADMIN)
+    assert answer.status_code == 200
+    assert answer.get_json()["models"]["fnn"] == 1
+    assert client.get("/api/models").get_json()["models"]["fnn"]["current"] == 1
+    assert (
+        client.get("/api/models").get_json()["models"]["cnn"]["current"] == models["cnn"]["current"]
+    )
+    missing = client.post("/api/models/fnn/rollback", json={"version": 999}, headers=ADMIN)
+    assert missing.status_code == 404
+    unknown = client.post("/api/models/rnn/rollback", json={"version": 1}, headers=ADMIN)
+    assert unknown.status_code == 404
+
+
+def test_second_fine_tune_while_one_runs_is_409(client, app):
+    from shared import fine_tunes
+
+    redis_client = app.extensions["digits"].redis
+    job_id = fine_tunes.start_job(redis_client, reason="test")
+    assert job_id is not None
+    try:
+        assert client.post("/api/fine-tunes", headers=ADMIN).status_code == 409
+    finally:
+        fine_tunes.finish(redis_client, job_id, "failed", error="test cleanup")

@@ -1,0 +1,98 @@
+"""The shipped weights, their LiteRT conversions, the builders, augmentation and the train CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras", reason="the train extra (tensorflow-cpu, keras) is needed")
+
+from shared.names import MODEL_NAMES  # noqa: E402
+from worker.inference import LiteModel  # noqa: E402
+from worker.models import build_cnn, build_fnn  # noqa: E402
+from worker.training import augment_batch, load_mnist, to_inputs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
+
+pytestmark = [
+    # TensorFlow/Keras internals, not our code: the pyproject filters cover their modules,
+    # these cover the ones they trigger inside numpy and the stdlib.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:numpy.*"),
+    pytest.mark.filterwarnings("ignore::FutureWarning:keras.*"),
+    pytest.mark.filterwarnings("ignore::UserWarning:keras.*"),
+]
+
+
+@pytest.fixture(scope="module")
+def sample() -> object:
+    return load_mnist(str(SAMPLE))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shipped_tflite_agrees_with_shipped_keras_model(name: str, sample) -> None:
+    lite = LiteModel.from_path(MODELS / f"{name}.tflite").predict(sample.x_test)
+    model = keras.saving.load_model(MODELS / f"{name}.keras", compile=False)
+    reference = np.asarray(model(to_inputs(sample.x_test), training=False))
+    assert lite.shape == (len(sample.x_test), 10)
+    np.testing.assert_array_equal(lite.argmax(axis=1), reference.argmax(axis=1))
+    np.testing.assert_allclose(lite, reference, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shipped_model_reads_sample_test_digits(name: str, sample) -> None:
+    probabilities = LiteModel.from_path(MODELS / f"{name}.tflite").predict(sample.x_test)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities.argmax(axis=1) == sample.y_test).mean() >= 0.97
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shipped_metrics_describe_the_shipped_model(name: str) -> None:
+    metrics = json.loads((MODELS / f"{name}.metrics.json").read_text())
+    assert metrics["file_bytes"]["tflite"] == (MODELS / f"{name}.tflite").stat().st_size
+    assert np.asarray(metrics["confusion_matrix"]).shape == (10, 10)
+    assert "LeCun" in metrics["data"]["license"]
+
+
+@pytest.mark.parametrize("builder", [build_fnn, build_cnn])
+def test_builders_map_28x28_images_to_ten_probabilities(builder) -> None:
+    model = builder()
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
+    probabilities = np.asarray(model(np.zeros((3, 28, 28, 1), np.float32), training=False))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_augment_batch_keeps_shape_and_dtype_but_changes_digits(sample) -> None:
+    digits = sample.x_train[:32]
+    augmented = augment_batch(digits, np.random.default_rng(0))
+    assert augmented.shape == digits.shape
+    assert augmented.dtype == np.uint8
+    changed = [not np.array_equal(a, b) for a, b in zip(augmented, digits, strict=True)]
+    assert sum(changed) >= 30
+    assert all(a.max() > 100 for a in augmented)  # no digit erased
+
+
+def test_augment_batch_is_reproducible_from_the_generator_seed(sample) -> None:
+    digits = sample.x_train[:16]
+    first = augment_batch(digits, np.random.default_rng(7))
+    again = augment_batch(digits, np.random.default_rng(7))
+    np.testing.assert_array_equal(first, again)
+
+
+@pytest.mark.slow
+def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
+    from worker.train import main
+
+    assert main(["--quick", "--out", str(tmp_path), "--mnist", str(SAMPLE)]) == 0
+    for name in MODEL_NAMES:
+        lite = LiteModel.from_path(tmp_path / f"{name}.tflite")
+        assert lite.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
+        keras.saving.load_model(tmp_path / f"{name}.keras", compile=False)
+        metrics = json.loads((tmp_path / f"{name}.metrics.json").read_text())
+        assert metrics["epochs_run"] == 1
+    assert "CC BY-SA 3.0" in (tmp_path / "MODEL_CARD.md").read_text()

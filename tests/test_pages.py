@@ -1,0 +1,201 @@
+"""The HTML pages: they render, carry what their scripts need, obey the CSP, speak Russian.
+
+Fast tests through Flask's test client: no Redis, store or workers are needed to render a
+page, so the app here points at a closed port and a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from web import create_app, i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "web"
+PAGES = ["/", "/collect", "/about"]
+
+
+@pytest.fixture()
+def pages_app(tmp_path: Path) -> Flask:
+    return create_app(
+        {
+            "TESTING": True,
+            "SETTINGS_ENV": {"REDIS_URL": "redis://127.0.0.1:1/0", "STORAGE_URL": str(tmp_path)},
+        }
+    )
+
+
+@pytest.fixture()
+def page_client(pages_app: Flask) -> FlaskClient:
+    return pages_app.test_client()
+
+
+class Page(HTMLParser):
+    """The parts of a page the tests look at: elements by id, scripts, links, attributes."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.script_bodies: list[str] = []
+        self.style_blocks = 0
+        self._in_script = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {name: value or "" for name, value in attrs}))
+        self._in_script = tag == "script"
+        self.style_blocks += tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.script_bodies.append(data)
+
+    def by_id(self, element_id: str) -> tuple[str, dict[str, str]]:
+        found = [e for e in self.elements if e[1].get("id") == element_id]
+        assert len(found) == 1, f"expected one #{element_id}, found {len(found)}"
+        return found[0]
+
+    def first(self, tag: str) -> dict[str, str]:
+        return next(attrs for name, attrs in self.elements if name == tag)
+
+
+def get_page(client: FlaskClient, path: str, **kwargs: object) -> Page:
+    response = client.get(path, **kwargs)
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    return Page(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_in_english_by_default(page_client: FlaskClient, path: str) -> None:
+    page = get_page(page_client, path)
+    assert page.first("html")["lang"] == "en"
+    assert page.by_id("main")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_has_no_inline_script_style_or_handler(page_client: FlaskClient, path: str) -> None:
+    """The CSP allows only scripts and styles from files; inline ones would be blocked."""
+    page = get_page(page_client, path)
+    assert page.script_bodies == []
+    assert page.style_blocks == 0
+    for tag, attrs in page.elements:
+        if tag == "script":
+            assert attrs.get("src", "").startswith("/static/"), attrs
+        assert "style" not in attrs, (tag, attrs)
+        assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_script_and_stylesheet_a_page_uses_is_served(
+    page_client: FlaskClient, path: str
+) -> None:
+    page = get_page(page_client, path)
+    urls = [a["src"] for t, a in page.elements if t == "script"]
+    urls += [
+        a["href"]
+        for t, a in page.elements
+        if t == "link" and a.get("rel") in {"stylesheet", "icon"}
+    ]
+    assert len(urls) >= 4
+    for url in urls:
+        response = page_client.get(url)
+        assert response.status_code == 200, url
+        response.close()
+
+
+def test_draw_page_has_the_canvas_controls_and_result_slots(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/")
+    tag, canvas = page.by_id("canvas")
+    assert tag == "canvas" and canvas["aria-label"]
+    for element_id in [
+        "recognize", "undo", "clear", "status", "result", "preview",
+        "fnn-digit", "fnn-top3", "fnn-bars", "fnn-version",
+        "cnn-digit", "cnn-top3", "cnn-bars", "cnn-version",
+        "feedback-correct", "feedback-wrong", "feedback-none", "feedback-consent",
+        "feedback-status", *(f"feedback-digit-{d}" for d in range(10)),
+    ]:  # fmt: skip
+        page.by_id(element_id)
+    body = page.first("body")
+    assert body["data-predictions-url"] == "/api/predictions"
+    assert body["data-poll-wait"] == "2"
+
+
+def test_collect_page_has_the_canvas_labels_save_and_counter(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/collect")
+    assert page.by_id("canvas")[0] == "canvas"
+    for element_id in ["save", "undo", "clear", "status", "saved-count"]:
+        page.by_id(element_id)
+    labels = [a for t, a in page.elements if t == "input" and a.get("name") == "label"]
+    assert [a["value"] for a in labels] == [str(d) for d in range(10)]
+    assert page.first("body")["data-samples-url"] == "/api/samples"
+
+
+def test_russian_follows_the_browser_language(page_client: FlaskClient) -> None:
+    response = page_client.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
+    html = response.get_data(as_text=True)
+    assert '<html lang="ru"' in html
+    assert i18n.RU["draw.title"] in html
+    assert "Accept-Language" in response.headers["Vary"]
+
+
+def test_language_switch_sets_a_cookie_that_later_pages_follow(
+    page_client: FlaskClient,
+) -> None:
+    response = page_client.get("/about?lang=ru", headers={"Accept-Language": "en"})
+    assert i18n.RU["about.title"] in response.get_data(as_text=True)
+    assert "lang=ru" in response.headers["Set-Cookie"]
+    later = page_client.get("/collect", headers={"Accept-Language": "en"})
+    assert i18n.RU["collect.title"] in later.get_data(as_text=True)
+    back = page_client.get("/collect?lang=en")
+    assert i18n.EN["collect.title"] in back.get_data(as_text=True)
+
+
+def test_unknown_language_falls_back_to_english(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/?lang=xx", headers={"Accept-Language": "de"})
+    assert page.first("html")["lang"] == "en"
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_script_messages_are_in_the_page_language(page_client: FlaskClient, lang: str) -> None:
+    page = get_page(page_client, f"/?lang={lang}")
+    messages = json.loads(page.first("body")["data-messages"])
+    assert messages == i18n.js_messages(lang)
+    assert messages["error.empty_canvas"] == i18n.CATALOGUE[lang]["js.error.empty_canvas"]
+
+
+def test_both_languages_have_the_same_keys_and_placeholders() -> None:
+    assert i18n.EN.keys() == i18n.RU.keys()
+    for key, english in i18n.EN.items():
+        assert re.findall(r"\{\w+\}", english) == re.findall(r"\{\w+\}", i18n.RU[key]), key
+
+
+def test_every_key_the_templates_and_scripts_name_exists() -> None:
+    literal_key = re.compile(r"""\bt\(\s*["']([\w.]+)["']\s*[,)]""")
+    for template in (WEB / "templates").glob("*.html"):
+        for key in literal_key.findall(template.read_text()):
+            assert key in i18n.EN, f"{template.name}: {key}"
+    for script in (WEB / "static" / "js").glob("*.js"):
+        for key in literal_key.findall(script.read_text()):
+            assert f"js.{key}" in i18n.EN, f"{script.name}: {key}"
+
+
+def test_vendored_bootstrap_matches_the_lock_file() -> None:
+    """scripts/vendor_frontend.sh copies from the locked version; the two must not drift."""
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    locked = lock["packages"]["node_modules/bootstrap"]["version"]
+    vendor = WEB / "static" / "vendor" / "bootstrap"
+    for name in ("bootstrap.min.css", "bootstrap.bundle.min.js"):
+        banner = re.search(r"Bootstrap\s+v(\S+)", (vendor / name).read_text()[:300])
+        assert banner and banner.group(1) == locked, name
+    assert (vendor / "LICENSE").is_file()

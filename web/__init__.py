@@ -1,0 +1,49 @@
+"""The web process: validates input, enqueues jobs by name, reads results, serves pages.
+
+It never imports TensorFlow, the models or the ``worker`` package.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from shared.settings import Settings
+from web import api, errors, health, limits, pages, security
+from web.services import Services
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then ``test_config``.
+
+    ``test_config`` may hold ``SETTINGS`` (a Settings) or ``SETTINGS_ENV`` (a mapping
+    read instead of ``os.environ``), plus any Flask configuration.
+    """
+    app = Flask(__name__)
+    config = dict(test_config or {})
+    settings = config.pop("SETTINGS", None) or Settings.from_env(config.pop("SETTINGS_ENV", None))
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app.config.update(
+        # Flask accepts any body size by default: cap it just above the largest image.
+        MAX_CONTENT_LENGTH=settings.max_image_bytes * 4 // 3 + 4096,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config)
+    # Behind Heroku's router (one proxy hop) the client address is in X-Forwarded-For.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+
+    services = Services.create(settings)
+    app.extensions["digits"] = services
+    errors.register(app)
+    security.register(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+    app.extensions["digits_limiter"] = limits.init_app(app, settings)
+    return app

@@ -1,0 +1,131 @@
+"""The JSON API: thin views over plain functions in ``web.predictions`` and ``shared``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from shared import names
+from shared.errors import InvalidRequest
+from shared.imaging import encode_pixels, preprocess_data_url
+from shared.registry import now_iso
+from web import learning, predictions
+from web.admin import admin_required
+from web.services import current_services
+from web.stats import compute_stats
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+#: Longest long-poll a client may ask for; well below any router's 30 s timeout.
+MAX_WAIT = 5.0
+
+
+def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The request's JSON object, with exactly the fields this endpoint knows."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object (Content-Type: application/json)")
+    missing = sorted(required - body.keys())
+    if missing:
+        raise InvalidRequest(f"missing field(s): {', '.join(missing)}")
+    extra = sorted(body.keys() - required - optional)
+    if extra:
+        raise InvalidRequest(f"unknown field(s): {', '.join(extra)}")
+    return body
+
+
+def image_from(body: dict[str, Any]) -> np.ndarray:
+    settings = current_services().settings
+    return preprocess_data_url(body["image"], settings.max_image_bytes, settings.max_image_side)
+
+
+def digit_label(value: Any, allow_null: bool = False) -> int | None:
+    if value is None and allow_null:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
+        allowed = "an integer 0-9 or null" if allow_null else "an integer 0-9"
+        raise InvalidRequest(f"label must be {allowed}")
+    return value
+
+
+@bp.post("/predictions")
+def create_prediction() -> tuple[Response, int, dict[str, str]]:
+    pixels = image_from(json_body({"image"}))
+    job_id = predictions.create_prediction(current_services(), pixels)
+    status_url = url_for("api.prediction_status", job_id=job_id)
+    return jsonify(id=job_id, status_url=status_url), 202, {"Location": status_url}
+
+
+@bp.get("/predictions/<job_id>")
+def prediction_status(job_id: str) -> Response:
+    raw_wait = request.args.get("wait", "0")
+    try:
+        wait = float(raw_wait)
+    except ValueError:
+        raise InvalidRequest("wait must be a number of seconds (0-5)") from None
+    if not 0 <= wait <= MAX_WAIT:
+        raise InvalidRequest("wait must be between 0 and 5 seconds")
+    return jsonify(predictions.prediction_status(current_services(), job_id, wait))
+
+
+@bp.post("/samples")
+def create_sample() -> tuple[Response, int]:
+    body = json_body({"image", "label"})
+    label = digit_label(body["label"])
+    pixels = image_from(body)
+    sample_id = uuid.uuid4().hex
+    meta = {"label": label, "source": "collect", "consent": True, "created_at": now_iso()}
+    current_services().celery.send_task(
+        names.SAVE_SAMPLE,
+        args=[sample_id, encode_pixels(pixels), meta],
+        queue=names.QUEUE_SAMPLES,
+        retry=False,
+    )
+    return jsonify(id=sample_id), 202
+
+
+@bp.post("/predictions/<job_id>/feedback")
+def prediction_feedback(job_id: str) -> tuple[Response, int]:
+    body = json_body({"label", "consent"})
+    label = digit_label(body["label"], allow_null=True)
+    if not isinstance(body["consent"], bool):
+        raise InvalidRequest("consent must be true or false")
+    return jsonify(
+        predictions.record_feedback(current_services(), job_id, label, body["consent"])
+    ), 202
+
+
+@bp.get("/models")
+def models() -> Response:
+    return jsonify(learning.list_models(current_services()))
+
+
+@bp.post("/models/<name>/rollback")
+@admin_required
+def rollback(name: str) -> Response:
+    body = json_body({"version"})
+    version = body["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidRequest("version must be a positive integer")
+    return jsonify(models=learning.rollback(current_services(), name, version))
+
+
+@bp.post("/fine-tunes")
+@admin_required
+def start_fine_tune() -> tuple[Response, int, dict[str, str]]:
+    job_id = learning.start_fine_tune(current_services())
+    status_url = url_for("api.fine_tune_status", job_id=job_id)
+    return jsonify(id=job_id, status_url=status_url), 202, {"Location": status_url}
+
+
+@bp.get("/fine-tunes/<job_id>")
+def fine_tune_status(job_id: str) -> Response:
+    return jsonify(learning.fine_tune_status(current_services(), job_id))
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    return jsonify(compute_stats(current_services().redis))

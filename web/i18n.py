@@ -1,0 +1,288 @@
+"""English and Russian strings for the pages and their scripts, and choosing between them.
+
+A plain dict per language: small enough to read in one sitting, and a test checks that
+both languages have the same keys. Keys starting with ``js.`` are also handed to the
+browser (as JSON in ``<body data-messages>``) so script messages are translated too.
+Placeholders use ``str.format`` syntax, ``{name}``; the scripts fill them the same way.
+"""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import LanguageAccept
+
+LANGUAGES: tuple[str, ...] = ("en", "ru")
+DEFAULT_LANGUAGE = "en"
+#: Name of the cookie the language switch sets (``?lang=ru`` on any page).
+COOKIE_NAME = "lang"
+#: Native names for the switch, so each is readable to those who need it.
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+
+EN: dict[str, str] = {
+    # Layout
+    "app.name": "Digits",
+    "nav.draw": "Draw",
+    "nav.collect": "Collect",
+    "nav.about": "About",
+    "nav.menu": "Menu",
+    "nav.language": "Language",
+    "nav.skip": "Skip to content",
+    "footer.text": "Digits — handwritten digits read by two neural networks.",
+    "footer.data": "Trained on MNIST (CC BY-SA 3.0).",
+    # Drawing pad, shared by Draw and Collect
+    "pad.label": "Drawing area: draw one digit with a mouse, a finger or a pen",
+    "pad.hint": "Draw one digit, large, inside the dashed box.",
+    "pad.undo": "Undo",
+    "pad.clear": "Clear",
+    "pad.tools": "Drawing tools",
+    # Draw page
+    "draw.title": "Draw a digit",
+    "draw.lead": "Two neural networks, a fully connected one and a convolutional one, "
+    "each say which digit they see.",
+    "draw.recognize": "Recognize",
+    "draw.shortcuts": "Keyboard: Enter recognizes, Ctrl+Z undoes, Backspace clears.",
+    "draw.result": "Result",
+    "draw.result_empty": "Draw a digit and press Recognize: the answers of both models "
+    "appear here.",
+    "draw.preview": "What the models saw (28×28)",
+    "draw.preview_alt": "Your drawing as the 28×28 image the models read",
+    "draw.top3": "Top 3",
+    "draw.all_digits": "Probability of each digit",
+    "model.version": "version",
+    "model.fnn": "FNN",
+    "model.fnn_long": "Fully connected network",
+    "model.cnn": "CNN",
+    "model.cnn_long": "Convolutional network",
+    "feedback.title": "Was it right?",
+    "feedback.correct": "Correct",
+    "feedback.wrong": "Wrong…",
+    "feedback.not_digit": "Not a digit",
+    "feedback.pick": "Which digit did you draw?",
+    "feedback.consent": "Use my drawing to improve the models",
+    "feedback.consent_help": "Unchecked, only your answer is counted; the drawing is not stored.",
+    # Collect page
+    "collect.title": "Collect samples",
+    "collect.lead": "Help the models learn: pick a digit, draw it, save. Saved drawings "
+    "are stored and used in the next training round.",
+    "collect.label": "Digit you are drawing",
+    "collect.save": "Save",
+    "collect.count": "Saved in this session",
+    "collect.shortcuts": "Keyboard: 0–9 choose the digit, Enter saves, Backspace clears, "
+    "Ctrl+Z undoes.",
+    # About page
+    "about.title": "About Digits",
+    "about.intro": "Digits is a small handwritten-digit recognizer. You draw a digit in the "
+    "browser; two neural networks read it and show how sure they are. When they are "
+    "wrong you can say so, and the models learn from these answers in the background.",
+    "about.how": "How it works",
+    "about.diagram": "Path of a drawing through the system",
+    "about.step.browser": "Browser",
+    "about.step.browser_text": "canvas → PNG, polls for the answer",
+    "about.step.web": "Web",
+    "about.step.web_text": "Flask: checks the image, enqueues a job, answers 202",
+    "about.step.queue": "Queue",
+    "about.step.queue_text": "Redis: Celery broker and results",
+    "about.step.workers": "Workers",
+    "about.step.workers_text": "Celery: predict with LiteRT, fine-tune with TensorFlow",
+    "about.step.store": "Store",
+    "about.step.store_text": "S3 or a local folder: samples and model versions",
+    "about.how_text": "The web process never runs a model: it answers at once with a job "
+    "id, and the page asks for the result until both answers are ready. The worker "
+    "turns the drawing into a 28×28 image the MNIST way (crop to the ink, scale to "
+    "20 pixels, centre by the centre of mass) and runs both models on it.",
+    "about.models": "The models",
+    "about.fnn_text": "The 784 pixels pass through two layers of 800 units with dropout. "
+    "The classic baseline.",
+    "about.cnn_text": "A small network in the VGG style: two blocks of 3×3 convolutions "
+    "and pooling, about 0.2 million parameters. It looks at strokes and shapes rather "
+    "than single pixels and is usually the more accurate one.",
+    "about.learning": "Corrections and collected samples accumulate in the store. A "
+    "fine-tune job trains a candidate on them, mixed with the original data, and "
+    "promotes it only if it does not lose accuracy on a fixed holdout set.",
+    "about.data": "The data",
+    "about.data_text": "Both models start from MNIST, 70,000 handwritten digits by Yann "
+    "LeCun and Corinna Cortes.",
+    "about.data_licence_intro": "The data set is available under the",
+    "about.data_licence": "Creative Commons Attribution-Share Alike 3.0 licence (CC BY-SA 3.0)",
+    "about.run": "Run it yourself",
+    "about.run_text": "With Python 3.11 or newer, install the project and start "
+    "everything (web, workers, an embedded Redis-compatible server and a local "
+    "store) with one command, then open http://127.0.0.1:8000:",
+    "about.run_prod": "In production set REDIS_URL and STORAGE_URL (s3://bucket/prefix); "
+    "the Procfile and docker-compose.yml list the processes.",
+    # Script messages
+    "js.status.sending": "Sending…",
+    "js.status.queued": "Waiting in the queue…",
+    "js.status.running": "The models are reading your digit…",
+    "js.status.done": "Done: FNN says {fnn}, CNN says {cnn}.",
+    "js.status.failed": "Recognition failed: {message}",
+    "js.status.timeout": "Timed out: no answer after {seconds} seconds. Please try again.",
+    "js.status.retrying": "Connection problem, retrying…",
+    "js.status.expired": "This result has expired. Please press Recognize again.",
+    "js.status.cleared": "Cleared.",
+    "js.disagree": "The models disagree.",
+    "js.percent": "{percent}%",
+    "js.bar": "{digit}: {percent}%",
+    "js.error.empty_canvas": "Draw a digit first.",
+    "js.error.image_too_small": "The drawing is too small. Draw the digit larger.",
+    "js.error.image_too_large": "The image is too large.",
+    "js.error.invalid_image": "The drawing could not be read. Please try again.",
+    "js.error.unsupported_image": "The drawing could not be read. Please try again.",
+    "js.error.service_unavailable": "The service is temporarily unavailable. Please try "
+    "again in a minute.",
+    "js.error.too_many_requests": "Too many requests. Please wait a moment and try again.",
+    "js.error.body_too_large": "The image is too large.",
+    "js.error.not_found": "This result is unknown or has expired.",
+    "js.error.network": "Network error: the server could not be reached.",
+    "js.error.generic": "Something went wrong (HTTP {status}).",
+    "js.feedback.sending": "Sending…",
+    "js.feedback.disagree": "The models disagree. Which digit did you draw?",
+    "js.feedback.used": "Thank you! Your drawing will be used in the next training round.",
+    "js.feedback.not_stored": "Thank you! Your answer is counted; your drawing is not stored.",
+    "js.collect.pick_label": "First choose the digit you are drawing.",
+    "js.collect.label": "Digit {label} selected.",
+    "js.collect.saving": "Saving…",
+    "js.collect.saved": "Saved as {label}. Thank you! Draw the next one.",
+}
+
+RU: dict[str, str] = {
+    "app.name": "Digits",
+    "nav.draw": "Рисовать",
+    "nav.collect": "Сбор",
+    "nav.about": "О проекте",
+    "nav.menu": "Меню",
+    "nav.language": "Язык",
+    "nav.skip": "Перейти к содержимому",
+    "footer.text": "Digits — рукописные цифры, которые читают две нейросети.",
+    "footer.data": "Обучено на MNIST (CC BY-SA 3.0).",
+    "pad.label": "Поле для рисования: нарисуйте одну цифру мышью, пальцем или пером",
+    "pad.hint": "Нарисуйте одну крупную цифру внутри пунктирной рамки.",
+    "pad.undo": "Отменить",
+    "pad.clear": "Очистить",
+    "pad.tools": "Инструменты рисования",
+    "draw.title": "Нарисуйте цифру",
+    "draw.lead": "Две нейросети, полносвязная и свёрточная, скажут, какую цифру они видят.",
+    "draw.recognize": "Распознать",
+    "draw.shortcuts": "Клавиатура: Enter — распознать, Ctrl+Z — отменить, Backspace — очистить.",
+    "draw.result": "Результат",
+    "draw.result_empty": "Нарисуйте цифру и нажмите «Распознать»: здесь появятся ответы "
+    "обеих моделей.",
+    "draw.preview": "Что увидели модели (28×28)",
+    "draw.preview_alt": "Ваш рисунок в виде изображения 28×28, которое читают модели",
+    "draw.top3": "Топ-3",
+    "draw.all_digits": "Вероятность каждой цифры",
+    "model.version": "версия",
+    "model.fnn": "FNN",
+    "model.fnn_long": "Полносвязная сеть",
+    "model.cnn": "CNN",
+    "model.cnn_long": "Свёрточная сеть",
+    "feedback.title": "Угадали?",
+    "feedback.correct": "Верно",
+    "feedback.wrong": "Неверно…",
+    "feedback.not_digit": "Это не цифра",
+    "feedback.pick": "Какую цифру вы нарисовали?",
+    "feedback.consent": "Использовать мой рисунок для улучшения моделей",
+    "feedback.consent_help": "Без отметки учитывается только ваш ответ; рисунок не сохраняется.",
+    "collect.title": "Сбор образцов",
+    "collect.lead": "Помогите моделям учиться: выберите цифру, нарисуйте её и сохраните. "
+    "Сохранённые рисунки попадут в следующий раунд обучения.",
+    "collect.label": "Цифра, которую вы рисуете",
+    "collect.save": "Сохранить",
+    "collect.count": "Сохранено за сеанс",
+    "collect.shortcuts": "Клавиатура: 0–9 — выбрать цифру, Enter — сохранить, Backspace — "
+    "очистить, Ctrl+Z — отменить.",
+    "about.title": "О проекте Digits",
+    "about.intro": "Digits — небольшой распознаватель рукописных цифр. Вы рисуете цифру в "
+    "браузере; две нейросети читают её и показывают, насколько уверены. Если они "
+    "ошиблись, можно об этом сказать, и модели в фоне учатся на этих ответах.",
+    "about.how": "Как это устроено",
+    "about.diagram": "Путь рисунка через систему",
+    "about.step.browser": "Браузер",
+    "about.step.browser_text": "холст → PNG, опрос результата",
+    "about.step.web": "Веб",
+    "about.step.web_text": "Flask: проверяет изображение, ставит задачу в очередь, отвечает 202",
+    "about.step.queue": "Очередь",
+    "about.step.queue_text": "Redis: брокер и результаты Celery",
+    "about.step.workers": "Обработчики",
+    "about.step.workers_text": "Celery: распознавание на LiteRT, дообучение на TensorFlow",
+    "about.step.store": "Хранилище",
+    "about.step.store_text": "S3 или локальная папка: образцы и версии моделей",
+    "about.how_text": "Веб-процесс никогда не запускает модель: он сразу отвечает "
+    "номером задачи, а страница запрашивает результат, пока не придут оба ответа. "
+    "Обработчик превращает рисунок в изображение 28×28 по рецепту MNIST (обрезка по "
+    "штрихам, масштаб до 20 пикселей, центрирование по центру масс) и запускает обе "
+    "модели.",
+    "about.models": "Модели",
+    "about.fnn_text": "784 пикселя проходят через два слоя по 800 нейронов с dropout. "
+    "Классическая базовая модель.",
+    "about.cnn_text": "Небольшая сеть в стиле VGG: два блока свёрток 3×3 с пулингом, "
+    "около 0,2 миллиона параметров. Она смотрит на штрихи и формы, а не на "
+    "отдельные пиксели, и обычно точнее.",
+    "about.learning": "Исправления и собранные образцы накапливаются в хранилище. Задача "
+    "дообучения учит на них модель-кандидата вместе с исходными данными и продвигает "
+    "её, только если точность на фиксированной проверочной выборке не падает.",
+    "about.data": "Данные",
+    "about.data_text": "Обе модели начинают с MNIST — 70 000 рукописных цифр, авторы Янн "
+    "Лекун (Yann LeCun) и Коринна Кортес (Corinna Cortes).",
+    "about.data_licence_intro": "Набор данных доступен по",
+    "about.data_licence": "лицензии Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0)",
+    "about.run": "Как запустить",
+    "about.run_text": "С Python 3.11 или новее установите проект и запустите всё сразу "
+    "(веб, обработчики, встроенный Redis-совместимый сервер и локальное хранилище) "
+    "одной командой, затем откройте http://127.0.0.1:8000:",
+    "about.run_prod": "В продакшене задайте REDIS_URL и STORAGE_URL (s3://bucket/prefix); "
+    "процессы перечислены в Procfile и docker-compose.yml.",
+    "js.status.sending": "Отправка…",
+    "js.status.queued": "Ожидание в очереди…",
+    "js.status.running": "Модели распознают вашу цифру…",
+    "js.status.done": "Готово: FNN видит {fnn}, CNN видит {cnn}.",
+    "js.status.failed": "Распознать не удалось: {message}",
+    "js.status.timeout": "Время ожидания истекло: нет ответа за {seconds} секунд. "
+    "Попробуйте ещё раз.",
+    "js.status.retrying": "Проблема со связью, повторяем…",
+    "js.status.expired": "Результат устарел. Нажмите «Распознать» ещё раз.",
+    "js.status.cleared": "Очищено.",
+    "js.disagree": "Модели не согласны.",
+    "js.percent": "{percent} %",
+    "js.bar": "{digit}: {percent} %",
+    "js.error.empty_canvas": "Сначала нарисуйте цифру.",
+    "js.error.image_too_small": "Рисунок слишком мал. Нарисуйте цифру крупнее.",
+    "js.error.image_too_large": "Изображение слишком большое.",
+    "js.error.invalid_image": "Не удалось прочитать рисунок. Попробуйте ещё раз.",
+    "js.error.unsupported_image": "Не удалось прочитать рисунок. Попробуйте ещё раз.",
+    "js.error.service_unavailable": "Сервис временно недоступен. Попробуйте через минуту.",
+    "js.error.too_many_requests": "Слишком много запросов. Подождите немного и попробуйте снова.",
+    "js.error.body_too_large": "Изображение слишком большое.",
+    "js.error.not_found": "Результат не найден или устарел.",
+    "js.error.network": "Сетевая ошибка: сервер недоступен.",
+    "js.error.generic": "Что-то пошло не так (HTTP {status}).",
+    "js.feedback.sending": "Отправка…",
+    "js.feedback.disagree": "Модели не согласны. Какую цифру вы нарисовали?",
+    "js.feedback.used": "Спасибо! Ваш рисунок будет использован в следующем раунде обучения.",
+    "js.feedback.not_stored": "Спасибо! Ваш ответ учтён; рисунок не сохраняется.",
+    "js.collect.pick_label": "Сначала выберите цифру, которую рисуете.",
+    "js.collect.label": "Выбрана цифра {label}.",
+    "js.collect.saving": "Сохранение…",
+    "js.collect.saved": "Сохранено как {label}. Спасибо! Рисуйте следующую.",
+}
+
+CATALOGUE: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
+
+
+def translate(lang: str, key: str, **params: object) -> str:
+    """The string for key in lang (English if missing there), with {placeholders} filled."""
+    text = CATALOGUE.get(lang, EN).get(key) or EN.get(key, key)
+    return text.format(**params) if params else text
+
+
+def js_messages(lang: str) -> dict[str, str]:
+    """The strings the scripts need, keyed without their ``js.`` prefix."""
+    catalogue = CATALOGUE.get(lang, EN)
+    return {key[3:]: catalogue.get(key, text) for key, text in EN.items() if key.startswith("js.")}
+
+
+def negotiate(requested: str | None, cookie: str | None, accept: LanguageAccept) -> str:
+    """An explicit ?lang= wins, then the cookie the switch set, then the browser's languages."""
+    for choice in (requested, cookie):
+        if choice is not None and choice in LANGUAGES:
+            return choice
+    return accept.best_match(LANGUAGES, default=DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE

@@ -1,0 +1,86 @@
+"""HTML pages: thin views that render templates, plus the language choice they share.
+
+The pages talk to the JSON API from static scripts (web/static/js/); the views pass
+everything those scripts need as data-* attributes, because the Content-Security-Policy
+forbids inline scripts.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from flask import Blueprint, Response, g, render_template, request
+
+from web import i18n
+
+bp = Blueprint("pages", __name__)
+
+#: Navbar entries: (endpoint, catalogue key). Pages added later append theirs here.
+NAV_ITEMS: list[tuple[str, str]] = [
+    ("pages.draw", "nav.draw"),
+    ("pages.collect", "nav.collect"),
+    ("pages.about", "nav.about"),
+]
+_ONE_YEAR = 365 * 24 * 3600
+
+
+def current_language() -> str:
+    """The language of this request's pages, decided once per request."""
+    if "lang" not in g:
+        g.lang = i18n.negotiate(
+            request.args.get("lang"),
+            request.cookies.get(i18n.COOKIE_NAME),
+            request.accept_languages,
+        )
+    return g.lang
+
+
+@bp.app_context_processor
+def inject_i18n() -> dict[str, Any]:
+    """Give every template t(key), the language, and the script messages for <body>."""
+    lang = current_language()
+    return {
+        "lang": lang,
+        "t": partial(i18n.translate, lang),
+        "languages": i18n.LANGUAGE_NAMES,
+        "js_messages": i18n.js_messages(lang),
+        "nav_items": NAV_ITEMS,
+    }
+
+
+@bp.after_app_request
+def remember_language(response: Response) -> Response:
+    """Turn the switch's ?lang=xx into a cookie, so the choice follows the visitor around."""
+    requested = request.args.get("lang")
+    if requested in i18n.LANGUAGES and request.cookies.get(i18n.COOKIE_NAME) != requested:
+        response.set_cookie(
+            i18n.COOKIE_NAME,
+            requested,
+            max_age=_ONE_YEAR,
+            samesite="Lax",
+            secure=request.is_secure,
+            httponly=True,
+        )
+    if response.mimetype == "text/html":
+        # The same URL renders in different languages; caches must keep them apart.
+        response.vary.update(("Accept-Language", "Cookie"))
+    return response
+
+
+@bp.get("/")
+def draw() -> str:
+    """Draw a digit and see what both models read."""
+    return render_template("draw.html")
+
+
+@bp.get("/collect")
+def collect() -> str:
+    """Draw labelled digits that go straight into the training samples."""
+    return render_template("collect.html")
+
+
+@bp.get("/about")
+def about() -> str:
+    """What Digits is, how it works, and where its data comes from."""
+    return render_template("about.html")

@@ -1,0 +1,168 @@
+"""Prediction jobs: our own record of each accepted job, and its status read back.
+
+Celery reads an unknown or expired task id as PENDING forever, so web keeps a
+record per accepted job (with a TTL): no record means 404, never endless "queued".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from shared import names
+from shared.errors import Conflict, NotFound
+from shared.imaging import decode_pixels, encode_pixels
+from shared.registry import now_iso
+from web import stats
+from web.services import Services
+
+#: Seconds past the queue expiry before a job still "queued" is reported as timed out.
+GRACE = 5.0
+_TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def record_key(job_id: str) -> str:
+    return f"digits:prediction:{job_id}"
+
+
+def create_prediction(services: Services, pixels: np.ndarray) -> str:
+    """Record the job, then enqueue it; if enqueueing fails the record goes too."""
+    job_id = uuid.uuid4().hex
+    encoded = encode_pixels(pixels)
+    key = record_key(job_id)
+    pipe = services.redis.pipeline()
+    pipe.hset(key, mapping={"created_at": repr(time.time()), "pixels": encoded})
+    pipe.expire(key, services.settings.result_ttl)
+    pipe.execute()
+    try:
+        services.celery.send_task(
+            names.PREDICT,
+            args=[encoded],
+            task_id=job_id,
+            queue=names.QUEUE_PREDICT,
+            expires=services.settings.predict_expires,
+            retry=False,
+        )
+    except Exception:
+        services.redis.delete(key)
+        raise
+    return job_id
+
+
+def read_record(services: Services, job_id: str) -> dict[str, str]:
+    """The job's record, or NotFound for an id we never issued or that expired."""
+    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id):
+        raise NotFound("no prediction with this id")
+    raw = services.redis.hgetall(record_key(job_id))
+    if not raw:
+        raise NotFound("no prediction with this id (unknown or expired)")
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def record_pixels(record: dict[str, str]) -> np.ndarray:
+    return decode_pixels(record["pixels"])
+
+
+def _task_meta(services: Services, job_id: str) -> dict[str, Any]:
+    meta: dict[str, Any] = services.celery.backend.get_task_meta(job_id)
+    return meta
+
+
+def _wait_for_result(services: Services, job_id: str, wait: float) -> dict[str, Any]:
+    """Long-poll: the Redis result backend publishes each state change on the task's key."""
+    channel = services.celery.backend.get_key_for_task(job_id)
+    pubsub = services.redis.pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(channel)
+        # Read after subscribing, so a result stored in between is not missed.
+        meta = _task_meta(services, job_id)
+        deadline = time.monotonic() + wait
+        while meta["status"] not in _TERMINAL:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            message = pubsub.get_message(timeout=min(remaining, 1.0))
+            if message is not None and message.get("type") == "message":
+                meta = json.loads(message["data"])
+        return meta
+    finally:
+        pubsub.close()
+
+
+def prediction_status(services: Services, job_id: str, wait: float = 0.0) -> dict[str, Any]:
+    """The client's view of a job: queued, running, done (with result) or failed (with error)."""
+    record = read_record(services, job_id)
+    meta = _wait_for_result(services, job_id, wait) if wait > 0 else _task_meta(services, job_id)
+    state = meta["status"]
+    answer: dict[str, Any] = {"id": job_id}
+    if state == "SUCCESS":
+        answer.update(status="done", result=meta["result"])
+    elif state == "FAILURE":
+        answer.update(
+            status="failed",
+            error={"code": "prediction_failed", "message": "the worker could not run the models"},
+        )
+    elif state == "REVOKED":
+        answer.update(status="failed", error=_timed_out(services))
+    elif state in {"STARTED", "RETRY"}:
+        answer.update(status="running")
+    else:
+        age = time.time() - float(record["created_at"])
+        if age > services.settings.predict_expires + GRACE:
+            answer.update(status="failed", error=_timed_out(services))
+        else:
+            answer.update(status="queued")
+    return answer
+
+
+def _timed_out(services: Services) -> dict[str, str]:
+    seconds = services.settings.predict_expires
+    return {
+        "code": "timed_out",
+        "message": f"no worker took the job within {seconds:g} s; try again",
+    }
+
+
+def record_feedback(
+    services: Services, job_id: str, label: int | None, consent: bool
+) -> dict[str, Any]:
+    """Count the feedback towards accuracy and, with consent, store the drawing as a sample.
+
+    One feedback per prediction: a second is a 409. The sample id is the job id, so a
+    redelivered save rewrites the same keys.
+    """
+    record = read_record(services, job_id)
+    meta = _task_meta(services, job_id)
+    if meta["status"] != "SUCCESS":
+        raise Conflict("this prediction has no result yet; send feedback once it is done")
+    key = record_key(job_id)
+    if not services.redis.hsetnx(key, "feedback", json.dumps({"label": label, "consent": consent})):
+        raise Conflict("feedback for this prediction was already received")
+    predicted = {
+        name: {"digit": meta["result"][name]["digit"], "version": meta["result"][name]["version"]}
+        for name in names.MODEL_NAMES
+    }
+    try:
+        if consent:
+            sample = {
+                "label": label,
+                "source": "feedback",
+                "consent": True,
+                "created_at": now_iso(),
+                "predictions": predicted,
+            }
+            services.celery.send_task(
+                names.SAVE_SAMPLE,
+                args=[job_id, record["pixels"], sample],
+                queue=names.QUEUE_SAMPLES,
+                retry=False,
+            )
+        stats.add_feedback(services.redis, label, predicted)
+    except Exception:
+        services.redis.hdel(key, "feedback")  # not accepted: the client may send it again
+        raise
+    return {"id": job_id, "stored": consent}

@@ -1,0 +1,149 @@
+// A square drawing pad shared by the Draw and Collect pages.
+//
+// Strokes are kept as lists of points in pad units (0..1), not pixels, so the bitmap can
+// be redrawn exactly after an undo or when the size or devicePixelRatio changes.
+// The background is never filled: the exported PNG is transparent with dark ink, which is
+// what the server expects (it composites onto white itself). The guide box is CSS.
+
+const INK = "#111";
+// About 1/14 of the side: at 280 px that is 20 px, which after the server scales the
+// ink to 20 px of a 28 px square gives strokes as thick as MNIST's.
+const STROKE_RATIO = 1 / 14;
+// Beyond 2x the bitmap only makes the upload bigger; the models see 28x28 anyway.
+const MAX_SCALE = 2;
+
+export class DrawingPad extends EventTarget {
+  #canvas;
+  #ctx;
+  #strokes = [];
+  #pointerId = null;
+
+  constructor(canvas) {
+    super();
+    this.#canvas = canvas;
+    this.#ctx = canvas.getContext("2d");
+    canvas.addEventListener("pointerdown", (e) => this.#start(e));
+    canvas.addEventListener("pointermove", (e) => this.#move(e));
+    canvas.addEventListener("pointerup", (e) => this.#end(e));
+    canvas.addEventListener("pointercancel", (e) => this.#end(e));
+    // Re-fit the bitmap whenever the CSS size changes (layout, zoom, rotation).
+    new ResizeObserver(() => this.#fit()).observe(canvas);
+    this.#fit();
+  }
+
+  get isEmpty() {
+    return this.#strokes.length === 0;
+  }
+
+  get strokeCount() {
+    return this.#strokes.length;
+  }
+
+  undo() {
+    if (this.#strokes.pop()) this.#redraw();
+    this.#changed();
+  }
+
+  clear() {
+    this.#strokes = [];
+    this.#pointerId = null;
+    this.#redraw();
+    this.#changed();
+  }
+
+  toDataURL() {
+    return this.#canvas.toDataURL("image/png");
+  }
+
+  #fit() {
+    const rect = this.#canvas.getBoundingClientRect();
+    if (rect.width === 0) return; // hidden; fit again when it shows
+    const scale = Math.min(window.devicePixelRatio || 1, MAX_SCALE);
+    const side = Math.round(rect.width * scale);
+    if (this.#canvas.width !== side || this.#canvas.height !== side) {
+      this.#canvas.width = side; // resizing also wipes the bitmap and the context state
+      this.#canvas.height = side;
+      this.#redraw();
+    }
+  }
+
+  #point(event) {
+    const rect = this.#canvas.getBoundingClientRect();
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    return [clamp((event.clientX - rect.left) / rect.width), clamp((event.clientY - rect.top) / rect.height)];
+  }
+
+  #start(event) {
+    // One stroke at a time: a second finger or a right click does not draw.
+    if (this.#pointerId !== null || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    this.#canvas.setPointerCapture(event.pointerId);
+    this.#pointerId = event.pointerId;
+    const stroke = [this.#point(event)];
+    this.#strokes.push(stroke);
+    this.#paint(stroke);
+  }
+
+  #move(event) {
+    if (event.pointerId !== this.#pointerId) return;
+    event.preventDefault();
+    const stroke = this.#strokes.at(-1);
+    // Coalesced events keep fast strokes smooth instead of a polyline of frame samples.
+    const events = event.getCoalescedEvents?.() ?? [];
+    for (const e of events.length ? events : [event]) {
+      const last = stroke.at(-1);
+      const next = this.#point(e);
+      stroke.push(next);
+      this.#segment(last, next);
+    }
+  }
+
+  #end(event) {
+    if (event.pointerId !== this.#pointerId) return;
+    this.#pointerId = null;
+    this.#changed();
+  }
+
+  #setPen() {
+    const ctx = this.#ctx;
+    ctx.strokeStyle = INK;
+    ctx.fillStyle = INK;
+    ctx.lineWidth = this.#canvas.width * STROKE_RATIO;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+  }
+
+  #segment(from, to) {
+    const side = this.#canvas.width;
+    this.#setPen();
+    this.#ctx.beginPath();
+    this.#ctx.moveTo(from[0] * side, from[1] * side);
+    this.#ctx.lineTo(to[0] * side, to[1] * side);
+    this.#ctx.stroke();
+  }
+
+  #paint(stroke) {
+    const side = this.#canvas.width;
+    const ctx = this.#ctx;
+    this.#setPen();
+    // Start with a dot: a tap must leave ink, and a zero-length line is not reliably
+    // drawn with round caps.
+    ctx.beginPath();
+    ctx.arc(stroke[0][0] * side, stroke[0][1] * side, ctx.lineWidth / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    if (stroke.length === 1) return;
+    ctx.beginPath();
+    ctx.moveTo(stroke[0][0] * side, stroke[0][1] * side);
+    for (const [x, y] of stroke.slice(1)) ctx.lineTo(x * side, y * side);
+    ctx.stroke();
+  }
+
+  #redraw() {
+    this.#ctx.clearRect(0, 0, this.#canvas.width, this.#canvas.height);
+    for (const stroke of this.#strokes) this.#paint(stroke);
+  }
+
+  #changed() {
+    this.dispatchEvent(new Event("change"));
+  }
+}

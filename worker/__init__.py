@@ -1,0 +1,1 @@
+"""Celery workers: the predict/samples worker (LiteRT) and the trainer (TensorFlow)."""

@@ -1,0 +1,114 @@
+"""Serve the LiteRT flat-buffers: load once per process, swap when a version is promoted.
+
+This module never imports TensorFlow: the predict worker stays small and starts fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from shared import registry
+from shared.imaging import png_data_url
+from shared.names import MODEL_NAMES
+from shared.storage import Store
+
+log = logging.getLogger(__name__)
+
+
+class LiteModel:
+    """One LiteRT interpreter; ``predict`` takes uint8 (n, 28, 28) and returns (n, 10)."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content  # the interpreter reads this buffer in place: keep it alive
+        self._interpreter = Interpreter(model_content=content, num_threads=1)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch = 1
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_bytes(cls, content: bytes) -> LiteModel:
+        return cls(content)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> LiteModel:
+        return cls(Path(path).read_bytes())
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities for a batch of 28x28 uint8 digits (white on black)."""
+        batch = np.asarray(pixels, dtype=np.float32).reshape(-1, 28, 28, 1) / 255.0
+        with self._lock:  # an interpreter is not safe to share between threads
+            if batch.shape[0] != self._batch:
+                self._interpreter.resize_tensor_input(self._input, list(batch.shape))
+                self._interpreter.allocate_tensors()
+                self._batch = batch.shape[0]
+            self._interpreter.set_tensor(self._input, batch)
+            self._interpreter.invoke()
+            return np.array(self._interpreter.get_tensor(self._output), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: int
+    model: LiteModel
+
+
+class ModelCache:
+    """The current version of each model, refreshed by a cheap manifest check.
+
+    Built lazily in each worker process (after fork), never in the parent.
+    """
+
+    def __init__(self, store: Store, check_interval: float, weights_dir: str) -> None:
+        self._store = store
+        self._check_interval = check_interval
+        self._weights_dir = weights_dir
+        self._models: dict[str, LoadedModel] = {}
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def current(self) -> dict[str, LoadedModel]:
+        """The models to use now; reloads only those whose version changed."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked_at >= self._check_interval or not self._models:
+                self._refresh()
+                self._checked_at = now
+            return dict(self._models)
+
+    def _refresh(self) -> None:
+        manifest = registry.read_manifest(self._store)
+        if manifest is None or any(name not in manifest for name in MODEL_NAMES):
+            manifest = registry.ensure_initial_versions(self._store, self._weights_dir)
+        for name in MODEL_NAMES:
+            version = manifest[name]
+            loaded = self._models.get(name)
+            if loaded is not None and loaded.version == version:
+                continue
+            content = self._store.get_bytes(registry.version_key(name, version, "model.tflite"))
+            self._models[name] = LoadedModel(name, version, LiteModel.from_bytes(content))
+            log.info("loaded model %s version %s", name, version)
+
+
+def predict_digit(cache: ModelCache, pixels: np.ndarray) -> dict[str, Any]:
+    """Both models' answers for one digit, as plain JSON data, with the preview they saw."""
+    result: dict[str, Any] = {}
+    for name, loaded in cache.current().items():
+        probabilities = loaded.model.predict(pixels[np.newaxis])[0]
+        result[name] = {
+            "digit": int(np.argmax(probabilities)),
+            "probabilities": [float(p) for p in probabilities],
+            "version": loaded.version,
+        }
+    result["preview"] = png_data_url(pixels)
+    return result
