@@ -84,7 +84,9 @@ def test_mouse_drawn_one_is_recognized_by_both_models(page, live_server):
     draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
     page.click("#recognize")
     for name in ("cnn", "fnn"):
-        expect(page.locator(f"#{name}-digit")).to_have_text(re.compile(r"^\s*[0-9]\s*$"), timeout=60_000)
+        expect(page.locator(f"#{name}-digit")).to_have_text(
+            re.compile(r"^\s*[0-9]\s*$"), timeout=60_000
+        )
     assert page.locator("#cnn-digit").inner_text().strip() == "1"
     assert page.locator("#fnn-digit").inner_text().strip() == "1"
     preview = page.locator("#preview")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,28 +15,20 @@ keras = pytest.importorskip("keras", reason="the train extra (tensorflow-cpu, ke
 from shared.names import MODEL_NAMES  # noqa: E402
 from worker.inference import LiteModel  # noqa: E402
 from worker.models import build_cnn, build_fnn  # noqa: E402
-from worker.training import augment_batch, load_mnist, to_inputs  # noqa: E402
+from worker.training import Mnist, augment_batch, load_mnist, to_inputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
 
-pytestmark = [
-    # TensorFlow/Keras internals, not our code: the pyproject filters cover their modules,
-    # these cover the ones they trigger inside numpy and the stdlib.
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:numpy.*"),
-    pytest.mark.filterwarnings("ignore::FutureWarning:keras.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:keras.*"),
-]
-
 
 @pytest.fixture(scope="module")
-def sample() -> object:
+def sample() -> Mnist:
     return load_mnist(str(SAMPLE))
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_shipped_tflite_agrees_with_shipped_keras_model(name: str, sample) -> None:
+def test_shipped_tflite_agrees_with_shipped_keras_model(name: str, sample: Mnist) -> None:
     lite = LiteModel.from_path(MODELS / f"{name}.tflite").predict(sample.x_test)
     model = keras.saving.load_model(MODELS / f"{name}.keras", compile=False)
     reference = np.asarray(model(to_inputs(sample.x_test), training=False))
@@ -44,7 +38,7 @@ def test_shipped_tflite_agrees_with_shipped_keras_model(name: str, sample) -> No
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_shipped_model_reads_sample_test_digits(name: str, sample) -> None:
+def test_shipped_model_reads_sample_test_digits(name: str, sample: Mnist) -> None:
     probabilities = LiteModel.from_path(MODELS / f"{name}.tflite").predict(sample.x_test)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert (probabilities.argmax(axis=1) == sample.y_test).mean() >= 0.97
@@ -59,7 +53,7 @@ def test_shipped_metrics_describe_the_shipped_model(name: str) -> None:
 
 
 @pytest.mark.parametrize("builder", [build_fnn, build_cnn])
-def test_builders_map_28x28_images_to_ten_probabilities(builder) -> None:
+def test_builders_map_28x28_images_to_ten_probabilities(builder: Callable[[], Any]) -> None:
     model = builder()
     assert model.input_shape == (None, 28, 28, 1)
     assert model.output_shape == (None, 10)

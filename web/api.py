@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -35,6 +36,12 @@ def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dic
     if extra:
         raise InvalidRequest(f"unknown field(s): {', '.join(extra)}")
     return body
+
+
+def client_fingerprint() -> str:
+    """A stable, non-reversible id of the client address: per-client caps, no raw IPs stored."""
+    address = request.remote_addr or "unknown"
+    return hashlib.sha256(f"digits-client:{address}".encode()).hexdigest()[:16]
 
 
 def image_from(body: dict[str, Any]) -> np.ndarray:
@@ -77,7 +84,13 @@ def create_sample() -> tuple[Response, int]:
     label = digit_label(body["label"])
     pixels = image_from(body)
     sample_id = uuid.uuid4().hex
-    meta = {"label": label, "source": "collect", "consent": True, "created_at": now_iso()}
+    meta = {
+        "label": label,
+        "source": "collect",
+        "consent": True,
+        "created_at": now_iso(),
+        "client": client_fingerprint(),
+    }
     current_services().celery.send_task(
         names.SAVE_SAMPLE,
         args=[sample_id, encode_pixels(pixels), meta],
@@ -93,9 +106,10 @@ def prediction_feedback(job_id: str) -> tuple[Response, int]:
     label = digit_label(body["label"], allow_null=True)
     if not isinstance(body["consent"], bool):
         raise InvalidRequest("consent must be true or false")
-    return jsonify(
-        predictions.record_feedback(current_services(), job_id, label, body["consent"])
-    ), 202
+    answer = predictions.record_feedback(
+        current_services(), job_id, label, body["consent"], client_fingerprint()
+    )
+    return jsonify(answer), 202
 
 
 @bp.get("/models")

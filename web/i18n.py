@@ -104,9 +104,9 @@ EN: dict[str, str] = {
     "about.data_licence_intro": "The data set is available under the",
     "about.data_licence": "Creative Commons Attribution-Share Alike 3.0 licence (CC BY-SA 3.0)",
     "about.run": "Run it yourself",
-    "about.run_text": "With Python 3.11 or newer, install the project and start "
-    "everything (web, workers, an embedded Redis-compatible server and a local "
-    "store) with one command, then open http://127.0.0.1:8000:",
+    "about.run_text": "With Python 3.11 or newer, one command creates a virtual environment "
+    "in .venv, installs the project and starts everything (web, workers, an embedded "
+    "Redis-compatible server and a local store); then open http://127.0.0.1:8000.",
     "about.run_prod": "In production set REDIS_URL and STORAGE_URL (s3://bucket/prefix); "
     "the Procfile and docker-compose.yml list the processes.",
     # Script messages
@@ -226,9 +226,9 @@ RU: dict[str, str] = {
     "about.data_licence_intro": "Набор данных доступен по",
     "about.data_licence": "лицензии Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0)",
     "about.run": "Как запустить",
-    "about.run_text": "С Python 3.11 или новее установите проект и запустите всё сразу "
-    "(веб, обработчики, встроенный Redis-совместимый сервер и локальное хранилище) "
-    "одной командой, затем откройте http://127.0.0.1:8000:",
+    "about.run_text": "С Python 3.11 или новее одна команда создаёт виртуальное окружение "
+    "в .venv, устанавливает проект и запускает всё сразу (веб, обработчики, встроенный "
+    "Redis-совместимый сервер и локальное хранилище); затем откройте http://127.0.0.1:8000.",
     "about.run_prod": "В продакшене задайте REDIS_URL и STORAGE_URL (s3://bucket/prefix); "
     "процессы перечислены в Procfile и docker-compose.yml.",
     "js.status.sending": "Отправка…",

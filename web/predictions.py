@@ -128,7 +128,7 @@ def _timed_out(services: Services) -> dict[str, str]:
 
 
 def record_feedback(
-    services: Services, job_id: str, label: int | None, consent: bool
+    services: Services, job_id: str, label: int | None, consent: bool, client: str
 ) -> dict[str, Any]:
     """Count the feedback towards accuracy and, with consent, store the drawing as a sample.
 
@@ -154,6 +154,7 @@ def record_feedback(
                 "consent": True,
                 "created_at": now_iso(),
                 "predictions": predicted,
+                "client": client,
             }
             services.celery.send_task(
                 names.SAVE_SAMPLE,

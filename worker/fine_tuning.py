@@ -44,6 +44,11 @@ BATCH_SIZE = 64
 LEARNING_RATE = 1e-4
 #: The largest accuracy drop on the MNIST holdout a candidate may show: 0.2 points.
 MAX_MNIST_DROP = 0.002
+#: Cross-entropy on the MNIST holdout may grow by at most this factor (plus a small
+#: floor): wrong labels erode confidence in the true digit long before the top answer
+#: flips, so accuracy alone lets a poisoned candidate through.
+MAX_MNIST_LOSS_RATIO = 1.25
+MNIST_LOSS_FLOOR = 0.005
 #: At most this many training samples from one client in one round (anti-poisoning).
 MAX_PER_CLIENT = 100
 REPLAY_FILE = "replay.npz"
@@ -94,11 +99,11 @@ def load_base_data(mnist_path: str, weights_dir: str) -> Mnist:
     return load_mnist(mnist_path or str(Path(weights_dir) / REPLAY_FILE))
 
 
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float | None:
-    if len(x) == 0:
-        return None
+def accuracy_and_loss(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of the true labels."""
     probabilities = model.predict(to_inputs(x), batch_size=512, verbose=0)
-    return float(np.mean(np.argmax(probabilities, axis=1) == y))
+    truth = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
+    return float(np.mean(np.argmax(probabilities, axis=1) == y)), float(-np.mean(np.log(truth)))
 
 
 def load_version(store: Store, name: str, version: int) -> keras.Model:
@@ -135,6 +140,8 @@ class ProgressCallback(keras.callbacks.Callback):
 def passes_gate(parent: dict[str, Any], candidate: dict[str, Any]) -> bool:
     if candidate["mnist"] < parent["mnist"] - MAX_MNIST_DROP:
         return False
+    if candidate["mnist_loss"] > parent["mnist_loss"] * MAX_MNIST_LOSS_RATIO + MNIST_LOSS_FLOOR:
+        return False
     return parent["user"] is None or candidate["user"] >= parent["user"]
 
 
@@ -168,10 +175,11 @@ def run_fine_tune(
         model = load_version(store, name, current[name])
 
         def evaluate(model: keras.Model) -> dict[str, Any]:
-            return {
-                "mnist": accuracy(model, holdout_x, holdout_y),
-                "user": accuracy(model, user["holdout_x"], user["holdout_y"]),
-            }
+            mnist, mnist_loss = accuracy_and_loss(model, holdout_x, holdout_y)
+            user_part = None
+            if len(user["holdout_y"]):
+                user_part = accuracy_and_loss(model, user["holdout_x"], user["holdout_y"])[0]
+            return {"mnist": mnist, "mnist_loss": mnist_loss, "user": user_part}
 
         parent = evaluate(model)
         compile_model(model, LEARNING_RATE)
@@ -186,7 +194,8 @@ def run_fine_tune(
             "parent_version": current[name],
             "holdout": {"parent": parent, "candidate": candidate,
                         "mnist_digits": len(holdout_y), "user_samples": len(user["holdout_y"])},
-            "gate": {"max_mnist_drop": MAX_MNIST_DROP, "user": "must not get worse"},
+            "gate": {"max_mnist_drop": MAX_MNIST_DROP, "max_mnist_loss_ratio": MAX_MNIST_LOSS_RATIO,
+                     "user": "accuracy must not get worse"},
             "training": {"user_samples": n_user, "replay_digits": len(replay), "epochs": EPOCHS,
                          "learning_rate": LEARNING_RATE, "final_loss": history.history["loss"][-1]},
         }  # fmt: skip

@@ -267,7 +267,9 @@ def train_model(
     callbacks = [
         # cosine decay to 1 % over the planned epochs: the last, low-rate epochs are what
         # lift clean-test accuracy after training on heavily augmented digits
-        keras.callbacks.LearningRateScheduler(partial(cosine_rate, initial=learning_rate, epochs=epochs)),
+        keras.callbacks.LearningRateScheduler(
+            partial(cosine_rate, initial=learning_rate, epochs=epochs)
+        ),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True
         ),
