@@ -19,6 +19,8 @@ import redis
 TIME_LIMIT = 1800
 LOCK_KEY = "digits:fine_tune:active"
 PENDING_KEY = "digits:samples:pending"
+ALL_KEY = "digits:samples:all"
+PER_LABEL_KEY = "digits:samples:per_label"
 JOB_TTL = 30 * 24 * 3600
 FINISHED = ("promoted", "rejected", "failed")
 
@@ -68,13 +70,21 @@ def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None
     client.eval(_RELEASE, 1, LOCK_KEY, job_id)
 
 
-def note_new_sample(client: redis.Redis, sample_id: str, every: int) -> bool:
-    """Count a stored sample (a set: a redelivered job counts once); True at the threshold."""
+def note_new_sample(client: redis.Redis, sample_id: str, label: int, every: int) -> bool:
+    """Count a stored sample once (sets: a redelivered job counts once); True at the threshold."""
     pipe = client.pipeline()
+    pipe.sadd(ALL_KEY, sample_id)
     pipe.sadd(PENDING_KEY, sample_id)
     pipe.scard(PENDING_KEY)
-    _, pending = pipe.execute()
+    is_new, _, pending = pipe.execute()
+    if is_new:
+        client.hincrby(PER_LABEL_KEY, str(label), 1)
     return int(pending) >= every
+
+
+def samples_per_label(client: redis.Redis) -> dict[str, int]:
+    counts = {k.decode(): int(v) for k, v in client.hgetall(PER_LABEL_KEY).items()}
+    return {str(digit): counts.get(str(digit), 0) for digit in range(10)}
 
 
 def pending_samples(client: redis.Redis) -> set[str]:

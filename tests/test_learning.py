@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -234,3 +236,35 @@ def test_second_fine_tune_while_one_runs_is_409(client, app):
         assert client.post("/api/fine-tunes", headers=ADMIN).status_code == 409
     finally:
         fine_tunes.finish(redis_client, job_id, "failed", error="test cleanup")
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_collected_samples_can_be_browsed_and_exported(client, app, mnist_sample):
+    digits, labels = mnist_sample["x_test"][10:13], np.array([4, 4, 6])
+    ids = send_samples(client, app, digits, labels)
+    listing = client.get("/api/samples?label=4&source=collect&limit=200").get_json()
+    listed = {item["id"] for item in listing["samples"]}
+    assert set(ids[:2]) <= listed and ids[2] not in listed
+    assert all(
+        item["label"] == 4 and item["image"].startswith("data:image/png")
+        for item in listing["samples"]
+    )
+    assert client.get("/api/samples?label=12").status_code == 400
+    assert client.get("/api/samples/export").status_code == 401
+    exported = client.get("/api/samples/export?format=zip", headers=ADMIN)
+    assert exported.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(exported.data)) as archive:
+        names = set(archive.namelist())
+        assert {f"images/{i}.png" for i in ids} <= names
+        assert ids[2] in archive.read("labels.csv").decode()
+    arrays = np.load(io.BytesIO(client.get("/api/samples/export?format=npz", headers=ADMIN).data))
+    assert arrays["x"].shape[1:] == (28, 28) and len(arrays["x"]) == len(arrays["y"]) >= 3
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_stats_show_queues_workers_and_samples_per_digit(client):
+    stats = client.get("/api/stats").get_json()
+    assert set(stats["queues"]) == {"predict", "samples", "train"}
+    assert stats["workers"]
+    assert set(stats["samples_per_digit"]) == {str(d) for d in range(10)}
+    assert sum(stats["samples_per_digit"].values()) >= 1

@@ -13,10 +13,11 @@ from shared import names
 from shared.errors import InvalidRequest
 from shared.imaging import encode_pixels, preprocess_data_url
 from shared.registry import now_iso
-from web import learning, predictions
+from shared.samples import SOURCES
+from web import dataset, learning, predictions
 from web.admin import admin_required
 from web.services import current_services
-from web.stats import compute_stats
+from web.stats import compute_stats, queue_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -142,4 +143,51 @@ def fine_tune_status(job_id: str) -> Response:
 
 @bp.get("/stats")
 def stats() -> Response:
-    return jsonify(compute_stats(current_services().redis))
+    services = current_services()
+    return jsonify({**compute_stats(services.redis), **queue_state(services)})
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+@bp.get("/samples")
+def list_samples() -> Response:
+    label = request.args.get("label")
+    source = request.args.get("source") or None
+    if source is not None and source not in SOURCES:
+        raise InvalidRequest(f"source must be one of {', '.join(SOURCES)}")
+    return jsonify(
+        dataset.list_samples(
+            current_services().store,
+            int_arg("label", -1, 0, 9) if label not in (None, "") else None,
+            source,
+            int_arg("limit", 50, 1, dataset.MAX_PAGE),
+            int_arg("offset", 0, 0, 10**9),
+        )
+    )
+
+
+@bp.get("/samples/export")
+@admin_required
+def export_samples() -> Response:
+    kind = request.args.get("format", "zip")
+    if kind not in {"zip", "npz"}:
+        raise InvalidRequest("format must be zip or npz")
+    store = current_services().store
+    data = dataset.export_zip(store) if kind == "zip" else dataset.export_npz(store)
+    mimetype = "application/zip" if kind == "zip" else "application/octet-stream"
+    return Response(
+        data,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f"attachment; filename=digits-samples.{kind}"},
+    )

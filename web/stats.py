@@ -14,7 +14,8 @@ from typing import Any
 
 import redis
 
-from shared.names import MODEL_NAMES
+from shared import fine_tunes
+from shared.names import MODEL_NAMES, QUEUES
 
 STREAM_KEY = "digits:feedback"
 #: Keep the newest events; older ones are trimmed (approximately, which is cheap).
@@ -70,4 +71,20 @@ def compute_stats(client: redis.Redis) -> dict[str, Any]:
             }
             for model in MODEL_NAMES
         },
+    }
+
+
+def queue_state(services: Any) -> dict[str, Any]:
+    """Operator figures: jobs waiting per queue, workers answering, samples per digit."""
+    client = services.redis
+    try:
+        replies = services.celery.control.ping(timeout=0.5)
+        workers: list[str] = sorted(name for reply in replies for name in reply)
+    except Exception:  # a slow or absent worker is a figure, not an error
+        workers = []
+    return {
+        "queues": {queue: int(client.llen(queue)) for queue in QUEUES},
+        "workers": workers,
+        "samples_per_digit": fine_tunes.samples_per_label(client),
+        "active_fine_tune": fine_tunes.active_job(client),
     }

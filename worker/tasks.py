@@ -76,14 +76,14 @@ def save_sample(self: Any, sample_id: str, pixels: str, meta: dict[str, Any]) ->
         "stored sample %s label=%s source=%s", sample_id, meta.get("label"), meta.get("source")
     )
     if meta.get("label") is not None:
-        maybe_start_fine_tune(sample_id)
+        maybe_start_fine_tune(sample_id, int(meta["label"]))
     return {"id": sample_id}
 
 
-def maybe_start_fine_tune(sample_id: str) -> None:
+def maybe_start_fine_tune(sample_id: str, label: int) -> None:
     """Every FINE_TUNE_EVERY new labelled samples, start a fine-tune unless one runs."""
     client = redis_client()
-    if fine_tunes.note_new_sample(client, sample_id, settings.fine_tune_every):
+    if fine_tunes.note_new_sample(client, sample_id, label, settings.fine_tune_every):
         job_id = fine_tunes.start_job(client, reason="samples")
         if job_id is not None:
             app.send_task(names.FINE_TUNE, args=[job_id], task_id=job_id, queue=names.QUEUE_TRAIN)
