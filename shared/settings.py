@@ -41,6 +41,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("expected a number >= 0")
+    return value
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
 def _redis_url(text: str) -> str:
     if not text.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("expected a redis://, rediss:// or unix:// URL")
@@ -110,12 +124,30 @@ VARIABLES: tuple[Variable, ...] = (
         "seconds between a worker's checks for a newly promoted model",
     ),
     Variable(
+        "BATCH_MAX_SIZE",
+        "32",
+        _positive_int,
+        "most predict jobs one worker process runs as one model call",
+    ),
+    Variable(
+        "BATCH_MAX_WAIT_MS",
+        "0",
+        _non_negative_float,
+        "how long a batch waits for more jobs; 0 batches only jobs already waiting",
+    ),
+    Variable(
         "WEIGHTS_DIR", "models", str, "directory of the shipped weights published as version 1"
     ),
     Variable(
         "MNIST_PATH", "", str, "path to mnist.npz for training; empty uses keras.datasets.mnist"
     ),
-    Variable("LOG_LEVEL", "INFO", str.upper, "log level of every process"),
+    Variable("LOG_LEVEL", "INFO", _log_level, "log level of every process"),
+    Variable(
+        "BROKER_VISIBILITY_TIMEOUT",
+        "3600",
+        _positive_int,
+        "seconds before an unacknowledged job of a lost worker is redelivered; keep it above the fine-tune time limit (1800)",
+    ),
 )
 
 
@@ -133,9 +165,12 @@ class Settings:
     predict_expires: float
     result_ttl: int
     model_check_interval: float
+    batch_max_size: int
+    batch_max_wait_ms: float
     weights_dir: str
     mnist_path: str
     log_level: str
+    broker_visibility_timeout: int
 
     @classmethod
     def from_env(

@@ -70,10 +70,16 @@ def stack_env(valkey: services.Service, seaweedfs: services.Service) -> dict[str
 def predict_worker(
     stack_env: dict[str, str], valkey: services.Service, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[services.Service]:
-    """A real Celery worker process on the predict and samples queues."""
+    """A real Celery worker process on the predict and samples queues, as the Procfile runs it."""
     logfile = tmp_path_factory.mktemp("logs") / "worker.log"
     worker = services.start_celery_worker(
-        stack_env, "predict,samples", logfile, "worker", concurrency=1, redis_url=valkey.url
+        stack_env,
+        "predict,samples",
+        logfile,
+        "worker",
+        concurrency=4,
+        redis_url=valkey.url,
+        pool="threads",
     )
     yield worker
     worker.stop()

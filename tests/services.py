@@ -110,13 +110,16 @@ def weed_binary() -> str:
     return found
 
 
-def start_seaweedfs(workdir: Path, bucket: str) -> Service:
-    """``weed mini`` with every port it opens set to a free one, S3 only on loopback."""
+def start_seaweedfs(workdir: Path, bucket: str, ports: Mapping[str, int] | None = None) -> Service:
+    """``weed mini`` with every port it opens set to a free one, S3 only on loopback.
+
+    Pass the ``ports`` of an earlier run (``service.extra``) to restart it where it was.
+    """
     data = workdir / "data"
     logs = workdir / "logs"
     data.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    ports = {flag: free_port() for flag in WEED_PORT_FLAGS}
+    ports = {flag: int(ports[flag]) if ports else free_port() for flag in WEED_PORT_FLAGS}
     args = [weed_binary(), f"-logdir={logs}", "mini", f"-dir={data}", "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1", f"-bucket={bucket}", "-master.telemetry=false"]  # fmt: skip
     args += [f"-{flag}={port}" for flag, port in ports.items()]
@@ -140,7 +143,7 @@ def start_seaweedfs(workdir: Path, bucket: str) -> Service:
         return True
 
     wait_until(bucket_ready, 60, "weed mini S3", proc)
-    return Service(proc, url, log, {"bucket": bucket})
+    return Service(proc, url, log, {"bucket": bucket, **{f: str(p) for f, p in ports.items()}})
 
 
 def start_celery_worker(
@@ -150,12 +153,13 @@ def start_celery_worker(
     name: str,
     concurrency: int = 1,
     redis_url: str | None = None,
+    pool: str = "prefork",
     timeout: float = 60,
 ) -> Service:
     """A real ``celery worker`` process; ready once it answers a ping by name."""
     hostname = f"{name}@{os.getpid()}-{free_port()}"
     args = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "-Q", queues, "-c", str(concurrency), "-n", hostname, "--loglevel=INFO",
+            "-Q", queues, "-c", str(concurrency), "-P", pool, "-n", hostname, "--loglevel=INFO",
             "--without-gossip", "--without-mingle"]  # fmt: skip
     out = open(logfile, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(

@@ -100,15 +100,20 @@ class ModelCache:
             log.info("loaded model %s version %s", name, version)
 
 
-def predict_digit(cache: ModelCache, pixels: np.ndarray) -> dict[str, Any]:
-    """Both models' answers for one digit, as plain JSON data, with the preview they saw."""
-    result: dict[str, Any] = {}
-    for name, loaded in cache.current().items():
-        probabilities = loaded.model.predict(pixels[np.newaxis])[0]
-        result[name] = {
-            "digit": int(np.argmax(probabilities)),
-            "probabilities": [float(p) for p in probabilities],
-            "version": loaded.version,
-        }
-    result["preview"] = png_data_url(pixels)
-    return result
+def predict_digits(cache: ModelCache, batch: np.ndarray) -> list[dict[str, Any]]:
+    """Both models' answers for a batch of digits: one model call each, plain JSON data."""
+    current = cache.current()
+    outputs = {name: loaded.model.predict(batch) for name, loaded in current.items()}
+    results = []
+    for index, pixels in enumerate(batch):
+        result: dict[str, Any] = {}
+        for name, probabilities in outputs.items():
+            row = probabilities[index]
+            result[name] = {
+                "digit": int(np.argmax(row)),
+                "probabilities": [float(p) for p in row],
+                "version": current[name].version,
+            }
+        result["preview"] = png_data_url(pixels)
+        results.append(result)
+    return results

@@ -16,8 +16,9 @@ from shared.errors import DigitsError
 from shared.imaging import decode_pixels
 from shared.samples import write_sample
 from shared.storage import Store, open_store
+from worker.batching import MicroBatcher
 from worker.celery_app import app, settings
-from worker.inference import ModelCache, predict_digit
+from worker.inference import ModelCache, predict_digits
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,16 @@ def models() -> ModelCache:
     return ModelCache(store(), settings.model_check_interval, settings.weights_dir)
 
 
+@cache
+def batcher() -> MicroBatcher:
+    """Groups the predict jobs running at once in this process into one model call."""
+    return MicroBatcher(
+        lambda batch: predict_digits(models(), batch),
+        settings.batch_max_size,
+        settings.batch_max_wait_ms / 1000,
+    )
+
+
 @worker_ready.connect
 def publish_shipped_models(**_: Any) -> None:
     """First start: publish the shipped weights as version 1 (a copy of bytes, no TensorFlow).
@@ -54,7 +65,7 @@ def publish_shipped_models(**_: Any) -> None:
 @app.task(name=names.PREDICT, ignore_result=False)
 def predict(pixels: str) -> dict[str, Any]:
     """Run both models on a preprocessed 28x28 digit; answer with digits, probabilities, versions."""
-    return predict_digit(models(), decode_pixels(pixels))
+    return batcher().submit(decode_pixels(pixels))
 
 
 @app.task(
@@ -105,6 +116,11 @@ def fine_tune(job_id: str) -> dict[str, Any]:
     job = fine_tunes.read_job(client, job_id)
     if job is None or job["status"] in fine_tunes.FINISHED:
         return {"id": job_id, "status": job["status"] if job else "unknown"}
+    # A job redelivered after its trainer died may have outlived its lock: take it again,
+    # unless another job started meanwhile (then this one must not run beside it).
+    if not fine_tunes.claim(client, job_id):
+        fine_tunes.finish(client, job_id, "failed", error="another fine-tune started meanwhile")
+        return {"id": job_id, "status": "failed"}
     pending = fine_tunes.pending_samples(client)
     fine_tunes.update(client, job_id, status="running", started_at=time.time())
 
