@@ -31,6 +31,8 @@ def procfile_lines() -> list[str]:
 
 def main() -> int:
     env = dict(os.environ)
+    # The Procfile names bare commands (gunicorn, celery): find them in this venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PORT", "8000")
     env.setdefault("BIND_HOST", "127.0.0.1")
     env.setdefault("STORAGE_URL", str(VAR / "store"))
