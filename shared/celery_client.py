@@ -13,8 +13,6 @@ from shared.settings import Settings
 
 #: Redis commands must answer fast: a down Redis is a quick 503, not a hung request.
 SOCKET_TIMEOUT = 2.0
-#: Below the broker's visibility timeout, so a running fine-tune is never redelivered.
-VISIBILITY_TIMEOUT = 3600
 
 
 def ssl_options(redis_url: str) -> dict[str, Any] | None:
@@ -46,7 +44,9 @@ def make_celery(settings: Settings, main: str = "digits") -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=SOCKET_TIMEOUT,
         broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT,
+            # A job a lost worker held is redelivered after this; above the fine-tune
+            # time limit, so a running fine-tune is never redelivered.
+            "visibility_timeout": settings.broker_visibility_timeout,
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": SOCKET_TIMEOUT,
         },

@@ -1,10 +1,16 @@
 """Gunicorn settings for the web process.
 
-Gunicorn reads its own configuration here, before the app exists; these follow the
-platform conventions (Heroku sets PORT and WEB_CONCURRENCY), not Digits settings.
+Gunicorn reads these before the app exists. The address and size follow the platform
+conventions (Heroku sets PORT and WEB_CONCURRENCY); the Digits settings are checked
+here too, so a missing or malformed variable stops the master with one clear line
+instead of a crash loop of workers.
 """
 
 import os
+
+from shared.settings import Settings
+
+settings = Settings.from_env()
 
 bind = [f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"]
 # Threads, not processes: long-polls wait on Redis and a 512 MB dyno fits two processes.
@@ -13,8 +19,44 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "8"))
 # Below the Heroku router's 30 s limit; long-polls end within 5 s.
 timeout = 25
+# Heroku sends SIGTERM and kills 30 s later: requests in flight (5 s long-polls at most)
+# get 20 s to finish, then the workers go.
 graceful_timeout = 20
 # One line per request on stdout.
 accesslog = "-"
 errorlog = "-"
+loglevel = settings.log_level.lower()
 forwarded_allow_ips = "*"
+# The platform manages the process; gunicorn 24+'s control socket in $HOME would only
+# collide between two gunicorns on one machine (tests, benchmarks). Older versions ignore it.
+control_socket_disable = True
+# Every log event, gunicorn's and the app's, on stdout in one line (shared/logs.py);
+# the app's own logging.basicConfig then finds the root logger configured.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "one_line": {
+            "()": "shared.logs.OneLineFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
+        "access": {"()": "shared.logs.OneLineFormatter", "fmt": "%(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "one_line",
+            "stream": "ext://sys.stdout",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "root": {"level": settings.log_level, "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": settings.log_level, "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+    },
+}

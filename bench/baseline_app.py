@@ -1,0 +1,69 @@
+"""The synchronous baseline: the classic TensorFlow-demo shape, for comparison only.
+
+A small Flask app that runs the same LiteRT models inside the request and answers
+the prediction in the POST response. Served by the bench under gunicorn with
+2 workers x 4 threads (gthread):
+
+    gunicorn -w 2 -k gthread --threads 4 "bench.baseline_app:create_app()"
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import Flask, jsonify, request
+
+from shared.errors import DigitsError
+from shared.imaging import png_data_url, preprocess_data_url
+from shared.names import MODEL_NAMES
+from worker.inference import LiteModel
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_IMAGE_BYTES = 1_000_000
+MAX_IMAGE_SIDE = 2048
+
+
+@cache
+def models() -> dict[str, LiteModel]:
+    """Loaded on first use, in each gunicorn worker process (after fork)."""
+    weights = Path(os.environ.get("WEIGHTS_DIR", ROOT / "models"))
+    return {name: LiteModel.from_path(weights / f"{name}.tflite") for name in MODEL_NAMES}
+
+
+def predict(pixels: np.ndarray) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, model in models().items():
+        row = model.predict(pixels[np.newaxis])[0]
+        result[name] = {
+            "digit": int(np.argmax(row)),
+            "probabilities": [float(p) for p in row],
+            "version": 1,
+        }
+    result["preview"] = png_data_url(pixels)
+    return result
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 2 * MAX_IMAGE_BYTES
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok")
+
+    @app.post("/api/predictions")
+    def create_prediction() -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or "image" not in body:
+            return jsonify(error={"code": "invalid_request", "message": "need image"}), 400
+        try:
+            pixels = preprocess_data_url(body["image"], MAX_IMAGE_BYTES, MAX_IMAGE_SIDE)
+        except DigitsError as exc:
+            return jsonify(error={"code": "invalid_image", "message": str(exc)}), 422
+        return jsonify(status="done", result=predict(pixels)), 200
+
+    return app

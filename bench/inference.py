@@ -1,0 +1,132 @@
+"""In-worker inference time per image: Keras ``model.predict``, a direct call, and LiteRT.
+
+LiteRT runs in the bench process (it is what the predict worker serves). Keras runs in
+a child process (``python -m bench.inference --keras``) so the bench itself never
+imports TensorFlow; it prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
+NAMES = ("fnn", "cnn")
+
+
+def digits(n: int = 32) -> np.ndarray:
+    with np.load(SAMPLE) as data:
+        return np.asarray(data["x_test"][:n], dtype=np.uint8)
+
+
+def timed(call: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        "median_ms": statistics.median(samples),
+        "p95_ms": float(np.percentile(samples, 95)),
+        "repeats": repeats,
+    }
+
+
+def figures(single: dict[str, float], batch: dict[str, float]) -> dict[str, Any]:
+    return {
+        "single_ms": single["median_ms"],
+        "single_p95_ms": single["p95_ms"],
+        "batch32_ms": batch["median_ms"],
+        "batch32_per_image_ms": batch["median_ms"] / 32,
+    }
+
+
+def lite(repeats: int) -> dict[str, dict[str, Any]]:
+    from worker.inference import LiteModel
+
+    x = digits()
+    out = {}
+    for name in NAMES:
+        model = LiteModel.from_path(ROOT / "models" / f"{name}.tflite")
+        one = x[:1]
+        single = timed(lambda m=model, one=one: m.predict(one), repeats)
+        batch = timed(lambda m=model: m.predict(x), max(repeats // 10, 20))
+        out[name] = figures(single, batch)
+    return out
+
+
+def keras_figures(repeats: int) -> dict[str, dict[str, Any]]:
+    """Runs in the child process: TensorFlow is imported here only."""
+    started = time.perf_counter()
+    import keras
+    import tensorflow as tf
+
+    import_s = time.perf_counter() - started
+    x = digits().astype(np.float32).reshape(-1, 28, 28, 1) / 255.0
+    one = x[:1]
+    out: dict[str, dict[str, Any]] = {}
+    for name in NAMES:
+        model = keras.saving.load_model(ROOT / "models" / f"{name}.keras", compile=False)
+        few = max(repeats // 10, 5)
+        slow = max(repeats // 20, 3)  # model.predict costs a few hundred ms a call here
+        out[f"{name}/predict"] = figures(
+            timed(lambda m=model: m.predict(one, verbose=0), slow, warmup=2),
+            timed(lambda m=model: m.predict(x, verbose=0), slow, warmup=1),
+        )
+        out[f"{name}/direct"] = figures(
+            timed(lambda m=model: m(one, training=False), repeats // 2),
+            timed(lambda m=model: m(x, training=False), few),
+        )
+        graph = tf.function(lambda t, m=model: m(t, training=False), reduce_retracing=True)
+        t_one, t_x = tf.constant(one), tf.constant(x)
+        out[f"{name}/tf.function"] = figures(
+            timed(lambda g=graph, t=t_one: g(t), repeats),
+            timed(lambda g=graph, t=t_x: g(t), few),
+        )
+    out["_import_tensorflow_s"] = {"seconds": import_s}
+    return out
+
+
+def keras(repeats: int, timeout: float = 300) -> dict[str, Any]:
+    """Keras figures from a child process; an error is reported, not raised."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.inference", "--keras", "--repeats", str(repeats)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"keras timing took more than {timeout} s"}
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="inference timings")
+    parser.add_argument("--keras", action="store_true", help="Keras figures (imports TensorFlow)")
+    parser.add_argument("--repeats", type=int, default=400)
+    args = parser.parse_args()
+    result = keras_figures(args.repeats) if args.keras else lite(args.repeats)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Closed-loop HTTP load from separate client processes (loopback only, bounded).
+
+Each client is a thread with its own ``httpx.Client`` (keep-alive), spread over a few
+processes so the client is not one GIL. A client repeats, until the run's deadline
+or its request cap: POST /api/predictions, then GET ``status_url?wait=5`` until the
+job is done (the async stack); or one POST that answers the result (the baseline).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+#: A job that is not done this long after its POST counts as lost.
+JOB_DEADLINE = 45.0
+
+
+@dataclass
+class ClientTally:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    lost: int = 0
+    accepted: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    finished_at: float = 0.0
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(what[:200])
+
+
+def one_async(client: httpx.Client, base: str, image: str, tally: ClientTally) -> None:
+    started = time.perf_counter()
+    answer = client.post(f"{base}/api/predictions", json={"image": image})
+    if answer.status_code != 202:
+        tally.error(f"POST {answer.status_code}: {answer.text}")
+        return
+    tally.accepted += 1
+    status_url = answer.json()["status_url"]
+    while True:
+        if time.perf_counter() - started > JOB_DEADLINE:
+            tally.lost += 1
+            return
+        reply = client.get(f"{base}{status_url}", params={"wait": 5})
+        if reply.status_code != 200:
+            tally.error(f"GET {reply.status_code}: {reply.text}")
+            if reply.status_code == 404:
+                tally.lost += 1
+                return
+            continue
+        body = reply.json()
+        if body["status"] == "done":
+            tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+            return
+        if body["status"] == "failed":
+            if body.get("error", {}).get("code") == "timed_out":
+                tally.lost += 1
+            else:
+                tally.error(f"failed: {body.get('error')}")
+            return
+
+
+def one_sync(client: httpx.Client, base: str, image: str, tally: ClientTally) -> None:
+    started = time.perf_counter()
+    answer = client.post(f"{base}/api/predictions", json={"image": image})
+    if answer.status_code != 200 or answer.json().get("status") != "done":
+        tally.error(f"POST {answer.status_code}: {answer.text}")
+        return
+    tally.accepted += 1
+    tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+
+def client_loop(
+    mode: str, base: str, images: list[str], start_at: float, stop_at: float, cap: int, seed: int
+) -> ClientTally:
+    tally = ClientTally()
+    one = one_async if mode == "async" else one_sync
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with httpx.Client(timeout=httpx.Timeout(30.0), limits=limits) as client:
+        time.sleep(max(0.0, start_at - time.time()))
+        index = seed
+        while time.time() < stop_at and index - seed < cap:
+            try:
+                one(client, base, images[index % len(images)], tally)
+            except Exception as exc:  # a refused or reset connection is an error, not a crash
+                tally.error(f"{type(exc).__name__}: {exc}")
+            index += 1
+    tally.finished_at = time.time()
+    return tally
+
+
+def process_main(
+    mode: str,
+    base: str,
+    images: list[str],
+    clients: int,
+    first_seed: int,
+    start_at: float,
+    stop_at: float,
+    cap: int,
+    out: Any,
+) -> None:
+    tallies: list[ClientTally] = [ClientTally() for _ in range(clients)]
+
+    def run(i: int) -> None:
+        tallies[i] = client_loop(mode, base, images, start_at, stop_at, cap, first_seed + i * 7919)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put([t.__dict__ for t in tallies])
+
+
+def run_load(
+    mode: str,
+    base: str,
+    images: list[str],
+    clients: int,
+    duration: float,
+    processes: int = 2,
+    cap_per_client: int = 100_000,
+) -> dict[str, Any]:
+    """Closed-loop load for ``duration`` seconds; latency percentiles, throughput, errors."""
+    processes = max(1, min(processes, clients))
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    start_at = time.time() + 0.5 + 0.02 * clients  # every process has its clients ready by then
+    stop_at = start_at + duration
+    procs = []
+    for p in range(processes):
+        share = clients // processes + (1 if p < clients % processes else 0)
+        proc = ctx.Process(
+            target=process_main,
+            args=(mode, base, images, share, p * 100_003, start_at, stop_at, cap_per_client, queue),
+            daemon=True,
+        )
+        proc.start()
+        procs.append(proc)
+    tallies: list[dict[str, Any]] = []
+    deadline = stop_at + JOB_DEADLINE + 35
+    for _ in procs:
+        tallies += queue.get(timeout=max(1.0, deadline - time.time()))
+    for proc in procs:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+    latencies = np.asarray([ms for t in tallies for ms in t["latencies_ms"]])
+    ended = max((t["finished_at"] for t in tallies), default=stop_at)
+    wall = max(ended - start_at, 1e-9)
+    done = int(latencies.size)
+
+    def pct(q: float) -> float | None:
+        return float(np.percentile(latencies, q)) if done else None
+
+    return {
+        "mode": mode,
+        "clients": clients,
+        "client_processes": processes,
+        "duration_s": round(wall, 3),
+        "done": done,
+        "accepted": sum(t["accepted"] for t in tallies),
+        "errors": sum(t["errors"] for t in tallies),
+        "lost": sum(t["lost"] for t in tallies),
+        "error_samples": [s for t in tallies for s in t["error_samples"]][:5],
+        "throughput_per_s": done / wall,
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "mean_ms": float(latencies.mean()) if done else None,
+        "max_ms": float(latencies.max()) if done else None,
+    }

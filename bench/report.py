@@ -1,0 +1,196 @@
+"""Turn the measured figures into targets met or not, a Markdown table and PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def by_clients(rows: list[dict[str, Any]], clients: int) -> dict[str, Any] | None:
+    return next((r for r in rows if r["clients"] == clients), None)
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of issue 6 with the measured value and whether it is met."""
+    digits, base = report["load"]["digits"], report["load"]["baseline"]
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, measured: Any, ok: bool | None, note: str = "") -> None:
+        out.append({"target": name, "measured": measured, "met": ok, "note": note})
+
+    one, one_b = by_clients(digits, 1), by_clients(base, 1)
+    if one and one_b and one["p50_ms"] is not None and one_b["p50_ms"] is not None:
+        add("1 client p50 ≤ 10 ms", f"{one['p50_ms']:.1f} ms", one["p50_ms"] <= 10)
+        add("1 client p99 ≤ 40 ms", f"{one['p99_ms']:.1f} ms", one["p99_ms"] <= 40)
+        ratio = one["p50_ms"] / one_b["p50_ms"]
+        add(
+            "1 client p50 within 2× of baseline",
+            f"{ratio:.2f}× ({one['p50_ms']:.1f} vs {one_b['p50_ms']:.1f} ms)",
+            ratio <= 2,
+        )
+    mid, mid_b = by_clients(digits, 32), by_clients(base, 32)
+    if mid and mid_b:
+        ratio = mid["throughput_per_s"] / max(mid_b["throughput_per_s"], 1e-9)
+        add(
+            "32 clients throughput ≥ 0.8× baseline",
+            f"{ratio:.2f}× ({mid['throughput_per_s']:.0f} vs {mid_b['throughput_per_s']:.0f}/s)",
+            ratio >= 0.8,
+        )
+        add(
+            "32 clients p99 ≤ 250 ms",
+            f"{_f(mid['p99_ms'])} ms",
+            mid["p99_ms"] is not None and mid["p99_ms"] <= 250,
+        )
+        add("32 clients no error", f"{mid['errors']} errors", mid["errors"] == 0)
+    high = by_clients(digits, 128)
+    if high:
+        add(
+            "128 clients no error, no lost job",
+            f"{high['errors']} errors, {high['lost']} lost",
+            high["errors"] == 0 and high["lost"] == 0,
+        )
+    memory = report.get("memory", {})
+    if "worker" in memory:
+        pss = memory["worker"]["pss_total"]
+        add("predict worker memory ≤ 200 MB", f"{pss:.0f} MB PSS", pss <= 200)
+    if "web" in memory:
+        pss = memory["web"]["pss_total"]
+        add("web memory ≤ 120 MB", f"{pss:.0f} MB PSS", pss <= 120)
+    cold = report.get("cold_start", {})
+    if "worker_first_prediction_s" in cold:
+        seconds = cold["worker_first_prediction_s"]
+        add("worker cold start ≤ 2 s", f"{seconds:.2f} s", seconds <= 2)
+    tune = report.get("fine_tune", {})
+    if "seconds" in tune:
+        add(
+            "fine-tune on 200 samples < 60 s",
+            f"{tune['seconds']:.1f} s ({tune.get('outcome')})",
+            tune["seconds"] < 60 and tune.get("outcome") in {"promoted", "rejected"},
+        )
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Digits benchmark ({report['started_at']}, {report['machine']})", ""]
+    lines += ["## End to end (POST then long-poll) vs synchronous baseline", ""]
+    lines += [
+        "| clients | digits p50 / p95 / p99 ms | digits /s | baseline p50 / p95 / p99 ms "
+        "| baseline /s | throughput ratio | errors / lost (digits) | errors (baseline) |",
+        "|---:|---|---:|---|---:|---:|---|---:|",
+    ]
+    for row in report["load"]["digits"]:
+        b = by_clients(report["load"]["baseline"], row["clients"]) or {}
+        ratio = row["throughput_per_s"] / b["throughput_per_s"] if b.get("throughput_per_s") else 0
+        lines.append(
+            f"| {row['clients']} | {_f(row['p50_ms'])} / {_f(row['p95_ms'])} / {_f(row['p99_ms'])} "
+            f"| {row['throughput_per_s']:.0f} "
+            f"| {_f(b.get('p50_ms'))} / {_f(b.get('p95_ms'))} / {_f(b.get('p99_ms'))} "
+            f"| {b.get('throughput_per_s', 0):.0f} | {ratio:.2f}× "
+            f"| {row['errors']} / {row['lost']} | {b.get('errors', '–')} |"
+        )
+    pools = report.get("pools", {})
+    if pools:
+        lines += ["", "## Predict worker pool at 32 clients", ""]
+        lines += [
+            "| pool | p50 / p95 / p99 ms | /s | errors / lost | worker PSS MB (RSS) |",
+            "|---|---|---:|---|---|",
+        ]
+        for name, entry in pools.items():
+            row, mem = entry["load"], entry.get("memory", {})
+            lines.append(
+                f"| {name} | {_f(row['p50_ms'])} / {_f(row['p95_ms'])} / {_f(row['p99_ms'])} "
+                f"| {row['throughput_per_s']:.0f} | {row['errors']} / {row['lost']} "
+                f"| {_f(mem.get('pss_total'), 0)} ({_f(mem.get('rss_total'), 0)}) |"
+            )
+        if report.get("recommendation"):
+            lines += ["", f"Recommendation: {report['recommendation']}"]
+    lines += ["", "## Inference per call (median ms)", ""]
+    lines += [
+        "| model / runtime | 1 image | batch of 32 | per image in a batch |",
+        "|---|---:|---:|---:|",
+    ]
+    inference = report.get("inference", {})
+    for name, row in inference.get("litert", {}).items():
+        lines.append(
+            f"| {name} / LiteRT | {row['single_ms']:.3f} | {row['batch32_ms']:.3f} "
+            f"| {row['batch32_per_image_ms']:.3f} |"
+        )
+    for name, row in inference.get("keras", {}).items():
+        if "single_ms" in row:
+            lines.append(
+                f"| {name.replace('/', ' / Keras ')} | {row['single_ms']:.3f} "
+                f"| {row['batch32_ms']:.3f} | {row['batch32_per_image_ms']:.3f} |"
+            )
+    lines += ["", "## Cold start, memory, fine-tune", ""]
+    lines += ["| what | figure |", "|---|---|"]
+    for key, value in report.get("cold_start", {}).items():
+        lines.append(f"| cold start: {key.replace('_', ' ')} | {value:.2f} |")
+    for key, mem in report.get("memory", {}).items():
+        lines.append(
+            f"| memory: {key} | {mem['pss_total']:.0f} MB PSS, {mem['rss_total']:.0f} MB RSS "
+            f"in {mem['processes']} process(es), largest {mem['rss_largest']:.0f} MB |"
+        )
+    tune = report.get("fine_tune", {})
+    if tune:
+        lines.append(f"| fine-tune on {tune.get('samples')} samples | {tune.get('summary', '')} |")
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for row in report.get("targets", []):
+        met = {True: "met", False: "**not met**", None: "–"}[row["met"]]
+        note = f" — {row['note']}" if row["note"] else ""
+        lines.append(f"| {row['target']} | {row['measured']} | {met}{note} |")
+    return "\n".join(lines) + "\n"
+
+
+def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
+    """Latency percentiles and throughput against clients, both systems; [] without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    systems = {"digits (queue + long-poll)": report["load"]["digits"],
+               "sync baseline (gunicorn 2×4)": report["load"]["baseline"]}  # fmt: skip
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"p50_ms": "-", "p95_ms": "--", "p99_ms": ":"}
+    for (label, rows), color in zip(systems.items(), ("tab:blue", "tab:orange"), strict=True):
+        clients = [r["clients"] for r in rows]
+        for key, style in styles.items():
+            ax.plot(clients, [r[key] for r in rows], style, marker="o", color=color,
+                    label=f"{label} {key[:3]}")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("end-to-end latency (ms)")
+    ax.set_title("Latency percentiles vs clients")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out_dir / "latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(str(path))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (label, rows), color in zip(systems.items(), ("tab:blue", "tab:orange"), strict=True):
+        ax.plot([r["clients"] for r in rows], [r["throughput_per_s"] for r in rows], marker="o",
+                color=color, label=label)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("predictions per second")
+    ax.set_title("Throughput vs clients")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = out_dir / "throughput.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(str(path))
+    return written
