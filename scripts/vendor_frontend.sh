@@ -14,10 +14,23 @@ trap 'rm -rf "$work"' EXIT INT TERM
 cp "$root/package.json" "$root/package-lock.json" "$work/"
 (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
-src="$work/node_modules/bootstrap"
-dest="$root/web/static/vendor/bootstrap"
-rm -rf "$dest"
-mkdir -p "$dest"
-cp "$src/dist/css/bootstrap.min.css" "$src/dist/js/bootstrap.bundle.min.js" "$src/LICENSE" "$dest/"
-version=$(node -p "require(process.argv[1]).version" "$src/package.json")
-echo "vendored bootstrap $version into ${dest#"$root"/}"
+# vendor PACKAGE FILE... : copy files of an installed package into vendor/PACKAGE (its
+# LICENSE too), replacing what was there, and say which version it was.
+vendor() {
+  name=$1
+  shift
+  src="$work/node_modules/$name"
+  dest="$root/web/static/vendor/$name"
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  for file in "$@" LICENSE*; do
+    (cd "$src" && cp $file "$dest/")
+  done
+  version=$(node -p "require(process.argv[1]).version" "$src/package.json")
+  echo "vendored $name $version into ${dest#"$root"/}"
+}
+
+vendor bootstrap dist/css/bootstrap.min.css dist/js/bootstrap.bundle.min.js
+# The UMD build bundles its one dependency (@kurkle/color) and sets window.Chart; it
+# draws on <canvas> and sets sizes through CSSOM, both allowed by the CSP.
+vendor chart.js dist/chart.umd.min.js

@@ -30,6 +30,24 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 
+# Add the sample to both sets and count its label, once, in one atomic step.
+_NOTE_SAMPLE = """
+if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then redis.call('hincrby', KEYS[3], ARGV[2], 1) end
+redis.call('sadd', KEYS[2], ARGV[1])
+return redis.call('scard', KEYS[2])
+"""
+
+# Hold the lock for this job: it already does, or nobody does. A redelivered job whose
+# lock expired takes it again; one whose lock another job took meanwhile does not.
+_CLAIM = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] or not holder then
+  redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
 
 def job_key(job_id: str) -> str:
     return f"digits:fine_tune:{job_id}"
@@ -42,6 +60,11 @@ def start_job(client: redis.Redis, reason: str) -> str | None:
         return None
     update(client, job_id, status="queued", reason=reason, created_at=time.time(), step=0, total=0)
     return job_id
+
+
+def claim(client: redis.Redis, job_id: str) -> bool:
+    """Take or keep the lock for a job about to run; False while another job holds it."""
+    return bool(client.eval(_CLAIM, 1, LOCK_KEY, job_id, TIME_LIMIT + 120))
 
 
 def active_job(client: redis.Redis) -> str | None:
@@ -71,14 +94,11 @@ def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None
 
 
 def note_new_sample(client: redis.Redis, sample_id: str, label: int, every: int) -> bool:
-    """Count a stored sample once (sets: a redelivered job counts once); True at the threshold."""
-    pipe = client.pipeline()
-    pipe.sadd(ALL_KEY, sample_id)
-    pipe.sadd(PENDING_KEY, sample_id)
-    pipe.scard(PENDING_KEY)
-    is_new, _, pending = pipe.execute()
-    if is_new:
-        client.hincrby(PER_LABEL_KEY, str(label), 1)
+    """Count a stored sample once (a redelivered job counts once); True at the threshold.
+
+    One script, so a worker killed half-way cannot leave the sample listed but uncounted.
+    """
+    pending = client.eval(_NOTE_SAMPLE, 3, ALL_KEY, PENDING_KEY, PER_LABEL_KEY, sample_id, label)
     return int(pending) >= every
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +12,21 @@ import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from tests import services
+
+CHROMIUM = "/usr/bin/chromium"
+# As root on these machines, and with no network but loopback.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "data" / "mnist_sample.npz"
@@ -58,9 +72,10 @@ def stack_env(valkey: services.Service, seaweedfs: services.Service) -> dict[str
         RATE_LIMITS_ENABLED="false",
         MODEL_CHECK_INTERVAL="0.5",
         ADMIN_TOKEN=ADMIN_TOKEN,
-        # Fine-tunes in tests start by hand, on the small shipped MNIST sample.
+        # Fine-tunes in tests start by hand and, as on a fresh machine, replay and gate
+        # on the MNIST digits shipped in models/replay.npz.
         FINE_TUNE_EVERY="100000",
-        MNIST_PATH=str(SAMPLE),
+        MNIST_PATH="",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -108,3 +123,28 @@ def app(stack_env: dict[str, str]) -> Flask:
 @pytest.fixture()
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
+    """The real app on a loopback port, in a thread, against the real worker."""
+    from web import create_app
+
+    app = create_app({"SETTINGS_ENV": stack_env})
+    port = services.free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

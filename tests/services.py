@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import redis
@@ -99,8 +100,15 @@ def start_valkey(workdir: Path, port: int | None = None) -> Service:
 WEED_PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
     "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "webdav.port",
-    "admin.port", "admin.port.grpc", "metricsPort", "s3.port.iceberg",
+    "admin.port", "admin.port.grpc", "metricsPort", "s3.port.iceberg", "s3.port.lance",
 )  # fmt: skip
+
+
+@cache
+def weed_port_flags() -> tuple[str, ...]:
+    """The port flags this ``weed mini`` knows (newer releases open more listeners)."""
+    usage = subprocess.run([weed_binary(), "mini", "-h"], capture_output=True, text=True).stderr
+    return tuple(flag for flag in WEED_PORT_FLAGS if f"-{flag} " in usage)
 
 
 def weed_binary() -> str:
@@ -119,7 +127,7 @@ def start_seaweedfs(workdir: Path, bucket: str, ports: Mapping[str, int] | None 
     logs = workdir / "logs"
     data.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    ports = {flag: int(ports[flag]) if ports else free_port() for flag in WEED_PORT_FLAGS}
+    ports = {flag: int(ports[flag]) if ports else free_port() for flag in weed_port_flags()}
     args = [weed_binary(), f"-logdir={logs}", "mini", f"-dir={data}", "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1", f"-bucket={bucket}", "-master.telemetry=false"]  # fmt: skip
     args += [f"-{flag}={port}" for flag, port in ports.items()]

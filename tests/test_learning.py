@@ -46,12 +46,16 @@ def thick(digits: np.ndarray) -> np.ndarray:
     return np.clip(grown.astype(np.int32) * 2, 0, 255).astype(np.uint8)
 
 
-def send_samples(client, app, digits: np.ndarray, labels: np.ndarray) -> list[str]:
+def send_samples(
+    client, app, digits: np.ndarray, labels: np.ndarray, clients: int = 1
+) -> list[str]:
+    """Post labelled drawings, spread over ``clients`` addresses (behind the proxy)."""
     ids = []
-    for digit, label in zip(digits, labels, strict=True):
+    for index, (digit, label) in enumerate(zip(digits, labels, strict=True)):
         answer = client.post(
             "/api/samples",
             json={"image": data_url(render_canvas_png(digit)), "label": int(label)},
+            headers={"X-Forwarded-For": f"203.0.113.{index % clients + 1}"},
         )
         assert answer.status_code == 202
         ids.append(answer.get_json()["id"])
@@ -172,7 +176,7 @@ def test_fine_tune_on_new_style_is_promoted_and_serves_the_next_prediction(
     send_samples(client, app, thick(x), y)
     before = client.get("/api/models").get_json()["models"]
     job = run_fine_tune(client)
-    assert job["status"] == "promoted", job
+    assert job["status"] == "promoted", json.dumps(job["result"]["models"], indent=1)
     for name in ("fnn", "cnn"):
         outcome = job["result"]["models"][name]
         holdout = outcome["holdout"]
@@ -197,10 +201,12 @@ def test_fine_tune_on_new_style_is_promoted_and_serves_the_next_prediction(
 @pytest.mark.usefixtures("predict_worker", "trainer")
 def test_poisoned_batch_is_rejected_and_current_version_stays(client, app, mnist_sample):
     x, y = mnist_sample["x_train"][120:300], mnist_sample["y_train"][120:300]
-    send_samples(client, app, x, (y + 1) % 10)  # every label wrong
+    # Every label wrong, from enough addresses that the per-client cap does not dilute it:
+    # the gate itself must catch it.
+    send_samples(client, app, x, (y + 1) % 10, clients=6)
     before = registry.read_manifest(app.extensions["digits"].store)
     job = run_fine_tune(client)
-    assert job["status"] == "rejected", job["result"]
+    assert job["status"] == "rejected", json.dumps(job["result"]["models"], indent=1)
     assert registry.read_manifest(app.extensions["digits"].store) == before
     for name in ("fnn", "cnn"):
         version = job["result"]["models"][name]["version"]
@@ -268,3 +274,20 @@ def test_stats_show_queues_workers_and_samples_per_digit(client):
     assert stats["workers"]
     assert set(stats["samples_per_digit"]) == {str(d) for d in range(10)}
     assert sum(stats["samples_per_digit"].values()) >= 1
+
+
+def test_one_client_cannot_dominate_a_training_round(tmp_path, mnist_sample):
+    from shared.samples import write_sample
+    from shared.storage import LocalStore
+    from worker.fine_tuning import MAX_PER_CLIENT, is_holdout, load_user_samples
+
+    store = LocalStore(tmp_path)
+    written = {"flood": 0, "honest": 0}
+    for index in range(MAX_PER_CLIENT * 2 + 40):
+        client = "flood" if index < MAX_PER_CLIENT * 2 else "honest"
+        sample_id = f"{index:08x}{0:024x}"
+        meta = {"label": 1, "consent": True, "source": "collect", "client": client}
+        write_sample(store, sample_id, mnist_sample["x_train"][index % 300], meta)
+        written[client] += not is_holdout(sample_id)
+    round_ = load_user_samples(store)
+    assert len(round_["train_y"]) == MAX_PER_CLIENT + written["honest"]

@@ -19,7 +19,7 @@ from web import create_app, i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
-PAGES = ["/", "/collect", "/about"]
+PAGES = ["/", "/collect", "/models", "/samples", "/stats", "/about"]
 
 
 @pytest.fixture()
@@ -141,6 +141,55 @@ def test_collect_page_has_the_canvas_labels_save_and_counter(page_client: FlaskC
     assert page.first("body")["data-samples-url"] == "/api/samples"
 
 
+def test_navbar_links_every_page(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/about")
+    links = [a["href"] for t, a in page.elements if t == "a" and "nav-link" in a.get("class", "")]
+    assert [link for link in links if not link.startswith("?")] == PAGES[:-1] + ["/about"]
+
+
+def test_models_page_has_version_tables_progress_and_admin_controls(
+    page_client: FlaskClient,
+) -> None:
+    page = get_page(page_client, "/models")
+    for element_id in [
+        "fnn-versions", "cnn-versions", "fnn-current", "cnn-current", "fine-tune-progress",
+        "fine-tune-bar", "fine-tune-state", "admin-token", "start-fine-tune", "admin-status",
+    ]:  # fmt: skip
+        page.by_id(element_id)
+    assert page.by_id("admin-token")[1]["type"] == "password"
+    body = page.first("body")
+    assert (body["data-models-url"], body["data-fine-tunes-url"]) == (
+        "/api/models",
+        "/api/fine-tunes",
+    )
+
+
+def test_samples_page_has_filters_grid_and_export(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/samples")
+    for element_id in ["filter-label", "filter-source", "samples-grid", "samples-summary",
+                       "samples-prev", "samples-next", "export-zip", "export-npz"]:  # fmt: skip
+        page.by_id(element_id)
+    sources = [a["value"] for t, a in page.elements if t == "option" and a.get("value") in
+               {"collect", "feedback"}]  # fmt: skip
+    assert sources == ["collect", "feedback"]
+    body = page.first("body")
+    assert (body["data-samples-url"], body["data-export-url"]) == (
+        "/api/samples",
+        "/api/samples/export",
+    )
+
+
+def test_stats_page_has_charts_heat_map_and_the_chart_library(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/stats")
+    for chart in ["chart-by-day", "chart-by-version", "chart-samples", "chart-queues"]:
+        assert page.by_id(chart)[0] == "canvas"
+    cells = [a for t, a in page.elements if t == "td" and "data-row" in a]
+    assert len(cells) == 100
+    scripts = [a["src"] for t, a in page.elements if t == "script"]
+    assert "/static/vendor/chart.js/chart.umd.min.js" in scripts
+    assert page.first("body")["data-stats-url"] == "/api/stats"
+
+
 def test_russian_follows_the_browser_language(page_client: FlaskClient) -> None:
     response = page_client.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
     html = response.get_data(as_text=True)
@@ -188,6 +237,15 @@ def test_every_key_the_templates_and_scripts_name_exists() -> None:
     for script in (WEB / "static" / "js").glob("*.js"):
         for key in literal_key.findall(script.read_text()):
             assert f"js.{key}" in i18n.EN, f"{script.name}: {key}"
+
+
+def test_vendored_chart_js_matches_the_lock_file() -> None:
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    locked = lock["packages"]["node_modules/chart.js"]["version"]
+    vendor = WEB / "static" / "vendor" / "chart.js"
+    banner = re.search(r"Chart\.js v(\S+)", (vendor / "chart.umd.min.js").read_text()[:300])
+    assert banner and banner.group(1) == locked
+    assert (vendor / "LICENSE.md").is_file()
 
 
 def test_vendored_bootstrap_matches_the_lock_file() -> None:

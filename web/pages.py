@@ -16,10 +16,13 @@ from web import i18n
 
 bp = Blueprint("pages", __name__)
 
-#: Navbar entries: (endpoint, catalogue key). Pages added later append theirs here.
+#: Navbar entries, in order: (endpoint, catalogue key).
 NAV_ITEMS: list[tuple[str, str]] = [
     ("pages.draw", "nav.draw"),
     ("pages.collect", "nav.collect"),
+    ("pages.models", "nav.models"),
+    ("pages.samples", "nav.samples"),
+    ("pages.stats", "nav.stats"),
     ("pages.about", "nav.about"),
 ]
 _ONE_YEAR = 365 * 24 * 3600
@@ -78,6 +81,24 @@ def draw() -> str:
 def collect() -> str:
     """Draw labelled digits that go straight into the training samples."""
     return render_template("collect.html")
+
+
+@bp.get("/models")
+def models() -> str:
+    """Each model's versions and metrics, the fine-tune in progress, admin actions."""
+    return render_template("models.html")
+
+
+@bp.get("/samples")
+def samples() -> str:
+    """Browse the stored samples as images; admins export them."""
+    return render_template("samples.html")
+
+
+@bp.get("/stats")
+def stats() -> str:
+    """Accuracy from feedback, the confusion matrix, samples per digit, queues and workers."""
+    return render_template("stats.html")
 
 
 @bp.get("/about")

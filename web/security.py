@@ -1,8 +1,10 @@
-"""Security headers on every answer: a strict CSP with no inline script, no framing."""
+"""Security headers on every answer (a strict CSP with no inline script, no framing), and
+the body cap applied to every request, even one whose view never reads the body."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -20,6 +22,14 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def register(app: Flask) -> None:
+    @app.before_request
+    def refuse_large_bodies() -> None:
+        # Werkzeug enforces MAX_CONTENT_LENGTH only when a view reads the body; a view
+        # that ignores it (POST /api/fine-tunes) would otherwise accept any size.
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if limit is not None and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+
     @app.after_request
     def add_headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

@@ -131,7 +131,9 @@ def fine_tune(job_id: str) -> dict[str, Any]:
         fine_tunes.update(client, job_id, **fields)
 
     try:
-        outcome = run_fine_tune(store(), settings.mnist_path, settings.weights_dir, report)
+        outcome = run_fine_tune(
+            store(), settings.mnist_path, settings.weights_dir, report, new_ids=pending
+        )
     except Exception as exc:
         fine_tunes.finish(client, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -29,7 +29,7 @@ from worker.models import BUILDERS
 from worker.training import Mnist, load_mnist, train_model
 
 #: The learning rate decays over these; early stopping may end sooner.
-DEFAULT_EPOCHS = {"fnn": 25, "cnn": 15}
+DEFAULT_EPOCHS = {"fnn": 25, "cnn": 20}
 QUICK_TRAIN, QUICK_TEST = 256, 200
 ATTRIBUTION = (
     "MNIST by Yann LeCun and Corinna Cortes (and Christopher J. C. Burges), "

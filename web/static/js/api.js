@@ -41,8 +41,9 @@ export function errorMessage(error) {
 }
 
 // fetch + JSON, throwing ApiError for anything but 2xx. `timeoutMs` bounds one request
-// so a stalled connection cannot eat the whole polling budget.
-export async function request(url, { method = "GET", body, signal, timeoutMs } = {}) {
+// so a stalled connection cannot eat the whole polling budget; `headers` adds to ours
+// (admin calls send Authorization); `as: "blob"` answers with the body as a Blob.
+export async function request(url, { method = "GET", body, signal, timeoutMs, headers = {}, as = "json" } = {}) {
   const controller = new AbortController();
   const abort = () => controller.abort();
   signal?.addEventListener("abort", abort, { once: true });
@@ -51,7 +52,11 @@ export async function request(url, { method = "GET", body, signal, timeoutMs } =
   try {
     response = await fetch(url, {
       method,
-      headers: { Accept: "application/json", ...(body ? { "Content-Type": "application/json" } : {}) },
+      headers: {
+        Accept: as === "json" ? "application/json" : "*/*",
+        ...(body ? { "Content-Type": "application/json" } : {}),
+        ...headers,
+      },
       body: body ? JSON.stringify(body) : undefined,
       credentials: "same-origin",
       signal: controller.signal,
@@ -63,6 +68,7 @@ export async function request(url, { method = "GET", body, signal, timeoutMs } =
     clearTimeout(timer);
     signal?.removeEventListener("abort", abort);
   }
+  if (as === "blob" && response.ok) return response.blob();
   // Errors from a proxy or an unknown route may be HTML, not JSON: keep going without it.
   const data = await response.json().catch(() => null);
   if (!response.ok) {

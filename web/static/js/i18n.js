@@ -24,3 +24,21 @@ export function percent(probability) {
   if (value < 100 && value >= 99.95) return `>${percentFormat.format(99.9)}`;
   return percentFormat.format(value);
 }
+
+const numberFormat = new Intl.NumberFormat(lang);
+export const formatNumber = (value) => numberFormat.format(value);
+
+const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+const dayFormat = new Intl.DateTimeFormat(lang, { month: "short", day: "numeric", timeZone: "UTC" });
+
+// An ISO time from the API in the reader's language and time zone; "–" if unreadable.
+export function formatDate(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "–" : dateFormat.format(date);
+}
+
+// A calendar day "YYYY-MM-DD" (UTC, as the stats count them) in the reader's language.
+export function formatDay(day) {
+  const date = new Date(`${day}T00:00:00Z`);
+  return Number.isNaN(date.getTime()) ? String(day) : dayFormat.format(date);
+}

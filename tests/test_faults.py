@@ -1,0 +1,357 @@
+"""Faults caused on purpose, with real processes: killed workers, Redis and S3 going away.
+
+Every test starts its own valkey, S3 server and workers (function-scoped) because it
+kills or stops them; the session's services, which other tests share, are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+from flask import Flask
+
+from shared import fine_tunes, names, registry, samples
+from shared.imaging import render_canvas_png
+from tests import services
+from tests.conftest import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE
+from tests.test_api import data_url, wait_done
+
+pytestmark = pytest.mark.slow
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+#: A lost worker's jobs come back after this many seconds (an hour in production).
+VISIBILITY = 2
+
+
+def stack(redis_url: str, storage_url: str, s3_url: str = "", **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=redis_url,
+        STORAGE_URL=storage_url,
+        S3_ENDPOINT_URL=s3_url,
+        WEIGHTS_DIR=str(ROOT / "models"),
+        RATE_LIMITS_ENABLED="false",
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        FINE_TUNE_EVERY="100000",
+        MNIST_PATH=str(SAMPLE),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def web(env: dict[str, str]) -> Flask:
+    from web import create_app
+
+    return create_app({"TESTING": True, "SETTINGS_ENV": env})
+
+
+class Workers:
+    """Celery workers this test starts; each is ended by its process id at teardown."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.started: list[services.Service] = []
+
+    def start(self, env: dict[str, str], queues: str, name: str) -> services.Service:
+        logfile = self.tmp_path / f"{name}-{len(self.started)}.log"
+        worker = services.start_celery_worker(
+            env, queues, logfile, name, concurrency=1, redis_url=env["REDIS_URL"], timeout=90
+        )
+        self.started.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        # Their Redis and store die with the test: no need to wait for a warm shutdown.
+        for worker in self.started:
+            if worker.proc.poll() is None:
+                sigkill(worker)
+
+
+@pytest.fixture()
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    started = Workers(tmp_path)
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture()
+def own_valkey(tmp_path: Path) -> Iterator[services.Service]:
+    service = services.start_valkey(tmp_path / "valkey")
+    yield service
+    service.stop()
+
+
+@pytest.fixture()
+def own_s3(tmp_path: Path) -> Iterator[services.Service]:
+    holder = [services.start_seaweedfs(tmp_path / "weed", BUCKET)]
+    yield holder[0]
+    holder[0].proc.send_signal(signal.SIGCONT)  # in case a test left it paused
+    holder[0].stop()
+
+
+def sigkill(service: services.Service) -> None:
+    """SIGKILL the worker and its pool children (its own process group), as a crash would."""
+    os.killpg(service.proc.pid, signal.SIGKILL)
+    service.proc.wait(10)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not seen within {timeout} s")
+
+
+def wait_past_visibility(client: redis.Redis) -> None:
+    """Until every unacknowledged job is older than the visibility timeout."""
+    scores = [score for _, score in client.zrange("unacked_index", 0, -1, withscores=True)]
+    if scores:
+        time.sleep(max(0.0, max(scores) + VISIBILITY + 0.5 - time.time()))
+
+
+def post_sample(client: Any, digit: np.ndarray, label: int) -> str:
+    answer = client.post(
+        "/api/samples", json={"image": data_url(render_canvas_png(digit)), "label": label}
+    )
+    assert answer.status_code == 202, answer.get_json()
+    return str(answer.get_json()["id"])
+
+
+def assert_stored_once(app: Flask, expected: dict[str, int]) -> None:
+    """Each sample is one PNG and one JSON with its label, and counted once per label."""
+    services_ = app.extensions["digits"]
+    keys = sorted(services_.store.list_keys("samples/"))
+    assert keys == sorted(f"samples/{i}.{ext}" for i in expected for ext in ("json", "png"))
+    for sample_id, label in expected.items():
+        meta = samples.read_meta(services_.store, sample_id)
+        assert meta["id"] == sample_id and meta["label"] == label and meta["source"] == "collect"
+    counts = fine_tunes.samples_per_label(services_.redis)
+    for label in set(expected.values()):
+        assert counts[str(label)] == list(expected.values()).count(label), counts
+    assert services_.redis.scard(fine_tunes.ALL_KEY) == len(expected)
+
+
+def test_sample_survives_worker_kill_mid_save(own_valkey, own_s3, workers, mnist_sample):
+    env = stack(
+        own_valkey.url,
+        f"s3://{BUCKET}/faults",
+        own_s3.url,
+        BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY),
+    )
+    app = web(env)
+    client = app.test_client()
+    worker = workers.start(env, names.QUEUE_SAMPLES, "saver")
+    broker = app.extensions["digits"].redis
+
+    # Pause the S3 server: the save blocks inside its first PUT, so the kill lands mid-task.
+    own_s3.proc.send_signal(signal.SIGSTOP)
+    sample_id = post_sample(client, mnist_sample["x_test"][7], 9)
+    wait_for(lambda: "digits.save_sample[" in worker.log.read_text(), 20, "task received")
+    wait_for(lambda: broker.hlen("unacked") == 1, 5, "task held unacknowledged")
+    time.sleep(1.0)  # the pool process is inside put_object now
+    sigkill(worker)
+    own_s3.proc.send_signal(signal.SIGCONT)
+
+    store = app.extensions["digits"].store
+    assert not store.exists(samples.meta_key(sample_id))
+    assert broker.hlen("unacked") == 1  # the broker still holds the job for someone else
+
+    wait_past_visibility(broker)
+    workers.start(env, names.QUEUE_SAMPLES, "saver")
+    wait_for(lambda: store.exists(samples.meta_key(sample_id)), 30, "the redelivered sample")
+    wait_for(lambda: broker.hlen("unacked") == 0, 10, "the job acknowledged")
+    time.sleep(1.0)  # a duplicate delivery would show now
+    assert broker.llen(names.QUEUE_SAMPLES) == 0
+    assert_stored_once(app, {sample_id: 9})
+
+
+def test_sample_jobs_retry_while_s3_is_down_and_complete_once_it_is_back(
+    own_valkey, own_s3, workers, mnist_sample, tmp_path
+):
+    env = stack(own_valkey.url, f"s3://{BUCKET}/faults", own_s3.url)
+    app = web(env)
+    client = app.test_client()
+    worker = workers.start(env, names.QUEUE_SAMPLES, "saver")
+
+    own_s3.stop()
+    expected = {
+        post_sample(client, digit, int(label)): int(label)
+        for digit, label in zip(
+            mnist_sample["x_test"][20:25], mnist_sample["y_test"][20:25], strict=True
+        )
+    }
+    wait_for(
+        lambda: worker.log.read_text().count("Retry in") >= len(expected),
+        30,
+        "retries with backoff",
+    )
+    ports = {flag: int(own_s3.extra[flag]) for flag in services.weed_port_flags()}
+    restarted = services.start_seaweedfs(tmp_path / "weed", BUCKET, ports)
+    own_s3.proc = restarted.proc  # the fixture stops whichever runs now
+
+    store = app.extensions["digits"].store
+    wait_for(
+        lambda: all(store.exists(samples.meta_key(i)) for i in expected), 90, "every sample stored"
+    )
+    # Counting follows the write: wait for the last job to finish, then look for duplicates.
+    broker = app.extensions["digits"].redis
+    wait_for(lambda: broker.hlen("unacked") == 0, 10, "every job acknowledged")
+    time.sleep(1.0)
+    assert_stored_once(app, expected)
+
+
+def test_redis_restart_is_a_quick_503_then_recovers_without_restarting_web(
+    own_valkey, workers, mnist_sample, tmp_path
+):
+    env = stack(own_valkey.url, str(tmp_path / "store"))
+    app = web(env)
+    client = app.test_client()
+    workers.start(env, names.QUEUE_PREDICT, "predictor")
+    image = data_url(render_canvas_png(mnist_sample["x_test"][0]))
+    first = client.post("/api/predictions", json={"image": image})
+    assert wait_done(client, first.headers["Location"])["status"] == "done"
+
+    port = int(own_valkey.url.rsplit(":", 1)[1].split("/")[0])
+    own_valkey.stop()
+    for method, path, kwargs in [
+        ("POST", "/api/predictions", {"json": {"image": image}}),
+        ("GET", "/healthz", {}),
+        ("GET", first.headers["Location"], {}),
+    ]:
+        started = time.monotonic()
+        answer = client.open(path, method=method, **kwargs)
+        elapsed = time.monotonic() - started
+        assert answer.status_code == 503, (path, answer.get_json())
+        assert elapsed < 1.0, (path, elapsed)
+        body = answer.get_json()
+        if path == "/healthz":
+            assert body["checks"]["redis"].startswith("down")
+        else:
+            assert (
+                body["error"]["code"] == "queue_unavailable" and "Redis" in body["error"]["message"]
+            )
+
+    restarted = services.start_valkey(tmp_path / "valkey-again", port=port)
+    own_valkey.proc = restarted.proc  # the fixture stops whichever runs now
+
+    def predicts() -> dict[str, Any] | None:
+        answer = client.post("/api/predictions", json={"image": image})
+        return answer.headers["Location"] if answer.status_code == 202 else None
+
+    location = wait_for(predicts, 10, "web accepting predictions again")
+    assert wait_done(client, location, timeout=60)["status"] == "done"
+    wait_for(lambda: client.get("/healthz").status_code == 200, 30, "healthz back to 200")
+
+
+def thick(digits: np.ndarray) -> np.ndarray:
+    return np.clip(digits.astype(np.int32) * 2, 0, 255).astype(np.uint8)
+
+
+def assert_manifest_complete(store: Any) -> dict[str, int]:
+    """The manifest names, for each model, a version whose files are all there and load."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    manifest = registry.read_manifest(store)
+    assert manifest is not None and set(manifest) == set(names.MODEL_NAMES)
+    for name, version in manifest.items():
+        assert registry.read_metrics(store, name, version)["version"] == version
+        model = store.get_bytes(registry.version_key(name, version, "model.tflite"))
+        Interpreter(model_content=model).allocate_tensors()
+    return manifest
+
+
+def test_trainer_killed_mid_fine_tune_leaves_complete_versions_and_the_job_reruns(
+    own_valkey, workers, mnist_sample, tmp_path
+):
+    env = stack(own_valkey.url, str(tmp_path / "store"), BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY))
+    app = web(env)
+    client = app.test_client()
+    store = app.extensions["digits"].store
+    x, y = mnist_sample["x_train"][:40], mnist_sample["y_train"][:40]
+    for digit, label in zip(thick(x), y, strict=True):
+        meta = {"label": int(label), "source": "collect", "consent": True, "client": "a"}
+        samples.write_sample(store, uuid.uuid4().hex, digit, meta)
+    trainer = workers.start(env, names.QUEUE_TRAIN, "trainer")
+    wait_for(lambda: registry.read_manifest(store), 30, "shipped weights published")
+
+    answer = client.post("/api/fine-tunes", headers=ADMIN)
+    assert answer.status_code == 202
+    status_url = answer.headers["Location"]
+
+    def training() -> bool:
+        job = client.get(status_url).get_json()
+        assert job["status"] in {"queued", "running"}, job
+        return job["status"] == "running" and job.get("step", 0) > 0
+
+    wait_for(training, 120, "the fine-tune training")
+    sigkill(trainer)
+    assert client.get(status_url).get_json()["status"] == "running"  # killed mid-job
+
+    before = assert_manifest_complete(store)
+    assert before == {name: 1 for name in names.MODEL_NAMES}
+    # The dead job still holds the lock: a second job must not start beside its rerun.
+    assert client.post("/api/fine-tunes", headers=ADMIN).status_code == 409
+
+    broker = app.extensions["digits"].redis
+    wait_past_visibility(broker)
+    workers.start(env, names.QUEUE_TRAIN, "trainer")
+    job = wait_for(
+        lambda: (lambda j: j if j["status"] in fine_tunes.FINISHED else None)(
+            client.get(status_url).get_json()
+        ),
+        150,
+        "the rerun fine-tune",
+    )
+    assert job["status"] in {"promoted", "rejected"}, job
+    after = assert_manifest_complete(store)
+    for name in names.MODEL_NAMES:
+        outcome = job["result"]["models"][name]
+        assert (after[name] == outcome["version"]) == (outcome["outcome"] == "promoted")
+    assert fine_tunes.active_job(broker) is None
+    assert client.post("/api/fine-tunes", headers=ADMIN).status_code == 202
+
+
+def test_celery_settings_make_jobs_survive_faults(monkeypatch, tmp_path):
+    """JSON only, late acks, requeue on a lost worker, retries with backoff, a sane timeout."""
+    from shared.celery_client import make_celery
+    from shared.settings import Settings
+
+    conf = make_celery(Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})).conf
+    assert conf.task_serializer == conf.result_serializer == "json"
+    assert list(conf.accept_content) == list(conf.result_accept_content) == ["json"]
+    timeout = conf.broker_transport_options["visibility_timeout"]
+    assert timeout > fine_tunes.TIME_LIMIT + 120  # a running fine-tune is never redelivered
+
+    # The worker modules read the environment when first imported.
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("STORAGE_URL", str(tmp_path))
+    import worker.tasks
+
+    assert worker.tasks.app.conf.worker_prefetch_multiplier == 1
+
+    for task in (worker.tasks.save_sample, worker.tasks.fine_tune):
+        assert task.acks_late and task.reject_on_worker_lost, task.name
+    save = worker.tasks.save_sample
+    assert save.autoretry_for and save.retry_backoff and save.retry_jitter
+    assert save.max_retries and save.retry_backoff_max < timeout
+    assert worker.tasks.fine_tune.time_limit <= fine_tunes.TIME_LIMIT < timeout
+
+
+def test_our_code_never_makes_the_bucket_public():
+    """The bucket stays private: no ACL or bucket policy is ever set by the project."""
+    for path in [*ROOT.glob("shared/*.py"), *ROOT.glob("web/*.py"), *ROOT.glob("worker/*.py")]:
+        text = path.read_text()
+        for needle in ("ACL", "public-read", "put_bucket_policy", "GrantRead"):
+            assert needle not in text, f"{path.name} mentions {needle}"

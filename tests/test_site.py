@@ -1,0 +1,213 @@
+"""The whole site in headless Chromium against the real stack: phone drawing, feedback,
+collection into the store, undo, Russian, and every page without a console error.
+
+Each test opens its own browser context. The CSP forbids eval, so waiting is done with
+``expect`` on locators, never ``page.wait_for_function`` with a string.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.conftest import ADMIN_TOKEN
+from tests.test_browser import ARTIFACTS, draw_stroke
+from web import i18n
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1200, "height": 900}
+PHONE = {"width": 390, "height": 844}
+PAGES = ["/", "/collect", "/models", "/samples", "/stats", "/about"]
+# A deliberate 4xx (a refused admin token, an empty canvas) is logged by Chromium too.
+EXPECTED_CONSOLE = re.compile(
+    r"Failed to load resource: the server responded with a status of 4\d\d"
+)
+ONE = [(0.5, 0.15), (0.5, 0.85)]
+
+
+@pytest.fixture()
+def open_page(browser, live_server) -> Iterator[Callable[..., Page]]:  # noqa: F811
+    """Pages in fresh browser contexts, each recording console errors; closed afterwards."""
+    contexts = []
+
+    def opener(path: str = "/", **context_options: object) -> Page:
+        options = {"viewport": DESKTOP, "locale": "en-US", **context_options}
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = []  # type: ignore[attr-defined]
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error"
+                and not EXPECTED_CONSOLE.search(message.text)
+                and page.console_errors.append(message.text)
+            ),
+        )
+        page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+        page.goto(live_server + path)
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def touch_drag(page: Page, points: list[tuple[float, float]]) -> None:
+    """A one-finger drag through ``points`` (fractions of the canvas), sent as real touches."""
+    box = page.locator("#canvas").bounding_box()
+    assert box is not None
+    cdp = page.context.new_cdp_session(page)
+
+    def at(fx: float, fy: float) -> list[dict[str, float]]:
+        return [{"x": box["x"] + fx * box["width"], "y": box["y"] + fy * box["height"], "id": 1}]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": at(*points[0])})
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for step in range(1, 13):
+            f = step / 12
+            point = at(x0 + (x1 - x0) * f, y0 + (y1 - y0) * f)
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": point})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def expect_answers(page: Page) -> None:
+    for name in ("fnn", "cnn"):
+        expect(page.locator(f"#{name}-digit")).to_have_text(
+            re.compile(r"^\s*\d\s*$"), timeout=30_000
+        )
+
+
+def ink(page: Page) -> int:
+    """Dark pixels on the drawing pad, from a screenshot of the canvas element."""
+    shot = Image.open(io.BytesIO(page.locator("#canvas").screenshot())).convert("L")
+    return int((np.asarray(shot) < 128).sum())
+
+
+def test_touch_drawing_on_a_phone_is_recognized_and_does_not_scroll(open_page) -> None:
+    page = open_page("/", viewport=PHONE, has_touch=True, is_mobile=True)
+    touch_drag(page, ONE)
+    expect(page.locator("#undo")).to_be_enabled()
+    # Chromium's gesture detector drops a tap that lands within a few hundred ms of the
+    # previous touch ending (seen as the second half of a double tap); a person's finger
+    # is never that quick, so wait like one.
+    page.wait_for_timeout(800)
+    page.locator("#recognize").tap()
+    expect_answers(page)
+    assert page.locator("#cnn-digit").inner_text().strip() == "1"
+    # With the answers shown the page is taller than the phone, so a finger dragged up
+    # the pad would scroll it, were the pad not drawing instead.
+    assert page.evaluate("document.documentElement.scrollHeight") > PHONE["height"]
+    before, strokes_ink = page.evaluate("window.scrollY"), ink(page)
+    touch_drag(page, [(0.3, 0.9), (0.3, 0.1)])
+    assert page.evaluate("window.scrollY") == before
+    assert ink(page) > strokes_ink
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_wrong_answer_with_consent_is_thanked_and_promised_for_training(open_page) -> None:
+    page = open_page("/")
+    draw_stroke(page, ONE)
+    page.click("#recognize")
+    expect_answers(page)
+    if page.locator("#feedback-wrong").is_visible():  # the models agree: open the picker
+        page.click("#feedback-wrong")
+    page.check("#feedback-consent")
+    page.click("#feedback-digit-7")
+    status = page.locator("#feedback-status")
+    expect(status).to_have_attribute("data-state", "done")
+    expect(status).to_have_text(i18n.EN["js.feedback.used"])
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_collected_sample_is_saved_in_the_store(open_page, stack_env) -> None:
+    from shared.samples import meta_key
+    from shared.storage import open_store
+
+    page = open_page("/collect")
+    page.keyboard.press("4")
+    draw_stroke(page, [(0.3, 0.2), (0.3, 0.55), (0.7, 0.55)])
+    draw_stroke(page, [(0.6, 0.2), (0.6, 0.85)])
+    with page.expect_response(re.compile(r"/api/samples$")) as answer:
+        page.click("#save")
+    assert answer.value.status == 202
+    sample_id = answer.value.json()["id"]
+    expect(page.locator("#saved-count")).to_have_text("1")
+
+    store = open_store(stack_env["STORAGE_URL"], stack_env["S3_ENDPOINT_URL"])
+    deadline = time.monotonic() + 20
+    while not store.exists(meta_key(sample_id)):
+        assert time.monotonic() < deadline, "the sample never reached the store"
+        time.sleep(0.2)
+    meta = json.loads(store.get_bytes(meta_key(sample_id)))
+    assert (meta["label"], meta["source"]) == (4, "collect")
+
+
+def test_undo_removes_the_last_stroke(open_page) -> None:
+    page = open_page("/")
+    draw_stroke(page, ONE)
+    one_stroke = ink(page)
+    draw_stroke(page, [(0.2, 0.5), (0.8, 0.5)])
+    assert ink(page) > one_stroke * 1.3
+    page.click("#undo")
+    assert abs(ink(page) - one_stroke) <= one_stroke * 0.05
+    page.click("#undo")
+    assert ink(page) == 0
+    expect(page.locator("#undo")).to_be_disabled()
+
+
+def test_switching_to_russian_translates_this_and_later_pages(open_page, live_server) -> None:  # noqa: F811
+    page = open_page("/")
+    page.click("#lang-ru")
+    expect(page.locator("h1")).to_have_text(i18n.RU["draw.title"])
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    page.goto(live_server + "/stats")
+    expect(page.locator("h1")).to_have_text(i18n.RU["stats.title"])
+    expect(page.locator("#chart-samples-title")).to_have_text(i18n.RU["stats.chart.samples"])
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_wrong_admin_token_is_refused_in_words(open_page) -> None:
+    page = open_page("/models")
+    page.fill("#admin-token", "not-" + ADMIN_TOKEN)
+    page.click("#start-fine-tune")
+    expect(page.locator("#admin-status")).to_have_text(i18n.EN["js.error.unauthorized"])
+    page.reload()  # the token is kept for the tab
+    expect(page.locator("#admin-token")).to_have_value("not-" + ADMIN_TOKEN)
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+# What shows that each page's script has loaded its data.
+READY = {
+    "/": ("#undo", None),
+    "/collect": ("#saved-count", re.compile(r"\d")),
+    "/models": ("#cnn-current", re.compile(r"^v\d+$")),
+    "/samples": ("#samples-summary", re.compile(r"\w")),
+    "/stats": ("#stat-workers", re.compile(r"^\d+$")),
+    "/about": ("#step-store", None),
+}
+
+
+def test_every_page_opens_without_console_errors(open_page, live_server) -> None:  # noqa: F811
+    page = open_page("/")
+    ARTIFACTS.mkdir(exist_ok=True)
+    for path in PAGES:
+        page.goto(live_server + path)
+        selector, text = READY[path]
+        if text is None:
+            expect(page.locator(selector)).to_be_attached()
+        else:
+            expect(page.locator(selector)).to_have_text(text)
+        name = path.strip("/") or "draw"
+        page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
+        assert page.console_errors == [], path  # type: ignore[attr-defined]

@@ -1,0 +1,239 @@
+// The Stats page: accuracy from feedback over time and per version, a confusion-matrix
+// heat map, samples per digit, queue depth and workers. Charts are Chart.js (vendored,
+// loaded before this module as window.Chart); the heat map is a real table.
+
+import { errorMessage, request } from "./api.js";
+import { formatDate, formatDay, formatNumber, percent, t } from "./i18n.js";
+import { setStatus } from "./ui.js";
+
+const { Chart } = window;
+const MODELS = ["fnn", "cnn"];
+const QUEUES = ["predict", "samples", "train"];
+const $ = (id) => document.getElementById(id);
+const config = document.body.dataset;
+const status = $("status");
+const refreshSeconds = Number(config.refresh || 15);
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+const charts = {};
+let latest = null;
+
+// Colours come from Bootstrap's variables, so both themes read well.
+function palette() {
+  const css = getComputedStyle(document.body);
+  const read = (name) => css.getPropertyValue(name).trim();
+  return {
+    text: read("--bs-secondary-color"),
+    grid: read("--bs-border-color-translucent"),
+    fnn: read("--bs-info"),
+    cnn: read("--bs-primary"),
+    bar: read("--bs-success"),
+    queue: read("--bs-warning"),
+  };
+}
+
+const accuracyLabel = (context) =>
+  `${context.dataset.label}: ${t("percent", { percent: percent(context.parsed.y) })}`;
+
+// The lowest accuracy shown, a round 10 % below the worst value: near 100 % a full
+// 0-100 axis would flatten every difference worth seeing.
+function accuracyFloor(values) {
+  const known = values.filter((v) => typeof v === "number");
+  if (!known.length) return 0;
+  return Math.max(0, Math.floor(Math.min(...known) * 10) / 10 - 0.1);
+}
+
+function baseOptions(colors, { percentAxis = false, horizontal = false, min = 0, suggestedMax } = {}) {
+  const valueAxis = {
+    beginAtZero: true,
+    grid: { color: colors.grid },
+    ticks: { color: colors.text, precision: 0 },
+  };
+  if (percentAxis) {
+    Object.assign(valueAxis, {
+      beginAtZero: false,
+      min,
+      max: 1,
+      ticks: { color: colors.text, callback: (v) => `${Math.round(v * 100)}%` },
+    });
+  }
+  if (suggestedMax !== undefined) valueAxis.suggestedMax = suggestedMax;
+  const categoryAxis = { grid: { display: false }, ticks: { color: colors.text } };
+  return {
+    responsive: true,
+    maintainAspectRatio: false,
+    animation: reducedMotion.matches ? false : { duration: 400 },
+    indexAxis: horizontal ? "y" : "x",
+    scales: horizontal ? { x: valueAxis, y: categoryAxis } : { x: categoryAxis, y: valueAxis },
+    // Points on the 100 % line must not be cut in half by the chart area.
+    layout: { padding: { top: 6 } },
+    plugins: {
+      legend: { labels: { color: colors.text, boxWidth: 12 } },
+      tooltip: percentAxis ? { callbacks: { label: accuracyLabel } } : {},
+    },
+  };
+}
+
+// Draw or update one chart; an empty data set shows the "no data" note instead.
+function render(id, type, data, options, isEmpty) {
+  $(`${id}-empty`).hidden = !isEmpty;
+  $(id).hidden = isEmpty;
+  if (charts[id]) {
+    charts[id].data = data;
+    charts[id].options = options;
+    charts[id].update();
+  } else {
+    charts[id] = new Chart($(id), { type, data, options });
+  }
+}
+
+function modelName(name) {
+  return t(`stats.model.${name}`);
+}
+
+function drawAccuracyByDay(stats, colors) {
+  const days = [...new Set(MODELS.flatMap((m) => stats.models[m].by_day.map((row) => row.day)))].sort();
+  const datasets = MODELS.map((name) => {
+    const byDay = new Map(stats.models[name].by_day.map((row) => [row.day, row.accuracy]));
+    return {
+      label: modelName(name),
+      data: days.map((day) => byDay.get(day) ?? null),
+      borderColor: colors[name],
+      backgroundColor: colors[name],
+      cubicInterpolationMode: "monotone", // no bulge above 100 % between points
+      spanGaps: true,
+      pointRadius: 4,
+      clip: false,
+    };
+  });
+  const min = accuracyFloor(datasets.flatMap((d) => d.data));
+  const options = baseOptions(colors, { percentAxis: true, min });
+  render("chart-by-day", "line", { labels: days.map(formatDay), datasets }, options, days.length === 0);
+}
+
+function drawAccuracyByVersion(stats, colors) {
+  const versions = [
+    ...new Set(MODELS.flatMap((m) => stats.models[m].by_version.map((row) => row.version))),
+  ].sort((a, b) => a - b);
+  const datasets = MODELS.map((name) => {
+    const byVersion = new Map(stats.models[name].by_version.map((row) => [row.version, row]));
+    return {
+      label: modelName(name),
+      data: versions.map((v) => byVersion.get(v)?.accuracy ?? null),
+      backgroundColor: colors[name],
+      borderRadius: 4,
+    };
+  });
+  const options = baseOptions(colors, { percentAxis: true, min: accuracyFloor(datasets.flatMap((d) => d.data)) });
+  const labels = versions.map((v) => t("stats.version_label", { version: v }));
+  render("chart-by-version", "bar", { labels, datasets }, options, versions.length === 0);
+}
+
+function drawSamples(stats, colors) {
+  const digits = [...Array(10).keys()];
+  const counts = digits.map((d) => stats.samples_per_digit?.[String(d)] ?? 0);
+  const data = {
+    labels: digits.map(String),
+    datasets: [{ label: t("stats.samples_label"), data: counts, backgroundColor: colors.bar, borderRadius: 4 }],
+  };
+  const options = baseOptions(colors);
+  options.plugins.legend.display = false;
+  render("chart-samples", "bar", data, options, false);
+}
+
+function drawQueues(stats, colors) {
+  const data = {
+    labels: QUEUES.map((q) => t(`stats.queue.${q}`)),
+    datasets: [
+      {
+        label: t("stats.queue_label"),
+        data: QUEUES.map((q) => stats.queues?.[q] ?? 0),
+        backgroundColor: colors.queue,
+        borderRadius: 4,
+      },
+    ],
+  };
+  const options = baseOptions(colors, { horizontal: true, suggestedMax: 5 });
+  options.plugins.legend.display = false;
+  render("chart-queues", "bar", data, options, false);
+}
+
+// The heat map: each cell's shade is its share of its row (how often a true digit was
+// read as each answer), set as a CSS custom property through CSSOM.
+function drawConfusion(stats) {
+  const name = document.querySelector('input[name="confusion-model"]:checked')?.value ?? "cnn";
+  const matrix = stats.models[name].confusion_matrix;
+  $("confusion-caption").textContent = `${t("stats.confusion_of")} ${modelName(name)}`;
+  for (const td of $("confusion").querySelectorAll("td")) {
+    const row = matrix[Number(td.dataset.row)] ?? [];
+    const count = row[Number(td.dataset.col)] ?? 0;
+    const total = row.reduce((sum, n) => sum + n, 0);
+    const share = total ? count / total : 0;
+    td.textContent = formatNumber(count);
+    td.style.setProperty("--heat", share.toFixed(3));
+    td.classList.toggle("is-zero", count === 0);
+    td.classList.toggle("is-strong", share >= 0.5);
+    td.title = t("stats.confusion_cell", {
+      label: td.dataset.row,
+      predicted: td.dataset.col,
+      count,
+      percent: percent(share),
+    });
+  }
+}
+
+function drawFigures(stats) {
+  $("stat-feedback").textContent = formatNumber(stats.feedback_events);
+  $("stat-not-digit").textContent = formatNumber(stats.not_a_digit);
+  $("stat-workers").textContent = formatNumber(stats.workers.length);
+  $("stat-fine-tune").textContent = stats.active_fine_tune ? t("stats.fine_tune_running") : t("stats.fine_tune_idle");
+  const items = stats.workers.map((name) => {
+    const item = document.createElement("li");
+    item.className = "list-group-item px-0 d-flex align-items-center gap-2";
+    const dot = document.createElement("span");
+    dot.className = "worker-dot";
+    dot.setAttribute("aria-hidden", "true");
+    item.append(dot, name);
+    return item;
+  });
+  if (!items.length) {
+    const item = document.createElement("li");
+    item.className = "list-group-item px-0 text-danger-emphasis";
+    item.textContent = t("stats.no_workers");
+    items.push(item);
+  }
+  $("workers-list").replaceChildren(...items);
+}
+
+function draw(stats) {
+  const colors = palette();
+  drawFigures(stats);
+  drawAccuracyByDay(stats, colors);
+  drawAccuracyByVersion(stats, colors);
+  drawConfusion(stats);
+  drawSamples(stats, colors);
+  drawQueues(stats, colors);
+}
+
+async function refresh() {
+  try {
+    latest = await request(config.statsUrl, { timeoutMs: 10000 });
+    draw(latest);
+    $("stats-updated").textContent = t("stats.updated", { time: formatDate(new Date().toISOString()) });
+    if (status.dataset.state !== "idle") setStatus(status, "idle");
+  } catch (err) {
+    setStatus(status, "error", errorMessage(err));
+  } finally {
+    if (refreshSeconds > 0) setTimeout(refresh, refreshSeconds * 1000);
+  }
+}
+
+for (const radio of document.querySelectorAll('input[name="confusion-model"]')) {
+  radio.addEventListener("change", () => latest && drawConfusion(latest));
+}
+// theme.js flips data-bs-theme when the system does; redraw with the new colours.
+new MutationObserver(() => latest && draw(latest)).observe(document.documentElement, {
+  attributes: true,
+  attributeFilter: ["data-bs-theme"],
+});
+
+refresh();
