@@ -26,11 +26,13 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,9 +49,22 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def canvas_images(key: str, n: int, offset: int = 0) -> tuple[list[str], list[int]]:
+def slanted_heavy(digit: np.ndarray) -> np.ndarray:
+    """A distinctive hand for the fine-tune: strongly slanted, heavy strokes."""
+    slanted = Image.fromarray(digit).transform(
+        (28, 28), Image.Transform.AFFINE, (1, 0.7, -9.8, 0, 1, 0), Image.Resampling.BILINEAR
+    )
+    heavy = slanted.filter(ImageFilter.MaxFilter(3))
+    return np.asarray(heavy, dtype=np.uint8)
+
+
+def canvas_images(
+    key: str, n: int, offset: int = 0, style: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[list[str], list[int]]:
     with np.load(SAMPLE) as data:
         x, y = data[f"x_{key}"][offset : offset + n], data[f"y_{key}"][offset : offset + n]
+    if style is not None:
+        x = np.stack([style(d) for d in x])
     urls = ["data:image/png;base64," + base64.b64encode(render_canvas_png(d)).decode() for d in x]
     return urls, [int(label) for label in y]
 
@@ -122,7 +137,8 @@ def fine_tune(
     say(f"  trainer ready in {ready_s:.2f} s (started {time.perf_counter() - started:.1f} s ago)")
 
     train_x = np.load(SAMPLE)["x_train"]
-    urls, labels = canvas_images("train", min(samples, len(train_x)))
+    # Users with a hand of their own: the holdout part shows how much the round learned.
+    urls, labels = canvas_images("train", min(samples, len(train_x)), style=slanted_heavy)
     headers = {"Authorization": f"Bearer {env['ADMIN_TOKEN']}"}
     samples_dir = Path(env["STORAGE_URL"]) / "samples"
     with httpx.Client(timeout=30) as client:
@@ -167,7 +183,8 @@ def fine_tune(
         for name, entry in (result.get("models") or {}).items()
     }
     summary = f"{seconds:.1f} s, {job.get('status')}; " + ", ".join(
-        f"{n} {h['outcome']} (MNIST holdout {h['parent_mnist']:.3f} → {h['candidate_mnist']:.3f})"
+        f"{n} {h['outcome']} (MNIST holdout {h['parent_mnist']:.3f} → {h['candidate_mnist']:.3f},"
+        f" held-out user samples {h['parent_user']:.3f} → {h['candidate_user']:.3f})"
         for n, h in holdout.items()
     )
     say(f"  fine-tune on {len(urls)} samples: {summary}")
@@ -196,7 +213,9 @@ def main() -> None:
     parser.add_argument("--skip-fine-tune", action="store_true")
     parser.add_argument("--skip-pools", action="store_true", help="no prefork vs threads run")
     parser.add_argument("--fine-tune-samples", type=int, default=200)
-    parser.add_argument("--mnist", default=str(SAMPLE), help="MNIST_PATH for the trainer")
+    parser.add_argument(
+        "--mnist", default="", help="MNIST_PATH for the trainer (default: models/replay.npz)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--web-threads", default=os.environ.get("WEB_THREADS", "8"))
     args = parser.parse_args()
