@@ -49,6 +49,11 @@ return 0
 """
 
 
+def _text(value: bytes | str) -> str:
+    """Our clients answer bytes (no decode_responses); redis-py types allow str too."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def job_key(job_id: str) -> str:
     return f"digits:fine_tune:{job_id}"
 
@@ -69,7 +74,7 @@ def claim(client: redis.Redis, job_id: str) -> bool:
 
 def active_job(client: redis.Redis) -> str | None:
     value = client.get(LOCK_KEY)
-    return value.decode() if value else None
+    return _text(value) if value else None
 
 
 def update(client: redis.Redis, job_id: str, **fields: Any) -> None:
@@ -84,7 +89,7 @@ def read_job(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
     raw = client.hgetall(job_key(job_id))
     if not raw:
         return None
-    return {"id": job_id, **{k.decode(): json.loads(v) for k, v in raw.items()}}
+    return {"id": job_id, **{_text(k): json.loads(v) for k, v in raw.items()}}
 
 
 def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None:
@@ -103,12 +108,12 @@ def note_new_sample(client: redis.Redis, sample_id: str, label: int, every: int)
 
 
 def samples_per_label(client: redis.Redis) -> dict[str, int]:
-    counts = {k.decode(): int(v) for k, v in client.hgetall(PER_LABEL_KEY).items()}
+    counts = {_text(k): int(v) for k, v in client.hgetall(PER_LABEL_KEY).items()}
     return {str(digit): counts.get(str(digit), 0) for digit in range(10)}
 
 
 def pending_samples(client: redis.Redis) -> set[str]:
-    return {member.decode() for member in client.smembers(PENDING_KEY)}
+    return {_text(member) for member in client.smembers(PENDING_KEY)}
 
 
 def clear_pending(client: redis.Redis, sample_ids: set[str]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -40,6 +41,17 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc=None) 
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{what} not ready after {timeout} s")
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy, and return that; fail the test after."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not seen within {timeout} s")
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:

@@ -10,7 +10,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from shared import fine_tunes, names, registry, samples
 from shared.imaging import render_canvas_png
 from tests import services
 from tests.conftest import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE
+from tests.services import wait_for
 from tests.test_api import data_url, wait_done
 
 pytestmark = pytest.mark.slow
@@ -102,16 +103,6 @@ def sigkill(service: services.Service) -> None:
     """SIGKILL the worker and its pool children (its own process group), as a crash would."""
     os.killpg(service.proc.pid, signal.SIGKILL)
     service.proc.wait(10)
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not seen within {timeout} s")
 
 
 def wait_past_visibility(client: redis.Redis) -> None:

@@ -13,6 +13,7 @@ import pytest
 from shared import registry
 from shared.imaging import render_canvas_png
 from tests.conftest import ADMIN_TOKEN
+from tests.services import wait_for
 from tests.test_api import data_url, wait_done
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -24,16 +25,6 @@ def predict(client, digit: np.ndarray) -> dict:
     done = wait_done(client, answer.get_json()["status_url"])
     assert done["status"] == "done", done
     return done
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"{what} not seen within {timeout} s")
 
 
 def thick(digits: np.ndarray) -> np.ndarray:
