@@ -60,3 +60,11 @@ def test_empty_canvas_shows_a_clear_message(page, live_server):
     page.goto(live_server + "/")
     page.click("#recognize")
     expect(page.locator("#status")).to_contain_text(re.compile("draw", re.IGNORECASE))
+
+
+def test_automatic_mode_recognizes_a_moment_after_the_stroke_ends(page, live_server):
+    page.goto(live_server + "/")
+    page.check("#auto-recognize")
+    draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
+    expect(page.locator("#cnn-digit")).to_have_text(re.compile(r"^\s*1\s*$"), timeout=60_000)
+    assert page.console_errors == []  # type: ignore[attr-defined]

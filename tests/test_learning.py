@@ -282,3 +282,36 @@ def test_one_client_cannot_dominate_a_training_round(tmp_path, mnist_sample):
         written[client] += not is_holdout(sample_id)
     round_ = load_user_samples(store)
     assert len(round_["train_y"]) == MAX_PER_CLIENT + written["honest"]
+
+
+def test_enough_new_samples_start_a_fine_tune_by_themselves(
+    stack_env, valkey, tmp_path, mnist_sample
+):
+    from shared import fine_tunes
+    from tests import services
+    from web import create_app
+
+    # Its own Redis database and store, and a worker that counts to 3.
+    env = dict(
+        stack_env,
+        REDIS_URL=valkey.url.rsplit("/", 1)[0] + "/9",
+        STORAGE_URL=str(tmp_path / "store"),
+        FINE_TUNE_EVERY="3",
+    )
+    worker = services.start_celery_worker(
+        env, "samples", tmp_path / "worker.log", "counter", redis_url=env["REDIS_URL"]
+    )
+    app = create_app({"TESTING": True, "SETTINGS_ENV": env})
+    redis_client = app.extensions["digits"].redis
+    try:
+        client = app.test_client()
+        send_samples(client, app, mnist_sample["x_test"][:2], mnist_sample["y_test"][:2])
+        assert fine_tunes.active_job(redis_client) is None
+        send_samples(client, app, mnist_sample["x_test"][2:3], mnist_sample["y_test"][2:3])
+        job_id = wait_for(lambda: fine_tunes.active_job(redis_client), 20, "automatic fine-tune")
+        job = fine_tunes.read_job(redis_client, job_id)
+        assert job["reason"] == "samples" and job["status"] == "queued"
+        assert redis_client.llen("train") == 1
+    finally:
+        worker.stop()
+        redis_client.flushdb()

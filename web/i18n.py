@@ -39,6 +39,7 @@ EN: dict[str, str] = {
     "draw.lead": "Two neural networks, a fully connected one and a convolutional one, "
     "each say which digit they see.",
     "draw.recognize": "Recognize",
+    "draw.auto": "Recognize automatically when a stroke ends",
     "draw.shortcuts": "Keyboard: Enter recognizes, Ctrl+Z undoes, Backspace clears.",
     "draw.result": "Result",
     "draw.result_empty": "Draw a digit and press Recognize: the answers of both models "
@@ -292,6 +293,7 @@ RU: dict[str, str] = {
     "draw.title": "Нарисуйте цифру",
     "draw.lead": "Две нейросети, полносвязная и свёрточная, скажут, какую цифру они видят.",
     "draw.recognize": "Распознать",
+    "draw.auto": "Распознавать сразу после каждого штриха",
     "draw.shortcuts": "Клавиатура: Enter — распознать, Ctrl+Z — отменить, Backspace — очистить.",
     "draw.result": "Результат",
     "draw.result_empty": "Нарисуйте цифру и нажмите «Распознать»: здесь появятся ответы "

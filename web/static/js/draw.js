@@ -80,6 +80,22 @@ async function recognize() {
 
 $("recognize").addEventListener("click", recognize);
 
+// ---- recognizing automatically --------------------------------------------------------
+// Optional: a short moment after a stroke ends, unless another stroke starts first.
+
+const AUTO_DELAY_MS = 700;
+const autoSwitch = $("auto-recognize");
+let autoTimer = null;
+autoSwitch.checked = sessionStorage.getItem("digits.auto") === "1";
+autoSwitch.addEventListener("change", () => {
+  sessionStorage.setItem("digits.auto", autoSwitch.checked ? "1" : "0");
+});
+$("canvas").addEventListener("pointerdown", () => clearTimeout(autoTimer));
+pad.addEventListener("change", () => {
+  clearTimeout(autoTimer);
+  if (autoSwitch.checked && !pad.isEmpty) autoTimer = setTimeout(recognize, AUTO_DELAY_MS);
+});
+
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || isTextEntry(event.target)) return;
   if (event.key === "Enter" && !activatesOnEnter(event.target)) {
