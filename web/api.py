@@ -25,7 +25,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_WAIT = 5.0
 
 
-def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dict[str, Any]:
+def json_body(required: set[str]) -> dict[str, Any]:
     """The request's JSON object, with exactly the fields this endpoint knows."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -33,7 +33,7 @@ def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dic
     missing = sorted(required - body.keys())
     if missing:
         raise InvalidRequest(f"missing field(s): {', '.join(missing)}")
-    extra = sorted(body.keys() - required - optional)
+    extra = sorted(body.keys() - required)
     if extra:
         raise InvalidRequest(f"unknown field(s): {', '.join(extra)}")
     return body
@@ -95,6 +95,7 @@ def create_sample() -> tuple[Response, int]:
     current_services().celery.send_task(
         names.SAVE_SAMPLE,
         args=[sample_id, encode_pixels(pixels), meta],
+        task_id=sample_id,  # worker logs name the sample
         queue=names.QUEUE_SAMPLES,
         retry=False,
     )

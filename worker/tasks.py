@@ -62,7 +62,8 @@ def publish_shipped_models(**_: Any) -> None:
     log.info("current model versions: %s", versions)
 
 
-@app.task(name=names.PREDICT, ignore_result=False)
+# The result holds a base64 preview: keep the "succeeded" log line short.
+@app.task(name=names.PREDICT, resultrepr_maxsize=200)
 def predict(pixels: str) -> dict[str, Any]:
     """Run both models on a preprocessed 28x28 digit; answer with digits, probabilities, versions."""
     return batcher().submit(decode_pixels(pixels))
