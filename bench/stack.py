@@ -19,23 +19,6 @@ from tests import services
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def tree(pid: int) -> list[int]:
-    """The process and all its descendants."""
-    parents: dict[int, list[int]] = {}
-    for path in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = path.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(path.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += parents.get(current, [])
-    return found
-
-
 def _kb(path: Path, field: str) -> float | None:
     try:
         for line in path.read_text().splitlines():
@@ -49,7 +32,7 @@ def _kb(path: Path, field: str) -> float | None:
 def memory_mb(pid: int) -> dict[str, Any]:
     """RSS of a process tree (total and largest process) and PSS, which counts shared pages once."""
     rss, pss = [], []
-    for proc in tree(pid):
+    for proc in services.process_tree(pid):
         value = _kb(Path(f"/proc/{proc}/status"), "VmRSS")
         if value is None:
             continue

@@ -43,6 +43,23 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc=None) 
     raise TimeoutError(f"{what} not ready after {timeout} s")
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    parents: dict[int, list[int]] = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = path.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(path.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     """Poll ``check`` until it returns something truthy, and return that; fail the test after."""
     deadline = time.monotonic() + timeout

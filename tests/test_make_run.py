@@ -12,23 +12,8 @@ import httpx
 
 from shared.imaging import render_canvas_png
 from tests.conftest import ROOT
-from tests.services import free_port, wait_for, wait_until
+from tests.services import free_port, process_tree, wait_for, wait_until
 from tests.test_api import data_url
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    for stat in os.listdir("/proc"):
-        if not stat.isdigit():
-            continue
-        try:
-            with open(f"/proc/{stat}/stat") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (FileNotFoundError, IndexError, ProcessLookupError):
-            continue
-        if parent == pid:
-            found |= {int(stat)} | descendants(int(stat))
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -51,7 +36,7 @@ def test_make_run_serves_a_prediction_and_stops_every_child_on_sigterm(tmp_path,
     children: set[int] = set()
     try:
         wait_until(lambda: httpx.get(f"{base}/healthz").status_code == 200, 90, "make run", proc)
-        children = descendants(proc.pid)
+        children = set(process_tree(proc.pid)) - {proc.pid}
         assert len(children) >= 4  # honcho, valkey, web, worker, trainer and their children
         digit = mnist_sample["x_test"][0]
         answer = httpx.post(
