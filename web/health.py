@@ -16,6 +16,12 @@ log = logging.getLogger(__name__)
 PING_TIMEOUT = 0.5
 
 
+def answering_workers(services: Services) -> list[str]:
+    """Names of the Celery workers that answer a ping within PING_TIMEOUT."""
+    replies = services.celery.control.ping(timeout=PING_TIMEOUT)
+    return sorted(name for reply in replies for name in reply)
+
+
 def check_health(services: Services) -> dict[str, Any]:
     """Each dependency's state, ``ok`` or the reason it is not."""
     checks: dict[str, Any] = {}
@@ -31,8 +37,7 @@ def check_health(services: Services) -> dict[str, Any]:
         checks["store"] = f"down: {type(exc).__name__}"
     if checks["redis"] == "ok":
         try:
-            replies = services.celery.control.ping(timeout=PING_TIMEOUT)
-            workers = sorted(name for reply in replies for name in reply)
+            workers = answering_workers(services)
             checks["workers"] = "ok" if workers else "down: no worker answered"
             checks["worker_names"] = workers
         except Exception as exc:

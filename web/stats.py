@@ -16,6 +16,8 @@ import redis
 
 from shared import fine_tunes
 from shared.names import MODEL_NAMES, QUEUES
+from web.health import answering_workers
+from web.services import Services
 
 STREAM_KEY = "digits:feedback"
 #: Keep the newest events; older ones are trimmed (approximately, which is cheap).
@@ -74,12 +76,11 @@ def compute_stats(client: redis.Redis) -> dict[str, Any]:
     }
 
 
-def queue_state(services: Any) -> dict[str, Any]:
+def queue_state(services: Services) -> dict[str, Any]:
     """Operator figures: jobs waiting per queue, workers answering, samples per digit."""
     client = services.redis
     try:
-        replies = services.celery.control.ping(timeout=0.5)
-        workers: list[str] = sorted(name for reply in replies for name in reply)
+        workers = answering_workers(services)
     except Exception:  # a slow or absent worker is a figure, not an error
         workers = []
     return {
