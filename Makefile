@@ -23,10 +23,10 @@ test: venv
 	$(PY) -m pytest
 
 train: venv
-	$(PY) -m worker.train --model all $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+	$(PY) -m worker.trainer.make_models train --model all $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
 
 evaluate: venv
-	$(PY) -m worker.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+	$(PY) -m worker.trainer.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
 
 bench: venv
 	$(PY) -m bench.run

@@ -9,7 +9,7 @@ the prediction in the POST response. Served by the bench under gunicorn with
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,21 +20,26 @@ from flask import Flask, jsonify, request
 from shared.errors import DigitsError
 from shared.imaging import png_data_url, preprocess_data_url
 from shared.names import MODEL_NAMES
-from worker.inference import LiteModel
+from shared.settings import Settings
+from worker.predict.inference import LiteModel
 
-ROOT = Path(__file__).resolve().parent.parent
 MAX_IMAGE_BYTES = 1_000_000
 MAX_IMAGE_SIDE = 2048
 
-
-@cache
-def models() -> dict[str, LiteModel]:
-    """Loaded on first use, in each gunicorn worker process (after fork)."""
-    weights = Path(os.environ.get("WEIGHTS_DIR", ROOT / "models"))
-    return {name: LiteModel.from_path(weights / f"{name}.tflite") for name in MODEL_NAMES}
+Models = Callable[[], dict[str, LiteModel]]
 
 
-def predict(pixels: np.ndarray) -> dict[str, Any]:
+def lazy_models(weights: Path) -> Models:
+    """The models, loaded on first use, in each gunicorn worker process (after fork)."""
+
+    @cache
+    def models() -> dict[str, LiteModel]:
+        return {name: LiteModel.from_path(weights / f"{name}.tflite") for name in MODEL_NAMES}
+
+    return models
+
+
+def predict(models: Models, pixels: np.ndarray) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, model in models().items():
         row = model.predict(pixels[np.newaxis])[0]
@@ -48,6 +53,8 @@ def predict(pixels: np.ndarray) -> dict[str, Any]:
 
 
 def create_app() -> Flask:
+    # The baseline never touches the broker: REDIS_URL may be unset.
+    models = lazy_models(Path(Settings.from_env(require_redis=False).weights_dir))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 2 * MAX_IMAGE_BYTES
 
@@ -64,6 +71,6 @@ def create_app() -> Flask:
             pixels = preprocess_data_url(body["image"], MAX_IMAGE_BYTES, MAX_IMAGE_SIDE)
         except DigitsError as exc:
             return jsonify(error={"code": "invalid_image", "message": str(exc)}), 422
-        return jsonify(status="done", result=predict(pixels)), 200
+        return jsonify(status="done", result=predict(models, pixels)), 200
 
     return app

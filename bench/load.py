@@ -153,6 +153,12 @@ def run_load(
         proc.join(5)
         if proc.is_alive():
             proc.kill()
+    row = {"mode": mode, "clients": clients, "client_processes": processes}
+    return row | summary(tallies, start_at, stop_at)
+
+
+def summary(tallies: list[dict[str, Any]], start_at: float, stop_at: float) -> dict[str, Any]:
+    """Wall time, counts, throughput and latency percentiles over every client's tally."""
     latencies = np.asarray([ms for t in tallies for ms in t["latencies_ms"]])
     ended = max((t["finished_at"] for t in tallies), default=stop_at)
     wall = max(ended - start_at, 1e-9)
@@ -162,9 +168,6 @@ def run_load(
         return float(np.percentile(latencies, q)) if done else None
 
     return {
-        "mode": mode,
-        "clients": clients,
-        "client_processes": processes,
         "duration_s": round(wall, 3),
         "done": done,
         "accepted": sum(t["accepted"] for t in tallies),

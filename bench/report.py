@@ -1,9 +1,36 @@
-"""Turn the measured figures into targets met or not, a Markdown table and PNG plots."""
+"""Show the figures: lines printed as they come, then targets met or not, Markdown, plots."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+#: ``add(target, measured, met, note="")``: how the target checks record a row.
+Add = Callable[..., None]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def show_load(name: str, row: dict[str, Any]) -> None:
+    def ms(key: str) -> str:
+        return "–" if row[key] is None else f"{row[key]:.1f}"
+
+    say(
+        f"  {name:<9} {row['clients']:>3} clients: p50 {ms('p50_ms')} p95 {ms('p95_ms')} "
+        f"p99 {ms('p99_ms')} ms, {row['throughput_per_s']:.0f}/s, {row['done']} done, "
+        f"{row['errors']} errors, {row['lost']} lost"
+        + (f"  e.g. {row['error_samples'][0]}" if row["error_samples"] else "")
+    )
+
+
+def show_memory(name: str, mem: dict[str, Any]) -> None:
+    say(
+        f"  memory {name}: {mem['pss_total']:.0f} MB PSS, {mem['rss_total']:.0f} MB RSS in "
+        f"{mem['processes']} process(es), largest {mem['rss_largest']:.0f} MB"
+    )
 
 
 def _f(value: float | None, digits: int = 1) -> str:
@@ -16,12 +43,17 @@ def by_clients(rows: list[dict[str, Any]], clients: int) -> dict[str, Any] | Non
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of issue 6 with the measured value and whether it is met."""
-    digits, base = report["load"]["digits"], report["load"]["baseline"]
     out: list[dict[str, Any]] = []
 
     def add(name: str, measured: Any, ok: bool | None, note: str = "") -> None:
         out.append({"target": name, "measured": measured, "met": ok, "note": note})
 
+    _load_targets(report["load"]["digits"], report["load"]["baseline"], add)
+    _resource_targets(report, add)
+    return out
+
+
+def _load_targets(digits: list[dict[str, Any]], base: list[dict[str, Any]], add: Add) -> None:
     one, one_b = by_clients(digits, 1), by_clients(base, 1)
     if one and one_b and one["p50_ms"] is not None and one_b["p50_ms"] is not None:
         add("1 client p50 ≤ 10 ms", f"{one['p50_ms']:.1f} ms", one["p50_ms"] <= 10)
@@ -53,6 +85,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{high['errors']} errors, {high['lost']} lost",
             high["errors"] == 0 and high["lost"] == 0,
         )
+
+
+def _resource_targets(report: dict[str, Any], add: Add) -> None:
     memory = report.get("memory", {})
     if "worker" in memory:
         pss = memory["worker"]["pss_total"]
@@ -71,19 +106,31 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{tune['seconds']:.1f} s ({tune.get('outcome')})",
             tune["seconds"] < 60 and tune.get("outcome") in {"promoted", "rejected"},
         )
-    return out
 
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Digits benchmark ({report['started_at']}, {report['machine']})", ""]
-    lines += ["## End to end (POST then long-poll) vs synchronous baseline", ""]
+    lines += _load_table(report["load"])
+    lines += _pool_table(report)
+    lines += _inference_table(report.get("inference", {}))
+    lines += _other_table(report)
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for row in report.get("targets", []):
+        met = {True: "met", False: "**not met**", None: "–"}[row["met"]]
+        note = f" — {row['note']}" if row["note"] else ""
+        lines.append(f"| {row['target']} | {row['measured']} | {met}{note} |")
+    return "\n".join(lines) + "\n"
+
+
+def _load_table(load: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = ["## End to end (POST then long-poll) vs synchronous baseline", ""]
     lines += [
         "| clients | digits p50 / p95 / p99 ms | digits /s | baseline p50 / p95 / p99 ms "
         "| baseline /s | throughput ratio | errors / lost (digits) | errors (baseline) |",
         "|---:|---|---:|---|---:|---:|---|---:|",
     ]
-    for row in report["load"]["digits"]:
-        b = by_clients(report["load"]["baseline"], row["clients"]) or {}
+    for row in load["digits"]:
+        b = by_clients(load["baseline"], row["clients"]) or {}
         ratio = row["throughput_per_s"] / b["throughput_per_s"] if b.get("throughput_per_s") else 0
         lines.append(
             f"| {row['clients']} | {_f(row['p50_ms'])} / {_f(row['p95_ms'])} / {_f(row['p99_ms'])} "
@@ -92,28 +139,36 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {b.get('throughput_per_s', 0):.0f} | {ratio:.2f}× "
             f"| {row['errors']} / {row['lost']} | {b.get('errors', '–')} |"
         )
+    return lines
+
+
+def _pool_table(report: dict[str, Any]) -> list[str]:
     pools = report.get("pools", {})
-    if pools:
-        lines += ["", "## Predict worker pool at 32 clients", ""]
-        lines += [
-            "| pool | p50 / p95 / p99 ms | /s | errors / lost | worker PSS MB (RSS) |",
-            "|---|---|---:|---|---|",
-        ]
-        for name, entry in pools.items():
-            row, mem = entry["load"], entry.get("memory", {})
-            lines.append(
-                f"| {name} | {_f(row['p50_ms'])} / {_f(row['p95_ms'])} / {_f(row['p99_ms'])} "
-                f"| {row['throughput_per_s']:.0f} | {row['errors']} / {row['lost']} "
-                f"| {_f(mem.get('pss_total'), 0)} ({_f(mem.get('rss_total'), 0)}) |"
-            )
-        if report.get("recommendation"):
-            lines += ["", f"Recommendation: {report['recommendation']}"]
-    lines += ["", "## Inference per call (median ms)", ""]
+    if not pools:
+        return []
+    lines = ["", "## Predict worker pool at 32 clients", ""]
+    lines += [
+        "| pool | p50 / p95 / p99 ms | /s | errors / lost | worker PSS MB (RSS) |",
+        "|---|---|---:|---|---|",
+    ]
+    for name, entry in pools.items():
+        row, mem = entry["load"], entry.get("memory", {})
+        lines.append(
+            f"| {name} | {_f(row['p50_ms'])} / {_f(row['p95_ms'])} / {_f(row['p99_ms'])} "
+            f"| {row['throughput_per_s']:.0f} | {row['errors']} / {row['lost']} "
+            f"| {_f(mem.get('pss_total'), 0)} ({_f(mem.get('rss_total'), 0)}) |"
+        )
+    if report.get("recommendation"):
+        lines += ["", f"Recommendation: {report['recommendation']}"]
+    return lines
+
+
+def _inference_table(inference: dict[str, Any]) -> list[str]:
+    lines = ["", "## Inference per call (median ms)", ""]
     lines += [
         "| model / runtime | 1 image | batch of 32 | per image in a batch |",
         "|---|---:|---:|---:|",
     ]
-    inference = report.get("inference", {})
     for name, row in inference.get("litert", {}).items():
         lines.append(
             f"| {name} / LiteRT | {row['single_ms']:.3f} | {row['batch32_ms']:.3f} "
@@ -125,7 +180,11 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {name.replace('/', ' / Keras ')} | {row['single_ms']:.3f} "
                 f"| {row['batch32_ms']:.3f} | {row['batch32_per_image_ms']:.3f} |"
             )
-    lines += ["", "## Cold start, memory, fine-tune", ""]
+    return lines
+
+
+def _other_table(report: dict[str, Any]) -> list[str]:
+    lines = ["", "## Cold start, memory, fine-tune", ""]
     lines += ["| what | figure |", "|---|---|"]
     for key, value in report.get("cold_start", {}).items():
         lines.append(f"| cold start: {key.replace('_', ' ')} | {value:.2f} |")
@@ -137,12 +196,7 @@ def markdown(report: dict[str, Any]) -> str:
     tune = report.get("fine_tune", {})
     if tune:
         lines.append(f"| fine-tune on {tune.get('samples')} samples | {tune.get('summary', '')} |")
-    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
-    for row in report.get("targets", []):
-        met = {True: "met", False: "**not met**", None: "–"}[row["met"]]
-        note = f" — {row['note']}" if row["note"] else ""
-        lines.append(f"| {row['target']} | {row['measured']} | {met}{note} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plots(report: dict[str, Any], out_dir: Path) -> list[str]:

@@ -6,15 +6,19 @@ Every process is started by the bench on a free loopback port and stopped by its
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests import services
+from tests import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +36,7 @@ def _kb(path: Path, field: str) -> float | None:
 def memory_mb(pid: int) -> dict[str, Any]:
     """RSS of a process tree (total and largest process) and PSS, which counts shared pages once."""
     rss, pss = [], []
-    for proc in services.process_tree(pid):
+    for proc in processes.process_tree(pid):
         value = _kb(Path(f"/proc/{proc}/status"), "VmRSS")
         if value is None:
             continue
@@ -84,8 +88,9 @@ def celery_worker(
     env: dict[str, str], queues: str, name: str, pool: str, concurrency: int, log: Path
 ) -> subprocess.Popen:
     """A ``celery worker`` as the Procfile runs it; not waited for (cold start is measured)."""
-    hostname = f"{name}@bench-{os.getpid()}-{services.free_port()}"
-    args = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queues,
+    hostname = f"{name}@bench-{os.getpid()}-{processes.free_port()}"
+    app = processes.celery_app_for(queues)
+    args = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues,
             "-P", pool, "-c", str(concurrency), "-n", hostname, "--loglevel=INFO",
             "--without-gossip", "--without-mingle"]  # fmt: skip
     with open(log, "ab") as out:
@@ -108,4 +113,96 @@ def wait_log(log: Path, text: str, proc: subprocess.Popen, timeout: float) -> fl
 
 def stop(proc: subprocess.Popen | None) -> None:
     if proc is not None:
-        services.stop(proc, timeout=20)
+        processes.stop(proc, timeout=20)
+
+
+def wait_prediction(client: httpx.Client, base: str, status_url: str, timeout: float) -> None:
+    """Long-poll ``status_url`` until its job is done; raise if it failed or never ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"{base}{status_url}", params={"wait": 5}).json()
+        if body["status"] == "done":
+            return
+        if body["status"] == "failed":
+            raise RuntimeError(f"first prediction failed: {body}")
+    raise TimeoutError("no first prediction")
+
+
+@dataclass
+class Stack:
+    """The processes under test, the environment they share and the ports they answer on."""
+
+    work: Path
+    env: dict[str, str]
+    web_port: int
+    base_port: int
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.base_port}"
+
+    def memory(self, name: str) -> dict[str, Any]:
+        return memory_mb(self.procs[name].pid)
+
+    def end(self, name: str) -> None:
+        """Stop the process started under ``name``."""
+        stop(self.procs.pop(name))
+
+    def end_all(self) -> None:
+        for name in ("trainer", "worker", "baseline", "web", "valkey"):
+            if name in self.procs:
+                self.end(name)
+
+    def start_web(self) -> subprocess.Popen:
+        self.procs["web"] = start_web(self.env, self.web_port, self.work / "web.log")
+        return self.procs["web"]
+
+    def start_baseline(self) -> subprocess.Popen:
+        self.procs["baseline"] = start_baseline(
+            self.env, self.base_port, self.work / "baseline.log"
+        )
+        return self.procs["baseline"]
+
+    def start_worker(self, image: str, pool: str, concurrency: int, log: str) -> float:
+        """Enqueue a job, start the predict worker, and time process start → that job done."""
+        with httpx.Client(timeout=30) as client:
+            answer = client.post(f"{self.web_url}/api/predictions", json={"image": image})
+            answer.raise_for_status()
+            started = time.perf_counter()
+            self.procs["worker"] = celery_worker(
+                self.env, "predict,samples", "predict", pool, concurrency, self.work / log
+            )
+            wait_prediction(client, self.web_url, answer.json()["status_url"], 60)
+            return time.perf_counter() - started
+
+
+@contextmanager
+def running(work: Path, mnist: str, web_threads: int) -> Iterator[Stack]:
+    """Valkey started and the environment of the rest; every process stopped on the way out."""
+    valkey = processes.start_valkey(work / "valkey")
+    web_port = processes.free_port()
+    env = dict(
+        os.environ,
+        REDIS_URL=valkey.url,
+        STORAGE_URL=str(work / "store"),
+        WEIGHTS_DIR=str(ROOT / "models"),
+        RATE_LIMITS_ENABLED="false",
+        ADMIN_TOKEN=secrets.token_hex(16),
+        FINE_TUNE_EVERY="1000000",
+        MNIST_PATH=mnist,
+        WEB_CONCURRENCY="2",
+        WEB_THREADS=str(web_threads),
+        BIND_HOST="127.0.0.1",
+        PORT=str(web_port),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    stack = Stack(work, env, web_port, processes.free_port(), {"valkey": valkey.proc})
+    try:
+        yield stack
+    finally:
+        stack.end_all()

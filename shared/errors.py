@@ -57,10 +57,5 @@ class Unauthorized(DigitsError):
     http_status = 401
 
 
-class ServiceUnavailable(DigitsError):
-    code = "service_unavailable"
-    http_status = 503
-
-
 class ObjectNotFound(KeyError):
     """A key is missing from the object store."""

@@ -87,13 +87,17 @@ def read_metrics(store: Store, name: str, version: int) -> dict[str, Any]:
         raise NotFound(f"model {name} has no version {version}") from None
 
 
-def set_current(store: Store, name: str, version: int) -> dict[str, int]:
-    """Point the manifest at a complete version of one model (promotion or rollback)."""
-    if name not in MODEL_NAMES:
-        raise NotFound(f"no model named {name!r}")
-    read_metrics(store, name, version)  # raises NotFound for an incomplete or unknown version
-    versions = read_manifest(store) or {}
-    versions[name] = int(version)
+def promote(store: Store, chosen: dict[str, int]) -> dict[str, int]:
+    """Point the manifest at complete versions of some models (promotion or rollback).
+
+    The other models keep whatever the manifest names now (an admin may have rolled one
+    back meanwhile); the manifest changes in one write.
+    """
+    for name, version in chosen.items():
+        if name not in MODEL_NAMES:
+            raise NotFound(f"no model named {name!r}")
+        read_metrics(store, name, version)  # NotFound for an incomplete or unknown version
+    versions = {**(read_manifest(store) or {}), **{n: int(v) for n, v in chosen.items()}}
     write_manifest(store, versions)
     return versions
 

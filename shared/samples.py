@@ -10,6 +10,7 @@ import numpy as np
 
 from shared.errors import InvalidRequest
 from shared.imaging import png_bytes
+from shared.registry import now_iso
 from shared.storage import Store
 
 SOURCES = ("collect", "feedback")
@@ -29,6 +30,24 @@ def image_key(sample_id: str) -> str:
 
 def meta_key(sample_id: str) -> str:
     return f"samples/{check_id(sample_id)}.json"
+
+
+def new_meta(
+    label: int | None, source: str, client: str, predictions: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The metadata stored beside a sample's image; only consented drawings become samples."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}")
+    meta: dict[str, Any] = {
+        "label": label,
+        "source": source,
+        "consent": True,
+        "created_at": now_iso(),
+        "client": client,
+    }
+    if predictions is not None:
+        meta["predictions"] = predictions
+    return meta
 
 
 def write_sample(store: Store, sample_id: str, pixels: np.ndarray, meta: dict[str, Any]) -> None:

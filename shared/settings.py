@@ -1,14 +1,17 @@
 """One typed, frozen settings object built from the environment, failing fast.
 
-Nothing else in the project reads ``os.environ``. A malformed value stops start-up
-with a message that names the variable.
+Nothing else in the project reads ``os.environ``. Each setting is declared once, as a
+field of ``Settings``: its variable is the field name in capitals, and the field's
+metadata holds the parser and the help text. A malformed value stops start-up with a
+message that names the variable.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,25 +30,40 @@ def _bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _int_in(text: str, low: int, high: int, expected: str) -> int:
+    """``int(text)`` within [low, high]; ``expected`` words the error for the operator."""
+    digits = text.strip()
+    if not digits.isdecimal() or not low <= int(digits) <= high:
+        raise ValueError(f"expected {expected}")
+    return int(digits)
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError("expected a positive integer")
+    return _int_in(text, 1, 2**63 - 1, "a positive integer")
+
+
+def _port(text: str) -> int:
+    # 0 asks the system for a free port: tests and benchmarks bind that way.
+    return _int_in(text, 0, 65535, "a port number from 0 to 65535")
+
+
+def _float_at_least(text: str, low: float, strict: bool) -> float:
+    """A finite ``float(text)`` above ``low`` (or equal when not ``strict``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        raise ValueError(f"expected a number {'>' if strict else '>='} {low:g}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError("expected a positive number")
-    return value
+    return _float_at_least(text, 0, strict=True)
 
 
 def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ValueError("expected a number >= 0")
-    return value
+    return _float_at_least(text, 0, strict=False)
 
 
 def _log_level(text: str) -> str:
@@ -71,131 +89,141 @@ def _storage_url(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Variable:
-    """How one environment variable becomes a setting: its default and its parser."""
+def _host(text: str) -> str:
+    """An address gunicorn can bind: a name, an IPv4 address or a bracketed IPv6 one."""
+    host = text.strip()
+    if any(char.isspace() or char == "/" for char in host):
+        raise ValueError("expected a host name or an IP address")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError("expected an IPv6 address in brackets, e.g. [::]")
+    return host
 
-    name: str
-    default: str | None
-    parse: Callable[[str], Any]
-    help: str
 
+def _setting(default: T, parse: Callable[[str], T], help: str, *, required: bool = False) -> T:
+    """Declare a setting: a dataclass field whose metadata says how to read its variable.
 
-#: Every variable the project reads, in the order the README documents them.
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "REDIS_URL",
-        None,
-        _redis_url,
-        "Celery broker and result backend; `make run` starts an embedded valkey-server when unset",
-    ),
-    Variable(
-        "STORAGE_URL",
-        "var/store",
-        _storage_url,
-        "object store: `s3://bucket/prefix` or a local directory",
-    ),
-    Variable("S3_ENDPOINT_URL", "", str, "S3 endpoint for MinIO or SeaweedFS; empty means AWS"),
-    Variable("ADMIN_TOKEN", "", str, "bearer token for admin calls; empty refuses them all (401)"),
-    Variable("RATE_LIMITS_ENABLED", "true", _bool, "per-client rate limits on the write endpoints"),
-    Variable(
-        "RATE_LIMIT", "60 per minute", str, "limit per client on predictions, feedback and samples"
-    ),
-    Variable(
-        "FINE_TUNE_EVERY", "50", _positive_int, "new samples that trigger an automatic fine-tune"
-    ),
-    Variable("MAX_IMAGE_BYTES", "1000000", _positive_int, "largest PNG accepted, in bytes"),
-    Variable(
-        "MAX_IMAGE_SIDE", "2048", _positive_int, "largest image width or height accepted, in pixels"
-    ),
-    Variable(
-        "PREDICT_EXPIRES",
-        "30",
-        _positive_float,
-        "seconds a prediction job may wait in the queue before it is dropped",
-    ),
-    Variable(
-        "RESULT_TTL", "86400", _positive_int, "seconds prediction records and results are kept"
-    ),
-    Variable(
-        "MODEL_CHECK_INTERVAL",
-        "2",
-        _positive_float,
-        "seconds between a worker's checks for a newly promoted model",
-    ),
-    Variable(
-        "BATCH_MAX_SIZE",
-        "32",
-        _positive_int,
-        "most predict jobs one worker process runs as one model call",
-    ),
-    Variable(
-        "BATCH_MAX_WAIT_MS",
-        "0",
-        _non_negative_float,
-        "how long a batch waits for more jobs; 0 batches only jobs already waiting",
-    ),
-    Variable(
-        "WEIGHTS_DIR", "models", str, "directory of the shipped weights published as version 1"
-    ),
-    Variable(
-        "MNIST_PATH", "", str, "path to mnist.npz for training; empty uses keras.datasets.mnist"
-    ),
-    Variable("LOG_LEVEL", "INFO", _log_level, "log level of every process"),
-    Variable(
-        "BROKER_VISIBILITY_TIMEOUT",
-        "3600",
-        _positive_int,
-        "seconds before an unacknowledged job of a lost worker is redelivered; keep it above the fine-tune time limit (1800)",
-    ),
-)
+    Typed as ``T`` so that mypy checks the default and the parser against the field.
+    """
+    metadata = {"parse": parse, "help": help, "required": required}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str
-    storage_url: str
-    s3_endpoint_url: str
-    admin_token: str
-    rate_limits_enabled: bool
-    rate_limit: str
-    fine_tune_every: int
-    max_image_bytes: int
-    max_image_side: int
-    predict_expires: float
-    result_ttl: int
-    model_check_interval: float
-    batch_max_size: int
-    batch_max_wait_ms: float
-    weights_dir: str
-    mnist_path: str
-    log_level: str
-    broker_visibility_timeout: int
+    """Every setting of every process, in the order the README documents them."""
+
+    redis_url: str = _setting(
+        "",
+        _redis_url,
+        "Celery broker and result backend; `make run` starts an embedded valkey-server when unset",
+        required=True,
+    )
+    storage_url: str = _setting(
+        "var/store", _storage_url, "object store: `s3://bucket/prefix` or a local directory"
+    )
+    s3_endpoint_url: str = _setting("", str, "S3 endpoint for MinIO or SeaweedFS; empty means AWS")
+    admin_token: str = _setting(
+        "", str, "bearer token for admin calls; empty refuses them all (401)"
+    )
+    rate_limits_enabled: bool = _setting(
+        True, _bool, "per-client rate limits on the write endpoints"
+    )
+    rate_limit: str = _setting(
+        "60 per minute", str, "limit per client on predictions, feedback and samples"
+    )
+    fine_tune_every: int = _setting(
+        50, _positive_int, "new samples that trigger an automatic fine-tune"
+    )
+    max_image_bytes: int = _setting(1_000_000, _positive_int, "largest PNG accepted, in bytes")
+    max_image_side: int = _setting(
+        2048, _positive_int, "largest image width or height accepted, in pixels"
+    )
+    predict_expires: float = _setting(
+        30.0, _positive_float, "seconds a prediction job may wait in the queue before it is dropped"
+    )
+    result_ttl: int = _setting(
+        86400, _positive_int, "seconds prediction records and results are kept"
+    )
+    model_check_interval: float = _setting(
+        2.0, _positive_float, "seconds between a worker's checks for a newly promoted model"
+    )
+    batch_max_size: int = _setting(
+        32, _positive_int, "most predict jobs one worker process runs as one model call"
+    )
+    batch_max_wait_ms: float = _setting(
+        0.0,
+        _non_negative_float,
+        "how long a batch waits for more jobs; 0 batches only jobs already waiting",
+    )
+    weights_dir: str = _setting(
+        "models", str, "directory of the shipped weights published as version 1"
+    )
+    mnist_path: str = _setting(
+        "", str, "path to mnist.npz for training; empty uses keras.datasets.mnist"
+    )
+    log_level: str = _setting("INFO", _log_level, "log level of every process")
+    broker_visibility_timeout: int = _setting(
+        3600,
+        _positive_int,
+        "seconds before an unacknowledged job of a lost worker is redelivered; keep it above the fine-tune time limit (1800)",
+    )
+    port: int = _setting(
+        8000, _port, "port the web process listens on; Heroku sets it; 0 picks a free one"
+    )
+    bind_host: str = _setting(
+        "0.0.0.0", _host, "address the web process listens on; IPv6 in brackets, e.g. [::]"
+    )
+    web_concurrency: int = _setting(
+        2, _positive_int, "gunicorn processes per web dyno (the Heroku convention)"
+    )
+    web_threads: int = _setting(
+        8, _positive_int, "threads per gunicorn process; each waiting long-poll holds one"
+    )
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, require_redis: bool = True
     ) -> Settings:
-        """Build settings from ``environ`` (default ``os.environ``), or raise SettingsError."""
+        """Build settings from ``environ`` (default ``os.environ``), or raise SettingsError.
+
+        An unset or empty variable takes its default. ``require_redis=False`` lets the
+        command-line tools that never touch the broker run without ``REDIS_URL``.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for var in VARIABLES:
-            raw = env.get(var.name)
-            if raw is None or (raw == "" and var.default is not None):
-                raw = var.default
-            if raw is None:
-                if require_redis or var.name != "REDIS_URL":
+            raw = env.get(var.name, "")
+            if raw == "":
+                if var.required and (require_redis or var.name != "REDIS_URL"):
                     raise SettingsError(f"{var.name} is required: {var.help}")
-                values[var.name.lower()] = ""
                 continue
             try:
-                values[var.name.lower()] = var.parse(raw)
+                values[var.attribute] = var.parse(raw)
             except ValueError as exc:
                 raise SettingsError(f"{var.name}={raw!r} is malformed: {exc}") from None
         return cls(**values)
 
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (tests use this)."""
-        current = {f.name: getattr(self, f.name) for f in fields(self)}
-        current.update(changes)
-        return Settings(**current)
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable, derived from its ``Settings`` field (README, deploy tests)."""
+
+    attribute: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+    required: bool
+
+    @property
+    def name(self) -> str:
+        """The variable's name: the attribute's, in capitals."""
+        return self.attribute.upper()
+
+    @classmethod
+    def of(cls, spec: Field[Any]) -> Variable:
+        meta = spec.metadata
+        return cls(spec.name, spec.default, meta["parse"], meta["help"], meta["required"])
+
+
+#: Every variable the project reads, in the order the README documents them.
+VARIABLES: tuple[Variable, ...] = tuple(Variable.of(spec) for spec in fields(Settings))

@@ -6,7 +6,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from tests import services
+from tests import processes
+from tests.helpers import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE
 
 CHROMIUM = "/usr/bin/chromium"
 # As root on these machines, and with no network but loopback.
@@ -28,10 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = Path(__file__).resolve().parent / "data" / "mnist_sample.npz"
-BUCKET = "digits-test"
-ADMIN_TOKEN = "test-admin-token"
 
 # boto3 in this process and in workers needs some credentials; weed mini, started
 # without AWS_* in its environment, accepts any.
@@ -47,21 +43,21 @@ def mnist_sample() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Service]:
-    service = services.start_valkey(tmp_path_factory.mktemp("valkey"))
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.Service]:
+    service = processes.start_valkey(tmp_path_factory.mktemp("valkey"))
     yield service
     service.stop()
 
 
 @pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Service]:
-    service = services.start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), BUCKET)
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.Service]:
+    service = processes.start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), BUCKET)
     yield service
     service.stop()
 
 
 @pytest.fixture(scope="session")
-def stack_env(valkey: services.Service, seaweedfs: services.Service) -> dict[str, str]:
+def stack_env(valkey: processes.Service, seaweedfs: processes.Service) -> dict[str, str]:
     """Environment for every process of the stack under test: real Redis, real S3."""
     env = dict(os.environ)
     env.update(
@@ -83,11 +79,11 @@ def stack_env(valkey: services.Service, seaweedfs: services.Service) -> dict[str
 
 @pytest.fixture(scope="session")
 def predict_worker(
-    stack_env: dict[str, str], valkey: services.Service, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[services.Service]:
+    stack_env: dict[str, str], valkey: processes.Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[processes.Service]:
     """A real Celery worker process on the predict and samples queues, as the Procfile runs it."""
     logfile = tmp_path_factory.mktemp("logs") / "worker.log"
-    worker = services.start_celery_worker(
+    worker = processes.start_celery_worker(
         stack_env,
         "predict,samples",
         logfile,
@@ -102,11 +98,11 @@ def predict_worker(
 
 @pytest.fixture(scope="session")
 def trainer(
-    stack_env: dict[str, str], valkey: services.Service, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[services.Service]:
+    stack_env: dict[str, str], valkey: processes.Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[processes.Service]:
     """A real Celery worker process on the train queue (TensorFlow)."""
     logfile = tmp_path_factory.mktemp("logs") / "trainer.log"
-    worker = services.start_celery_worker(
+    worker = processes.start_celery_worker(
         stack_env, "train", logfile, "trainer", concurrency=1, redis_url=valkey.url
     )
     yield worker
@@ -131,7 +127,7 @@ def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
     from web import create_app
 
     app = create_app({"SETTINGS_ENV": stack_env})
-    port = services.free_port()
+    port = processes.free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -14,33 +16,12 @@ from PIL import Image
 
 from shared import names
 from shared.imaging import render_canvas_png
-from tests.services import free_port
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def empty_canvas() -> str:
-    buffer = io.BytesIO()
-    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(buffer, format="PNG")
-    return data_url(buffer.getvalue())
+from tests.helpers import data_url, empty_canvas, wait_done
+from tests.processes import free_port
 
 
 def prediction_keys(app) -> int:
     return len(list(app.extensions["digits"].redis.scan_iter("digits:prediction:*")))
-
-
-def wait_done(client, status_url: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = client.get(status_url + "?wait=5")
-        assert answer.status_code == 200, answer.get_json()
-        body = answer.get_json()
-        assert body["status"] in {"queued", "running", "done", "failed"}
-        if body["status"] in {"done", "failed"}:
-            return body
-    raise AssertionError(f"{status_url} not finished in {timeout} s")
 
 
 @pytest.mark.usefixtures("predict_worker")
@@ -179,29 +160,42 @@ def test_job_no_worker_takes_is_reported_as_timed_out(stack_env, valkey, mnist_s
     assert body["status"] == "failed" and body["error"]["code"] == "timed_out"
 
 
-def test_worker_registers_every_task_name_shared_declares(predict_worker, valkey):
+def test_each_worker_app_registers_the_tasks_of_the_queues_it_consumes(
+    predict_worker, trainer, valkey
+):
     probe = Celery(broker=valkey.url, backend=valkey.url)
     try:
-        replies = probe.control.inspect(destination=[predict_worker.url], timeout=5).registered()
+        workers = [predict_worker.url, trainer.url]
+        replies = probe.control.inspect(destination=workers, timeout=5).registered()
     finally:
         probe.close()
-    registered = set(replies[predict_worker.url])
-    assert set(names.TASK_QUEUES) <= registered
+    predict_tasks = {n for n in replies[predict_worker.url] if n.startswith("digits.")}
+    trainer_tasks = {n for n in replies[trainer.url] if n.startswith("digits.")}
+    assert predict_tasks | trainer_tasks == set(names.TASK_QUEUES)
+    assert {names.TASK_QUEUES[n] for n in predict_tasks} == {"predict", "samples"}
+    assert {names.TASK_QUEUES[n] for n in trainer_tasks} == {"train"}
+
+
+def modules_loaded_by(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """Top-level packages a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}; import sys; print(','.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    )
+    return set(result.stdout.strip().split(","))
 
 
 def test_web_never_imports_tensorflow_or_the_worker():
-    import subprocess
-    import sys
+    loaded = modules_loaded_by("import web; web.create_app")
+    assert not loaded & {"tensorflow", "keras", "worker", "ai_edge_litert"}
 
-    code = (
-        "import sys; import web; web.create_app;"
-        "bad = [m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'worker', "
-        "'ai_edge_litert'}]; print(','.join(bad)); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+
+def test_predict_worker_never_imports_tensorflow_or_keras(stack_env):
+    # The whole predict app as `celery -A worker.predict` loads it, tasks included.
+    code = "from worker.predict.celery import app; app.loader.import_default_modules()"
+    loaded = modules_loaded_by(code, env=stack_env)
+    assert "ai_edge_litert" in loaded  # the probe did load the worker's models code
+    assert not loaded & {"tensorflow", "keras"}
 
 
 def test_rate_limit_answers_429_per_client(stack_env, mnist_sample):

@@ -16,11 +16,8 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from shared.imaging import render_canvas_png
-from tests.conftest import ADMIN_TOKEN
-from tests.test_api import data_url, wait_done
-from tests.test_imaging import png_header_only
+from tests.helpers import ADMIN, data_url, png_header_only, wait_done
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: A database of the session's valkey that no worker consumes.
 QUIET_DB = 7
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from worker.batching import MicroBatcher
+from worker.predict.batching import MicroBatcher
 
 
 def slow_echo(delay: float):

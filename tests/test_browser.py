@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+from tests.helpers import ARTIFACTS, draw_stroke
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture()
@@ -25,18 +24,6 @@ def page(browser, live_server):
     page.on("pageerror", lambda error: page.console_errors.append(str(error)))
     yield page
     context.close()
-
-
-def draw_stroke(page, points: list[tuple[float, float]]) -> None:
-    """Drag the mouse through ``points`` (fractions of the canvas) with the button down."""
-    box = page.locator("#canvas").bounding_box()
-    x0, y0 = box["x"], box["y"]
-    first = points[0]
-    page.mouse.move(x0 + first[0] * box["width"], y0 + first[1] * box["height"])
-    page.mouse.down()
-    for fx, fy in points[1:]:
-        page.mouse.move(x0 + fx * box["width"], y0 + fy * box["height"], steps=12)
-    page.mouse.up()
 
 
 def test_mouse_drawn_one_is_recognized_by_both_models(page, live_server):

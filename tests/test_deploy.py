@@ -20,18 +20,14 @@ import pytest
 import yaml
 
 from shared import names
-from shared.celery_client import make_celery, ssl_options
-from shared.settings import VARIABLES, Settings, SettingsError
+from shared.celery_config import make_celery, ssl_options
+from shared.settings import VARIABLES, Settings
+from tests.helpers import ROOT, procfile
 
-ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = {"web", "worker", "trainer"}
 SETTINGS_NAMES = {var.name for var in VARIABLES}
 #: Variables the deploy files may use that are not Digits settings, each with its reader.
 PLATFORM_VARIABLES = {
-    "PORT": "gunicorn_conf (Heroku sets it)",
-    "BIND_HOST": "gunicorn_conf",
-    "WEB_CONCURRENCY": "gunicorn_conf (Heroku convention)",
-    "WEB_THREADS": "gunicorn_conf",
     "WORKER_CONCURRENCY": "the Procfile's worker line",
     "DYNO": "Heroku sets it (web.1, worker.2); the Celery node name",
     "REMAP_SIGTERM": "Celery/billiard: SIGTERM starts the soft shutdown",
@@ -47,15 +43,6 @@ SMALL_DYNOS = {"basic", "standard-1x"}
 LARGE_DYNOS = {"standard-2x", "performance-m", "performance-l"}
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 REFERENCE = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)")
-
-
-def procfile() -> dict[str, str]:
-    processes = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            processes[name.strip()] = command.strip()
-    return processes
 
 
 def split_command(command: str) -> tuple[dict[str, str], list[str]]:
@@ -142,10 +129,11 @@ def test_gunicorn_config_binds_port_and_stops_within_heroku_limits(
     monkeypatch.setenv("REDIS_URL", "rediss://:secret@redis.example:6380")
     monkeypatch.setenv("PORT", "5123")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("WEB_THREADS", "4")
     monkeypatch.delenv("BIND_HOST", raising=False)
     config = runpy.run_path(str(ROOT / "web" / "gunicorn_conf.py"))
     assert config["bind"] == ["0.0.0.0:5123"]
-    assert config["workers"] == 3
+    assert (config["workers"], config["threads"]) == (3, 4)
     # Heroku: SIGKILL 30 s after SIGTERM, router timeout 30 s.
     assert config["graceful_timeout"] < 30
     assert config["timeout"] < 30
@@ -240,9 +228,6 @@ def referenced_variables() -> dict[str, set[str]]:
         "docker-compose.yml": set(
             REFERENCE.findall((ROOT / "docker-compose.yml").read_text().replace("$$", "$"))
         ),
-        "web/gunicorn_conf.py": set(
-            re.findall(r"environ\.get\(['\"](\w+)", (ROOT / "web" / "gunicorn_conf.py").read_text())
-        ),
     }
     for line in procfile().values():
         found["Procfile"] |= set(split_command(line)[0])
@@ -276,27 +261,6 @@ def test_web_and_worker_image_installs_no_tensorflow() -> None:
     assert 'ARG EXTRAS=""' in (ROOT / "Dockerfile").read_text()
 
 
-@pytest.mark.parametrize(
-    ("environ", "variable"),
-    [
-        ({}, "REDIS_URL"),
-        ({"REDIS_URL": "http://redis:6379"}, "REDIS_URL"),
-        ({"STORAGE_URL": "ftp://bucket"}, "STORAGE_URL"),
-        ({"STORAGE_URL": "s3:///prefix"}, "STORAGE_URL"),
-        ({"MAX_IMAGE_BYTES": "-1"}, "MAX_IMAGE_BYTES"),
-        ({"RATE_LIMITS_ENABLED": "maybe"}, "RATE_LIMITS_ENABLED"),
-        ({"PREDICT_EXPIRES": "soon"}, "PREDICT_EXPIRES"),
-        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-    ],
-)
-def test_settings_refuse_a_missing_or_malformed_variable_by_name(
-    environ: dict[str, str], variable: str
-) -> None:
-    base = {} if variable == "REDIS_URL" else {"REDIS_URL": "redis://127.0.0.1:6379/0"}
-    with pytest.raises(SettingsError, match=variable):
-        Settings.from_env({**base, **environ})
-
-
 def test_tls_redis_url_is_accepted_with_heroku_self_signed_certificate() -> None:
     url = "rediss://:secret@ec2-1-2-3-4.compute-1.amazonaws.com:6380"
     settings = Settings.from_env({"REDIS_URL": url})
@@ -316,15 +280,24 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-@pytest.mark.parametrize("process", ["web", "worker"])
-def test_process_without_redis_url_refuses_to_start_naming_it(process: str) -> None:
+@pytest.mark.parametrize(
+    ("process", "extra", "message"),
+    [
+        ("web", {}, "REDIS_URL is required"),
+        ("worker", {}, "REDIS_URL is required"),
+        ("web", {"REDIS_URL": "redis://127.0.0.1:1/0", "WEB_THREADS": "abc"}, "WEB_THREADS='abc'"),
+    ],
+)
+def test_process_with_a_missing_or_malformed_variable_refuses_to_start_naming_it(
+    process: str, extra: dict[str, str], message: str
+) -> None:
     answer = subprocess.run(
         ["/bin/sh", "-c", procfile()[process]],
         cwd=ROOT,
-        env=clean_env(PORT="0", BIND_HOST="127.0.0.1"),
+        env=clean_env(PORT="0", BIND_HOST="127.0.0.1", **extra),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert answer.returncode != 0
-    assert "REDIS_URL is required" in answer.stdout + answer.stderr
+    assert message in answer.stdout + answer.stderr

@@ -19,15 +19,13 @@ import pytest
 import redis
 from flask import Flask
 
-from shared import fine_tunes, names, registry, samples
+from shared import fine_tune_jobs, names, registry, samples
 from shared.imaging import render_canvas_png
-from tests import services
-from tests.conftest import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE
-from tests.services import wait_for
-from tests.test_api import data_url, wait_done
+from tests import processes
+from tests.helpers import ADMIN, ADMIN_TOKEN, BUCKET, ROOT, SAMPLE, data_url, wait_done
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.slow
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: A lost worker's jobs come back after this many seconds (an hour in production).
 VISIBILITY = 2
 
@@ -60,11 +58,11 @@ class Workers:
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
-        self.started: list[services.Service] = []
+        self.started: list[processes.Service] = []
 
-    def start(self, env: dict[str, str], queues: str, name: str) -> services.Service:
+    def start(self, env: dict[str, str], queues: str, name: str) -> processes.Service:
         logfile = self.tmp_path / f"{name}-{len(self.started)}.log"
-        worker = services.start_celery_worker(
+        worker = processes.start_celery_worker(
             env, queues, logfile, name, concurrency=1, redis_url=env["REDIS_URL"], timeout=90
         )
         self.started.append(worker)
@@ -85,21 +83,21 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 
 @pytest.fixture()
-def own_valkey(tmp_path: Path) -> Iterator[services.Service]:
-    service = services.start_valkey(tmp_path / "valkey")
+def own_valkey(tmp_path: Path) -> Iterator[processes.Service]:
+    service = processes.start_valkey(tmp_path / "valkey")
     yield service
     service.stop()
 
 
 @pytest.fixture()
-def own_s3(tmp_path: Path) -> Iterator[services.Service]:
-    holder = [services.start_seaweedfs(tmp_path / "weed", BUCKET)]
+def own_s3(tmp_path: Path) -> Iterator[processes.Service]:
+    holder = [processes.start_seaweedfs(tmp_path / "weed", BUCKET)]
     yield holder[0]
     holder[0].proc.send_signal(signal.SIGCONT)  # in case a test left it paused
     holder[0].stop()
 
 
-def sigkill(service: services.Service) -> None:
+def sigkill(service: processes.Service) -> None:
     """SIGKILL the worker and its pool children (its own process group), as a crash would."""
     os.killpg(service.proc.pid, signal.SIGKILL)
     service.proc.wait(10)
@@ -128,10 +126,10 @@ def assert_stored_once(app: Flask, expected: dict[str, int]) -> None:
     for sample_id, label in expected.items():
         meta = samples.read_meta(services_.store, sample_id)
         assert meta["id"] == sample_id and meta["label"] == label and meta["source"] == "collect"
-    counts = fine_tunes.samples_per_label(services_.redis)
+    counts = fine_tune_jobs.samples_per_label(services_.redis)
     for label in set(expected.values()):
         assert counts[str(label)] == list(expected.values()).count(label), counts
-    assert services_.redis.scard(fine_tunes.ALL_KEY) == len(expected)
+    assert services_.redis.scard(fine_tune_jobs.ALL_KEY) == len(expected)
 
 
 def test_sample_survives_worker_kill_mid_save(own_valkey, own_s3, workers, mnist_sample):
@@ -188,8 +186,8 @@ def test_sample_jobs_retry_while_s3_is_down_and_complete_once_it_is_back(
         30,
         "retries with backoff",
     )
-    ports = {flag: int(own_s3.extra[flag]) for flag in services.weed_port_flags()}
-    restarted = services.start_seaweedfs(tmp_path / "weed", BUCKET, ports)
+    ports = {flag: int(own_s3.extra[flag]) for flag in processes.weed_port_flags()}
+    restarted = processes.start_seaweedfs(tmp_path / "weed", BUCKET, ports)
     own_s3.proc = restarted.proc  # the fixture stops whichever runs now
 
     store = app.extensions["digits"].store
@@ -234,7 +232,7 @@ def test_redis_restart_is_a_quick_503_then_recovers_without_restarting_web(
                 body["error"]["code"] == "queue_unavailable" and "Redis" in body["error"]["message"]
             )
 
-    restarted = services.start_valkey(tmp_path / "valkey-again", port=port)
+    restarted = processes.start_valkey(tmp_path / "valkey-again", port=port)
     own_valkey.proc = restarted.proc  # the fixture stops whichever runs now
 
     def predicts() -> dict[str, Any] | None:
@@ -299,7 +297,7 @@ def test_trainer_killed_mid_fine_tune_leaves_complete_versions_and_the_job_rerun
     wait_past_visibility(broker)
     workers.start(env, names.QUEUE_TRAIN, "trainer")
     job = wait_for(
-        lambda: (lambda j: j if j["status"] in fine_tunes.FINISHED else None)(
+        lambda: (lambda j: j if j["status"] in fine_tune_jobs.FINISHED else None)(
             client.get(status_url).get_json()
         ),
         150,
@@ -310,39 +308,44 @@ def test_trainer_killed_mid_fine_tune_leaves_complete_versions_and_the_job_rerun
     for name in names.MODEL_NAMES:
         outcome = job["result"]["models"][name]
         assert (after[name] == outcome["version"]) == (outcome["outcome"] == "promoted")
-    assert fine_tunes.active_job(broker) is None
+    assert fine_tune_jobs.active_job(broker) is None
     assert client.post("/api/fine-tunes", headers=ADMIN).status_code == 202
 
 
 def test_celery_settings_make_jobs_survive_faults(monkeypatch, tmp_path):
     """JSON only, late acks, requeue on a lost worker, retries with backoff, a sane timeout."""
-    from shared.celery_client import make_celery
+    from shared.celery_config import make_celery
     from shared.settings import Settings
 
     conf = make_celery(Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"})).conf
     assert conf.task_serializer == conf.result_serializer == "json"
     assert list(conf.accept_content) == list(conf.result_accept_content) == ["json"]
     timeout = conf.broker_transport_options["visibility_timeout"]
-    assert timeout > fine_tunes.TIME_LIMIT + 120  # a running fine-tune is never redelivered
+    assert timeout > fine_tune_jobs.TIME_LIMIT + 120  # a running fine-tune is never redelivered
 
     # The worker modules read the environment when first imported.
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("STORAGE_URL", str(tmp_path))
-    import worker.tasks
+    from worker.predict import tasks as predict_tasks
+    from worker.trainer import tasks as trainer_tasks
 
-    assert worker.tasks.app.conf.worker_prefetch_multiplier == 1
+    for app in (predict_tasks.app, trainer_tasks.app):
+        assert app.conf.worker_prefetch_multiplier == 1
+    # Only the trainer's processes are recycled: their TensorFlow graphs grow.
+    assert trainer_tasks.app.conf.worker_max_tasks_per_child
+    assert not predict_tasks.app.conf.worker_max_tasks_per_child
 
-    for task in (worker.tasks.save_sample, worker.tasks.fine_tune):
+    for task in (predict_tasks.save_sample, trainer_tasks.fine_tune):
         assert task.acks_late and task.reject_on_worker_lost, task.name
-    save = worker.tasks.save_sample
+    save = predict_tasks.save_sample
     assert save.autoretry_for and save.retry_backoff and save.retry_jitter
     assert save.max_retries and save.retry_backoff_max < timeout
-    assert worker.tasks.fine_tune.time_limit <= fine_tunes.TIME_LIMIT < timeout
+    assert trainer_tasks.fine_tune.time_limit <= fine_tune_jobs.TIME_LIMIT < timeout
 
 
 def test_our_code_never_makes_the_bucket_public():
     """The bucket stays private: no ACL or bucket policy is ever set by the project."""
-    for path in [*ROOT.glob("shared/*.py"), *ROOT.glob("web/*.py"), *ROOT.glob("worker/*.py")]:
+    for path in [*ROOT.glob("shared/*.py"), *ROOT.glob("web/*.py"), *ROOT.glob("worker/**/*.py")]:
         text = path.read_text()
         for needle in ("ACL", "public-read", "put_bucket_policy", "GrantRead"):
             assert needle not in text, f"{path.name} mentions {needle}"

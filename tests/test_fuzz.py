@@ -18,11 +18,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ADMIN_TOKEN
+from tests.helpers import ADMIN
 
 #: A database of the session's valkey that no worker consumes.
 FUZZ_DB = 8
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 FUZZ = settings(
     max_examples=500,
     deadline=None,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ from shared.imaging import (
     preprocess_png,
     render_canvas_png,
 )
+from tests.helpers import png_header_only
 
 MAX_BYTES = 1_000_000
 
@@ -119,21 +118,6 @@ def test_a_stray_dot_is_an_empty_canvas():
 def test_one_pixel_image_is_too_small():
     with pytest.raises(errors.ImageTooSmall):
         preprocess_png(canvas_png(lambda d: None, size=(1, 1)))
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A tiny PNG that claims huge dimensions: the shape of a decompression bomb."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    pixels = zlib.compress(b"\0" * 1024, 9)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 def test_huge_dimensions_are_refused_before_decoding():

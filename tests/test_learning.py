@@ -12,11 +12,8 @@ import pytest
 
 from shared import registry
 from shared.imaging import render_canvas_png
-from tests.conftest import ADMIN_TOKEN
-from tests.services import wait_for
-from tests.test_api import data_url, wait_done
-
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+from tests.helpers import ADMIN, data_url, wait_done
+from tests.processes import wait_for
 
 
 def predict(client, digit: np.ndarray) -> dict:
@@ -224,15 +221,15 @@ def test_rollback_moves_the_manifest_back(client, app):
 
 
 def test_second_fine_tune_while_one_runs_is_409(client, app):
-    from shared import fine_tunes
+    from shared import fine_tune_jobs
 
     redis_client = app.extensions["digits"].redis
-    job_id = fine_tunes.start_job(redis_client, reason="test")
-    assert job_id is not None
+    # Another job holds the lock (as a running fine-tune does); nothing is sent to a trainer.
+    assert redis_client.set(fine_tune_jobs.LOCK_KEY, "another-job", nx=True, ex=60)
     try:
         assert client.post("/api/fine-tunes", headers=ADMIN).status_code == 409
     finally:
-        fine_tunes.finish(redis_client, job_id, "failed", error="test cleanup")
+        redis_client.delete(fine_tune_jobs.LOCK_KEY)
 
 
 @pytest.mark.usefixtures("predict_worker")
@@ -270,7 +267,7 @@ def test_stats_show_queues_workers_and_samples_per_digit(client):
 def test_one_client_cannot_dominate_a_training_round(tmp_path, mnist_sample):
     from shared.samples import write_sample
     from shared.storage import LocalStore
-    from worker.fine_tuning import MAX_PER_CLIENT, is_holdout, load_user_samples
+    from worker.trainer.user_samples import MAX_PER_CLIENT, is_holdout, load_user_samples
 
     store = LocalStore(tmp_path)
     written = {"flood": 0, "honest": 0}
@@ -281,14 +278,15 @@ def test_one_client_cannot_dominate_a_training_round(tmp_path, mnist_sample):
         write_sample(store, sample_id, mnist_sample["x_train"][index % 300], meta)
         written[client] += not is_holdout(sample_id)
     round_ = load_user_samples(store)
-    assert len(round_["train_y"]) == MAX_PER_CLIENT + written["honest"]
+    assert len(round_.train_y) == MAX_PER_CLIENT + written["honest"]
+    assert len(round_.used_ids) == len(round_.train_y)
 
 
 def test_enough_new_samples_start_a_fine_tune_by_themselves(
     stack_env, valkey, tmp_path, mnist_sample
 ):
-    from shared import fine_tunes
-    from tests import services
+    from shared import fine_tune_jobs
+    from tests import processes
     from web import create_app
 
     # Its own Redis database and store, and a worker that counts to 3.
@@ -298,7 +296,7 @@ def test_enough_new_samples_start_a_fine_tune_by_themselves(
         STORAGE_URL=str(tmp_path / "store"),
         FINE_TUNE_EVERY="3",
     )
-    worker = services.start_celery_worker(
+    worker = processes.start_celery_worker(
         env, "samples", tmp_path / "worker.log", "counter", redis_url=env["REDIS_URL"]
     )
     app = create_app({"TESTING": True, "SETTINGS_ENV": env})
@@ -306,10 +304,12 @@ def test_enough_new_samples_start_a_fine_tune_by_themselves(
     try:
         client = app.test_client()
         send_samples(client, app, mnist_sample["x_test"][:2], mnist_sample["y_test"][:2])
-        assert fine_tunes.active_job(redis_client) is None
+        assert fine_tune_jobs.active_job(redis_client) is None
         send_samples(client, app, mnist_sample["x_test"][2:3], mnist_sample["y_test"][2:3])
-        job_id = wait_for(lambda: fine_tunes.active_job(redis_client), 20, "automatic fine-tune")
-        job = fine_tunes.read_job(redis_client, job_id)
+        job_id = wait_for(
+            lambda: fine_tune_jobs.active_job(redis_client), 20, "automatic fine-tune"
+        )
+        job = fine_tune_jobs.read_job(redis_client, job_id)
         assert job["reason"] == "samples" and job["status"] == "queued"
         assert redis_client.llen("train") == 1
     finally:

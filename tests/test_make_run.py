@@ -11,9 +11,8 @@ import time
 import httpx
 
 from shared.imaging import render_canvas_png
-from tests.conftest import ROOT
-from tests.services import free_port, process_tree, wait_for, wait_until
-from tests.test_api import data_url
+from tests.helpers import ROOT, data_url
+from tests.processes import free_port, process_tree, wait_for, wait_until
 
 
 def alive(pid: int) -> bool:

@@ -13,13 +13,13 @@ import pytest
 keras = pytest.importorskip("keras", reason="the train extra (tensorflow-cpu, keras) is needed")
 
 from shared.names import MODEL_NAMES  # noqa: E402
-from worker.inference import LiteModel  # noqa: E402
-from worker.models import build_cnn, build_fnn  # noqa: E402
-from worker.training import Mnist, augment_batch, load_mnist, to_inputs  # noqa: E402
+from tests.helpers import ROOT, SAMPLE  # noqa: E402
+from worker.predict.inference import LiteModel  # noqa: E402
+from worker.trainer.augmentation import augment_batch  # noqa: E402
+from worker.trainer.builders import build_cnn, build_fnn  # noqa: E402
+from worker.trainer.mnist import Mnist, load_mnist, to_inputs  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +80,9 @@ def test_augment_batch_is_reproducible_from_the_generator_seed(sample) -> None:
 
 @pytest.mark.slow
 def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
-    from worker.train import main
+    from worker.trainer.make_models import main
 
-    assert main(["--quick", "--out", str(tmp_path), "--mnist", str(SAMPLE)]) == 0
+    assert main(["train", "--quick", "--out", str(tmp_path), "--mnist", str(SAMPLE)]) == 0
     for name in MODEL_NAMES:
         lite = LiteModel.from_path(tmp_path / f"{name}.tflite")
         assert lite.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)

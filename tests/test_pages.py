@@ -194,7 +194,7 @@ def test_russian_follows_the_browser_language(page_client: FlaskClient) -> None:
     response = page_client.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
     html = response.get_data(as_text=True)
     assert '<html lang="ru"' in html
-    assert i18n.RU["draw.title"] in html
+    assert i18n.translate("ru", "draw.title") in html
     assert "Accept-Language" in response.headers["Vary"]
 
 
@@ -202,12 +202,12 @@ def test_language_switch_sets_a_cookie_that_later_pages_follow(
     page_client: FlaskClient,
 ) -> None:
     response = page_client.get("/about?lang=ru", headers={"Accept-Language": "en"})
-    assert i18n.RU["about.title"] in response.get_data(as_text=True)
+    assert i18n.translate("ru", "about.title") in response.get_data(as_text=True)
     assert "lang=ru" in response.headers["Set-Cookie"]
     later = page_client.get("/collect", headers={"Accept-Language": "en"})
-    assert i18n.RU["collect.title"] in later.get_data(as_text=True)
+    assert i18n.translate("ru", "collect.title") in later.get_data(as_text=True)
     back = page_client.get("/collect?lang=en")
-    assert i18n.EN["collect.title"] in back.get_data(as_text=True)
+    assert i18n.translate("en", "collect.title") in back.get_data(as_text=True)
 
 
 def test_unknown_language_falls_back_to_english(page_client: FlaskClient) -> None:
@@ -220,23 +220,30 @@ def test_script_messages_are_in_the_page_language(page_client: FlaskClient, lang
     page = get_page(page_client, f"/?lang={lang}")
     messages = json.loads(page.first("body")["data-messages"])
     assert messages == i18n.js_messages(lang)
-    assert messages["error.empty_canvas"] == i18n.CATALOGUE[lang]["js.error.empty_canvas"]
+    assert messages["error.empty_canvas"] == i18n.catalogue(lang)["js.error.empty_canvas"]
+    assert messages["models.samples"] == i18n.catalogue(lang)["js.models.samples"]
 
 
-def test_both_languages_have_the_same_keys_and_placeholders() -> None:
-    assert i18n.EN.keys() == i18n.RU.keys()
-    for key, english in i18n.EN.items():
-        assert re.findall(r"\{\w+\}", english) == re.findall(r"\{\w+\}", i18n.RU[key]), key
-
-
-def test_every_key_the_templates_and_scripts_name_exists() -> None:
-    literal_key = re.compile(r"""\bt\(\s*["']([\w.]+)["']\s*[,)]""")
-    for template in (WEB / "templates").glob("*.html"):
-        for key in literal_key.findall(template.read_text()):
-            assert key in i18n.EN, f"{template.name}: {key}"
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_scripts_get_the_models_names_from_the_page(page_client: FlaskClient, lang: str) -> None:
+    """Scripts spell no model name: the server's list and display names come as data."""
+    page = get_page(page_client, f"/models?lang={lang}")
+    assert json.loads(page.first("body")["data-models"]) == [
+        {"name": "fnn", "label": i18n.translate(lang, "model.fnn")},
+        {"name": "cnn", "label": i18n.translate(lang, "model.cnn")},
+    ]
     for script in (WEB / "static" / "js").glob("*.js"):
-        for key in literal_key.findall(script.read_text()):
-            assert f"js.{key}" in i18n.EN, f"{script.name}: {key}"
+        assert not re.search(r"""["'](fnn|cnn)["']""", script.read_text()), script.name
+
+
+def test_models_page_has_a_row_template_for_its_script(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/models")
+    assert page.by_id("version-row")[0] == "template"
+    assert page.by_id("no-versions-row")[0] == "template"
+    slots = {a["data-slot"] for t, a in page.elements if "data-slot" in a}
+    assert {"version", "current", "origin", "outcome", "trained", "rollback"} <= slots
+    metrics = [a["data-metric"] for t, a in page.elements if "data-metric" in a]
+    assert metrics == ["mnist", "loss", "user"]
 
 
 def test_vendored_chart_js_matches_the_lock_file() -> None:

@@ -27,14 +27,11 @@ from celery import Celery
 
 from shared import names
 from shared.imaging import render_canvas_png
-from tests.conftest import BUCKET
-from tests.services import free_port, wait_until
-from tests.test_api import data_url
-from tests.test_deploy import procfile
+from tests.helpers import BUCKET, ROOT, data_url, procfile
+from tests.processes import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 #: Heroku sends SIGTERM, then SIGKILL 30 s later.
 SHUTDOWN_LIMIT = 30.0

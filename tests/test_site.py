@@ -18,8 +18,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ADMIN_TOKEN
-from tests.test_browser import ARTIFACTS, draw_stroke
+from tests.helpers import ADMIN_TOKEN, ARTIFACTS, draw_stroke
 from web import i18n
 
 pytestmark = pytest.mark.browser
@@ -126,7 +125,7 @@ def test_wrong_answer_with_consent_is_thanked_and_promised_for_training(open_pag
     page.click("#feedback-digit-7")
     status = page.locator("#feedback-status")
     expect(status).to_have_attribute("data-state", "done")
-    expect(status).to_have_text(i18n.EN["js.feedback.used"])
+    expect(status).to_have_text(i18n.translate("en", "js.feedback.used"))
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
@@ -169,11 +168,34 @@ def test_undo_removes_the_last_stroke(open_page) -> None:
 def test_switching_to_russian_translates_this_and_later_pages(open_page, live_server) -> None:  # noqa: F811
     page = open_page("/")
     page.click("#lang-ru")
-    expect(page.locator("h1")).to_have_text(i18n.RU["draw.title"])
+    expect(page.locator("h1")).to_have_text(i18n.translate("ru", "draw.title"))
     expect(page.locator("html")).to_have_attribute("lang", "ru")
     page.goto(live_server + "/stats")
-    expect(page.locator("h1")).to_have_text(i18n.RU["stats.title"])
-    expect(page.locator("#chart-samples-title")).to_have_text(i18n.RU["stats.chart.samples"])
+    expect(page.locator("h1")).to_have_text(i18n.translate("ru", "stats.title"))
+    expect(page.locator("#chart-samples-title")).to_have_text(
+        i18n.translate("ru", "stats.chart.samples")
+    )
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_models_page_lists_each_version_with_counts_in_russian(open_page, live_server) -> None:  # noqa: F811
+    """The rows come from the page's <template>; counts take the Russian plural forms."""
+    page = open_page("/models?lang=ru")
+    listing = page.request.get(live_server + "/api/models").json()["models"]["cnn"]
+    versions = {v["version"]: v for v in listing["versions"]}
+    count = i18n.translate("ru", "js.models.version_count", count=len(versions))
+    expect(page.locator("#cnn-count")).to_have_text(count)
+    rows = page.locator("#cnn-versions tr[data-version]")
+    expect(rows).to_have_count(len(versions))
+    current = page.locator(f'#cnn-versions tr[data-version="{listing["current"]}"]')
+    expect(current.locator('[data-slot="current"]')).to_be_visible()
+    expect(current.locator("button.rollback")).to_have_count(0)
+    first = versions[1].get("card", {}).get("data", {}).get("train_digits", 60000)
+    trained = i18n.translate("ru", "js.models.mnist_digits", count=first)
+    # Babel and Intl group digits with a no-break space; match any space there.
+    expect(page.locator('#cnn-versions tr[data-version="1"] [data-slot="trained"]')).to_have_text(
+        re.compile("^" + re.escape(trained).replace("\xa0", r"\s") + "$")
+    )
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
@@ -181,7 +203,9 @@ def test_wrong_admin_token_is_refused_in_words(open_page) -> None:
     page = open_page("/models")
     page.fill("#admin-token", "not-" + ADMIN_TOKEN)
     page.click("#start-fine-tune")
-    expect(page.locator("#admin-status")).to_have_text(i18n.EN["js.error.unauthorized"])
+    expect(page.locator("#admin-status")).to_have_text(
+        i18n.translate("en", "js.error.unauthorized")
+    )
     page.reload()  # the token is kept for the tab
     expect(page.locator("#admin-token")).to_have_value("not-" + ADMIN_TOKEN)
     assert page.console_errors == []  # type: ignore[attr-defined]

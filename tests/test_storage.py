@@ -11,7 +11,7 @@ import pytest
 from shared import registry
 from shared.errors import NotFound, ObjectNotFound
 from shared.storage import LocalStore, S3Store, Store, open_store
-from tests.conftest import BUCKET
+from tests.helpers import BUCKET
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -100,12 +100,16 @@ def test_incomplete_version_is_not_listed_and_cannot_become_current(store: Store
     assert registry.version_numbers(store, "cnn") == [1]
     assert registry.next_version(store, "cnn") == 3
     with pytest.raises(NotFound):
-        registry.set_current(store, "cnn", 2)
+        registry.promote(store, {"cnn": 2})
     assert registry.read_manifest(store) == {"fnn": 1, "cnn": 1}
 
 
-def test_set_current_moves_only_one_model(store: Store, tmp_path: Path):
+def test_promote_moves_only_the_models_it_names(store: Store, tmp_path: Path):
     registry.ensure_initial_versions(store, fake_weights(tmp_path / "w"))
     registry.publish_version(store, "cnn", 2, {"model.tflite": b"v2"}, {"outcome": "promoted"})
-    assert registry.set_current(store, "cnn", 2) == {"fnn": 1, "cnn": 2}
-    assert registry.set_current(store, "cnn", 1) == {"fnn": 1, "cnn": 1}
+    assert registry.promote(store, {"cnn": 2}) == {"fnn": 1, "cnn": 2}
+    assert registry.promote(store, {"cnn": 1}) == {"fnn": 1, "cnn": 1}
+    registry.publish_version(store, "fnn", 2, {"model.tflite": b"v2"}, {"outcome": "promoted"})
+    assert registry.promote(store, {"fnn": 2, "cnn": 2}) == {"fnn": 2, "cnn": 2}
+    with pytest.raises(NotFound):
+        registry.promote(store, {"rnn": 1})

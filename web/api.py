@@ -10,10 +10,10 @@ import numpy as np
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from shared import names
+from shared.celery_config import send
 from shared.errors import InvalidRequest
 from shared.imaging import encode_pixels, preprocess_data_url
-from shared.registry import now_iso
-from shared.samples import SOURCES
+from shared.samples import SOURCES, new_meta
 from web import dataset, learning, predictions
 from web.admin import admin_required
 from web.services import current_services
@@ -85,19 +85,12 @@ def create_sample() -> tuple[Response, int]:
     label = digit_label(body["label"])
     pixels = image_from(body)
     sample_id = uuid.uuid4().hex
-    meta = {
-        "label": label,
-        "source": "collect",
-        "consent": True,
-        "created_at": now_iso(),
-        "client": client_fingerprint(),
-    }
-    current_services().celery.send_task(
+    meta = new_meta(label, "collect", client_fingerprint())
+    send(
+        current_services().celery,
         names.SAVE_SAMPLE,
-        args=[sample_id, encode_pixels(pixels), meta],
+        [sample_id, encode_pixels(pixels), meta],
         task_id=sample_id,  # worker logs name the sample
-        queue=names.QUEUE_SAMPLES,
-        retry=False,
     )
     return jsonify(id=sample_id), 202
 

@@ -1,22 +1,20 @@
 """Gunicorn settings for the web process.
 
-Gunicorn reads these before the app exists. The address and size follow the platform
-conventions (Heroku sets PORT and WEB_CONCURRENCY); the Digits settings are checked
-here too, so a missing or malformed variable stops the master with one clear line
-instead of a crash loop of workers.
+Gunicorn reads these before the app exists. The address and size are settings like
+any other (PORT, BIND_HOST, WEB_CONCURRENCY, WEB_THREADS; Heroku sets PORT and
+WEB_CONCURRENCY), and every Digits setting is checked here, so a missing or malformed
+variable stops the master with one clear line instead of a crash loop of workers.
 """
-
-import os
 
 from shared.settings import Settings
 
 settings = Settings.from_env()
 
-bind = [f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"]
+bind = [f"{settings.bind_host}:{settings.port}"]
 # Threads, not processes: long-polls wait on Redis and a 512 MB dyno fits two processes.
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+workers = settings.web_concurrency
+threads = settings.web_threads
 # Below the Heroku router's 30 s limit; long-polls end within 5 s.
 timeout = 25
 # Heroku sends SIGTERM and kills 30 s later: requests in flight (5 s long-polls at most)

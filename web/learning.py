@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import fine_tunes, names, registry
+from shared import fine_tune_jobs, names, registry
 from shared.errors import Conflict, NotFound
 from web.services import Services
 
@@ -19,31 +19,25 @@ def list_models(services: Services) -> dict[str, Any]:
             registry.read_metrics(store, name, v) for v in registry.version_numbers(store, name)
         ]
         models[name] = {"current": current.get(name), "versions": versions}
-    return {"models": models, "fine_tune": fine_tunes.active_job(services.redis)}
+    return {"models": models, "fine_tune": fine_tune_jobs.active_job(services.redis)}
 
 
 def rollback(services: Services, name: str, version: int) -> dict[str, int]:
     if name not in names.MODEL_NAMES:
         raise NotFound(f"no model named {name!r}")
-    return registry.set_current(services.store, name, version)
+    return registry.promote(services.store, {name: version})
 
 
 def start_fine_tune(services: Services, reason: str = "admin") -> str:
-    job_id = fine_tunes.start_job(services.redis, reason)
+    job_id = fine_tune_jobs.enqueue(services.redis, services.celery, reason)
     if job_id is None:
-        raise Conflict(f"a fine-tune is already running: {fine_tunes.active_job(services.redis)}")
-    try:
-        services.celery.send_task(
-            names.FINE_TUNE, args=[job_id], task_id=job_id, queue=names.QUEUE_TRAIN, retry=False
-        )
-    except Exception:
-        fine_tunes.finish(services.redis, job_id, "failed", error="could not enqueue the job")
-        raise
+        active = fine_tune_jobs.active_job(services.redis)
+        raise Conflict(f"a fine-tune is already running: {active}")
     return job_id
 
 
 def fine_tune_status(services: Services, job_id: str) -> dict[str, Any]:
-    job = fine_tunes.read_job(services.redis, job_id)
+    job = fine_tune_jobs.read_job(services.redis, job_id)
     if job is None:
         raise NotFound("no fine-tune with this id")
     return job

@@ -11,7 +11,7 @@ from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from shared.celery_client import ssl_options
+from shared.celery_config import ssl_options
 from shared.settings import Settings
 
 #: Endpoints that accept a client's drawings: the ones worth limiting per client.

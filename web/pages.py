@@ -1,8 +1,8 @@
 """HTML pages: thin views that render templates, plus the language choice they share.
 
 The pages talk to the JSON API from static scripts (web/static/js/); the views pass
-everything those scripts need as data-* attributes, because the Content-Security-Policy
-forbids inline scripts.
+everything those scripts need (URLs, messages, the models' names) as data-* attributes,
+because the Content-Security-Policy forbids inline scripts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, render_template, request
 
+from shared.names import MODEL_NAMES, QUEUES
 from web import i18n
 
 bp = Blueprint("pages", __name__)
@@ -39,15 +40,22 @@ def current_language() -> str:
     return g.lang
 
 
+def script_models(lang: str) -> list[dict[str, str]]:
+    """Each model's name and display name, in display order, so no script spells them."""
+    return [{"name": name, "label": i18n.translate(lang, f"model.{name}")} for name in MODEL_NAMES]
+
+
 @bp.app_context_processor
 def inject_i18n() -> dict[str, Any]:
-    """Give every template t(key), the language, and the script messages for <body>."""
+    """Give every template t(key), the language, the models, and the data for <body>."""
     lang = current_language()
     return {
         "lang": lang,
         "t": partial(i18n.translate, lang),
         "languages": i18n.LANGUAGE_NAMES,
         "js_messages": i18n.js_messages(lang),
+        "model_names": MODEL_NAMES,
+        "script_models": script_models(lang),
         "nav_items": NAV_ITEMS,
     }
 
@@ -98,7 +106,7 @@ def samples() -> str:
 @bp.get("/stats")
 def stats() -> str:
     """Accuracy from feedback, the confusion matrix, samples per digit, queues and workers."""
-    return render_template("stats.html")
+    return render_template("stats.html", queues=QUEUES)
 
 
 @bp.get("/about")

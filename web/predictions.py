@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from shared import names
+from shared.celery_config import send
 from shared.errors import Conflict, NotFound
-from shared.imaging import decode_pixels, encode_pixels
-from shared.registry import now_iso
+from shared.imaging import encode_pixels
+from shared.samples import new_meta
 from web import stats
 from web.services import Services
 
@@ -39,13 +40,12 @@ def create_prediction(services: Services, pixels: np.ndarray) -> str:
     pipe.expire(key, services.settings.result_ttl)
     pipe.execute()
     try:
-        services.celery.send_task(
+        send(
+            services.celery,
             names.PREDICT,
-            args=[encoded],
+            [encoded],
             task_id=job_id,
-            queue=names.QUEUE_PREDICT,
             expires=services.settings.predict_expires,
-            retry=False,
         )
     except Exception:
         services.redis.delete(key)
@@ -61,10 +61,6 @@ def read_record(services: Services, job_id: str) -> dict[str, str]:
     if not raw:
         raise NotFound("no prediction with this id (unknown or expired)")
     return {k.decode(): v.decode() for k, v in raw.items()}
-
-
-def record_pixels(record: dict[str, str]) -> np.ndarray:
-    return decode_pixels(record["pixels"])
 
 
 def _task_meta(services: Services, job_id: str) -> dict[str, Any]:
@@ -148,20 +144,8 @@ def record_feedback(
     }
     try:
         if consent:
-            sample = {
-                "label": label,
-                "source": "feedback",
-                "consent": True,
-                "created_at": now_iso(),
-                "predictions": predicted,
-                "client": client,
-            }
-            services.celery.send_task(
-                names.SAVE_SAMPLE,
-                args=[job_id, record["pixels"], sample],
-                queue=names.QUEUE_SAMPLES,
-                retry=False,
-            )
+            sample = new_meta(label, "feedback", client, predictions=predicted)
+            send(services.celery, names.SAVE_SAMPLE, [job_id, record["pixels"], sample])
         stats.add_feedback(services.redis, label, predicted)
     except Exception:
         services.redis.hdel(key, "feedback")  # not accepted: the client may send it again

@@ -8,7 +8,7 @@ import redis
 from celery import Celery
 from flask import current_app
 
-from shared.celery_client import SOCKET_TIMEOUT, make_celery, ssl_options
+from shared.celery_config import SOCKET_TIMEOUT, make_celery, ssl_options
 from shared.settings import Settings
 from shared.storage import Store, open_store
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from shared import fine_tunes
+from shared import fine_tune_jobs
 from shared.names import MODEL_NAMES, QUEUES
 from web.health import answering_workers
 from web.services import Services
@@ -86,6 +86,6 @@ def queue_state(services: Services) -> dict[str, Any]:
     return {
         "queues": {queue: int(client.llen(queue)) for queue in QUEUES},
         "workers": workers,
-        "samples_per_digit": fine_tunes.samples_per_label(client),
-        "active_fine_tune": fine_tunes.active_job(client),
+        "samples_per_digit": fine_tune_jobs.samples_per_label(client),
+        "active_fine_tune": fine_tune_jobs.active_job(client),
     }

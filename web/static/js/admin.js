@@ -5,28 +5,16 @@
 
 import { request } from "./api.js";
 import { t } from "./i18n.js";
+import { $, tabStorage } from "./ui.js";
 
 const TOKEN_KEY = "digits.admin.token";
-const field = document.getElementById("admin-token");
-const forget = document.getElementById("admin-forget");
-const state = document.getElementById("admin-state");
+const field = $("admin-token");
+const forget = $("admin-forget");
+const state = $("admin-state");
 
-export function adminToken() {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY) || "";
-  } catch {
-    return field?.value.trim() ?? ""; // storage disabled: the field itself is the memory
-  }
-}
-
-function store(token) {
-  try {
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
-    else sessionStorage.removeItem(TOKEN_KEY);
-  } catch {
-    // Not fatal: the token is still read from the field.
-  }
-}
+// With storage refused the field itself is the memory.
+export const adminToken = () => tabStorage.get(TOKEN_KEY) ?? field?.value.trim() ?? "";
+const store = (token) => tabStorage.set(TOKEN_KEY, token);
 
 const listeners = new Set();
 

@@ -2,11 +2,10 @@
 
 import { errorMessage, postJSON } from "./api.js";
 import { DrawingPad } from "./canvas.js";
-import { t } from "./i18n.js";
-import { activatesOnEnter, bindPadTools, isTextEntry, setStatus } from "./ui.js";
+import { formatNumber, t } from "./i18n.js";
+import { $, bindPadTools, config, setStatus, tabStorage } from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
-const samplesUrl = document.body.dataset.samplesUrl;
+const samplesUrl = config.samplesUrl;
 // "This session" is the browser tab: sessionStorage survives a reload but not a new tab.
 const COUNT_KEY = "digits.collect.saved";
 
@@ -14,26 +13,16 @@ const pad = new DrawingPad($("canvas"));
 const status = $("status");
 const save = $("save");
 const counter = $("saved-count");
-bindPadTools(pad, { onClear: () => setStatus(status, "idle") });
 
-function readCount() {
-  try {
-    return Number(sessionStorage.getItem(COUNT_KEY)) || 0;
-  } catch {
-    return 0; // storage can be disabled; the counter then starts at zero
-  }
+// Kept in the tab's storage across reloads; where that is refused, the page counts alone.
+let savedCount = Number(tabStorage.get(COUNT_KEY)) || 0;
+
+function showCount() {
+  counter.textContent = formatNumber(savedCount);
+  tabStorage.set(COUNT_KEY, savedCount);
 }
 
-function writeCount(count) {
-  counter.textContent = String(count);
-  try {
-    sessionStorage.setItem(COUNT_KEY, String(count));
-  } catch {
-    // Not fatal: the page still shows the count until it is reloaded.
-  }
-}
-
-writeCount(readCount());
+showCount();
 
 const selectedLabel = () => document.querySelector('input[name="label"]:checked')?.value ?? null;
 
@@ -49,7 +38,8 @@ async function saveSample() {
   setStatus(status, "sending", t("collect.saving"));
   try {
     await postJSON(samplesUrl, { image: pad.toDataURL(), label: Number(label) });
-    writeCount(readCount() + 1);
+    savedCount += 1;
+    showCount();
     pad.clear();
     setStatus(status, "saved", t("collect.saved", { label }));
   } catch (err) {
@@ -59,22 +49,13 @@ async function saveSample() {
   }
 }
 
-save.addEventListener("click", saveSample);
+// The digit keys choose the label, so a whole round needs no mouse but for drawing.
+function chooseLabel(event) {
+  if (!/^[0-9]$/.test(event.key)) return false;
+  $(`label-${event.key}`).checked = true;
+  setStatus(status, "info", t("collect.label", { label: event.key }));
+  return true;
+}
 
-document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey || isTextEntry(event.target)) return;
-  if (/^[0-9]$/.test(event.key)) {
-    const radio = $(`label-${event.key}`);
-    radio.checked = true;
-    setStatus(status, "info", t("collect.label", { label: event.key }));
-    event.preventDefault();
-    return;
-  }
-  if (event.key === "Enter" && !activatesOnEnter(event.target)) {
-    event.preventDefault();
-    saveSample();
-  } else if (event.key === "Backspace" || event.key === "Delete") {
-    event.preventDefault();
-    $("clear").click();
-  }
-});
+save.addEventListener("click", saveSample);
+bindPadTools(pad, { onClear: () => setStatus(status, "idle"), onEnter: saveSample, onKey: chooseLabel });

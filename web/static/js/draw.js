@@ -3,12 +3,9 @@
 
 import { ApiError, TimeoutError, errorMessage, pollJob, postJSON } from "./api.js";
 import { DrawingPad } from "./canvas.js";
-import { percent, t } from "./i18n.js";
-import { activatesOnEnter, bindPadTools, isTextEntry, setStatus } from "./ui.js";
+import { formatList, formatPercent, percent, t } from "./i18n.js";
+import { $, bindPadTools, config, el, models, setStatus, tabStorage } from "./ui.js";
 
-const MODELS = ["fnn", "cnn"];
-const $ = (id) => document.getElementById(id);
-const config = document.body.dataset;
 const predictionsUrl = config.predictionsUrl;
 const pollWait = Number(config.pollWait || 2);
 const pollTimeout = Number(config.pollTimeout || 20);
@@ -26,13 +23,6 @@ function forgetResult() {
   result.hidden = true;
   $("result-empty").hidden = false;
 }
-
-bindPadTools(pad, {
-  onClear: () => {
-    forgetResult();
-    setStatus(status, "idle");
-  },
-});
 
 // ---- recognizing ----------------------------------------------------------------------
 
@@ -60,14 +50,14 @@ async function recognize() {
     if (final.status === "done") {
       predictionId = accepted.id;
       showResult(final.result);
-      setStatus(status, "done", t("status.done", { fnn: final.result.fnn.digit, cnn: final.result.cnn.digit }));
+      setStatus(status, "done", t("status.done", { answers: answersText(final.result) }));
     } else {
       setStatus(status, "failed", t("status.failed", { message: errorMessage(final.error) }));
     }
   } catch (err) {
     if (signal.aborted) return; // superseded or cleared: nothing to report
     if (err instanceof TimeoutError) {
-      setStatus(status, "timeout", t("status.timeout", { seconds: pollTimeout }));
+      setStatus(status, "timeout", t("status.timeout", { count: pollTimeout }));
     } else if (err instanceof ApiError && err.status === 404 && polling) {
       setStatus(status, "failed", t("status.expired"));
     } else {
@@ -78,7 +68,19 @@ async function recognize() {
   }
 }
 
+// "FNN says 1 and CNN says 7", in the page's language and the models' display order.
+function answersText(answers) {
+  return formatList(models.map(({ name, label }) => t("status.answer", { model: label, digit: answers[name].digit })));
+}
+
 $("recognize").addEventListener("click", recognize);
+bindPadTools(pad, {
+  onClear: () => {
+    forgetResult();
+    setStatus(status, "idle");
+  },
+  onEnter: recognize,
+});
 
 // ---- recognizing automatically --------------------------------------------------------
 // Optional: a short moment after a stroke ends, unless another stroke starts first.
@@ -86,25 +88,12 @@ $("recognize").addEventListener("click", recognize);
 const AUTO_DELAY_MS = 700;
 const autoSwitch = $("auto-recognize");
 let autoTimer = null;
-autoSwitch.checked = sessionStorage.getItem("digits.auto") === "1";
-autoSwitch.addEventListener("change", () => {
-  sessionStorage.setItem("digits.auto", autoSwitch.checked ? "1" : "0");
-});
+autoSwitch.checked = tabStorage.get("digits.auto") === "1";
+autoSwitch.addEventListener("change", () => tabStorage.set("digits.auto", autoSwitch.checked ? "1" : "0"));
 $("canvas").addEventListener("pointerdown", () => clearTimeout(autoTimer));
 pad.addEventListener("change", () => {
   clearTimeout(autoTimer);
   if (autoSwitch.checked && !pad.isEmpty) autoTimer = setTimeout(recognize, AUTO_DELAY_MS);
-});
-
-document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey || isTextEntry(event.target)) return;
-  if (event.key === "Enter" && !activatesOnEnter(event.target)) {
-    event.preventDefault();
-    recognize();
-  } else if (event.key === "Backspace" || event.key === "Delete") {
-    event.preventDefault();
-    $("clear").click();
-  }
 });
 
 // ---- showing the answers ----------------------------------------------------------------
@@ -115,14 +104,9 @@ function showModel(name, answer) {
   $(`${name}-digit`).textContent = String(answer.digit);
   $(`${name}-version`).textContent = String(answer.version);
 
-  const top3 = ranked.slice(0, 3).map(([digit, p]) => {
-    const item = document.createElement("li");
-    const label = document.createElement("span");
-    label.className = "fw-semibold me-2";
-    label.textContent = String(digit);
-    item.append(label, t("percent", { percent: percent(p) }));
-    return item;
-  });
+  const top3 = ranked
+    .slice(0, 3)
+    .map(([digit, p]) => el("li", {}, el("span", { class: "fw-semibold me-2" }, String(digit)), formatPercent(p)));
   $(`${name}-top3`).replaceChildren(...top3);
 
   for (const bar of $(`${name}-bars`).children) {
@@ -136,7 +120,7 @@ function showModel(name, answer) {
 }
 
 function showResult(answers) {
-  for (const name of MODELS) showModel(name, answers[name]);
+  for (const { name } of models) showModel(name, answers[name]);
   const preview = $("preview");
   if (typeof answers.preview === "string" && answers.preview.startsWith("data:image/png;base64,")) {
     preview.src = answers.preview;
@@ -144,10 +128,11 @@ function showResult(answers) {
   } else {
     preview.hidden = true;
   }
-  const agree = answers.fnn.digit === answers.cnn.digit;
+  const digits = models.map(({ name }) => answers[name].digit);
+  const agree = new Set(digits).size === 1;
   $("disagree").hidden = agree;
   $("disagree").textContent = agree ? "" : t("disagree");
-  resetFeedback(agree ? answers.cnn.digit : null);
+  resetFeedback(agree ? digits[0] : null);
   $("result-empty").hidden = true;
   result.hidden = false;
 }

@@ -3,18 +3,15 @@
 
 import { ApiError, errorMessage, request } from "./api.js";
 import { adminRequest, onAdminChange } from "./admin.js";
-import { formatDate, formatNumber, percent, t } from "./i18n.js";
-import { setStatus } from "./ui.js";
+import { formatDate, formatNumber, formatPercent, t } from "./i18n.js";
+import { $, cloneTemplate, config, el, modelLabel, models, setStatus, slot, tabStorage } from "./ui.js";
 
-const MODELS = ["fnn", "cnn"];
 const OUTCOME_BADGES = { initial: "text-bg-secondary", promoted: "text-bg-success", rejected: "text-bg-danger" };
 const FINISHED = new Set(["promoted", "rejected", "failed"]);
 const POLL_MS = 1000;
 // The last job this tab followed, so its outcome is still shown after a reload.
 const LAST_JOB_KEY = "digits.fine_tune.last";
 
-const $ = (id) => document.getElementById(id);
-const config = document.body.dataset;
 const status = $("status");
 const adminStatus = $("admin-status");
 const startButton = $("start-fine-tune");
@@ -22,117 +19,86 @@ let isAdmin = false;
 let followed = null; // id of the fine-tune being polled
 let pollTimer = null;
 
-const cell = (content, className = "") => {
-  const td = document.createElement("td");
-  if (className) td.className = className;
-  td.append(content ?? "–");
-  return td;
-};
-
-const accuracy = (value) => (typeof value === "number" ? t("percent", { percent: percent(value) }) : "–");
 const loss = (value) => (typeof value === "number" ? value.toFixed(3) : "–");
 
-// "98.4 % (+0.2)": the candidate's figure and how far it moved from its parent's.
-function withDelta(candidate, parent, format, digits) {
-  const span = document.createElement("span");
-  span.append(format(candidate));
-  if (typeof candidate === "number" && typeof parent === "number") {
-    const delta = (candidate - parent) * (format === accuracy ? 100 : 1);
-    const small = document.createElement("small");
-    small.className = "ms-1 text-body-secondary";
-    small.textContent = `(${delta >= 0 ? "+" : "−"}${Math.abs(delta).toFixed(digits)})`;
-    span.append(small);
-  }
-  return span;
+// The figure columns: the holdout field each shows, how, and how its change from the
+// parent version reads ("98.4 % (+0.2)": percentage points for accuracies).
+const METRICS = {
+  mnist: { field: "mnist", format: formatPercent, scale: 100, digits: 1 },
+  loss: { field: "mnist_loss", format: loss, scale: 1, digits: 3 },
+  user: { field: "user", format: formatPercent, scale: 100, digits: 1 },
+};
+
+// Each metric's [candidate, parent] figures; the shipped version has no parent, and its
+// model card measured it on the full MNIST test set.
+function metricFigures(version) {
+  if (!version.holdout) return { mnist: [version.card?.test_accuracy_tflite] };
+  const { candidate, parent } = version.holdout;
+  return Object.fromEntries(
+    Object.entries(METRICS).map(([metric, { field }]) => [metric, [candidate?.[field], parent?.[field]]]),
+  );
 }
 
+function fillMetric(cell, [candidate, parent] = []) {
+  const { format, scale, digits } = METRICS[cell.dataset.metric];
+  slot(cell, "value").textContent = format(candidate);
+  const delta = slot(cell, "delta");
+  delta.hidden = typeof candidate !== "number" || typeof parent !== "number";
+  if (delta.hidden) return;
+  const change = (candidate - parent) * scale;
+  delta.textContent = `(${change >= 0 ? "+" : "−"}${Math.abs(change).toFixed(digits)})`;
+}
+
+// What a version learned from: "12 samples + 3,000 MNIST digits", or MNIST alone.
+function trainedOn(version) {
+  if (!version.holdout) return t("models.mnist_digits", { count: version.card?.data?.train_digits ?? 60000 });
+  const training = version.training ?? {};
+  return t("models.trained_on", {
+    samples: t("models.samples", { count: training.user_samples ?? 0 }),
+    replay: t("models.mnist_digits", { count: training.replay_digits ?? 0 }),
+  });
+}
+
+// A row of <template id="version-row"> in models.html, filled for one version.
 function versionRow(name, version, current) {
-  const row = document.createElement("tr");
-  row.dataset.version = String(version.version);
+  const row = cloneTemplate("version-row");
   const isCurrent = version.version === current;
-  if (isCurrent) row.classList.add("table-active");
-
-  const label = document.createElement("span");
-  label.className = "fw-semibold";
-  label.textContent = `v${version.version}`;
-  const first = document.createElement("th");
-  first.scope = "row";
-  first.append(label);
-  if (isCurrent) {
-    const badge = document.createElement("span");
-    badge.className = "badge text-bg-primary ms-2";
-    badge.textContent = t("models.current_badge");
-    first.append(badge);
-  }
+  row.dataset.version = String(version.version);
+  row.classList.toggle("table-active", isCurrent);
+  slot(row, "version").textContent = `v${version.version}`;
+  slot(row, "current").hidden = !isCurrent;
   // When and from what: the created date, and the parent a candidate was trained from.
-  const origin = document.createElement("div");
-  origin.className = "small fw-normal text-body-secondary";
-  origin.textContent = formatDate(version.created_at);
-  if (version.parent_version) origin.append(` · ${t("models.from", { version: version.parent_version })}`);
-  first.append(origin);
-  row.append(first);
-
-  const outcome = document.createElement("span");
+  const origin = [formatDate(version.created_at)];
+  if (version.parent_version) origin.push(t("models.from", { version: version.parent_version }));
+  slot(row, "origin").textContent = origin.join(" · ");
   const kind = version.outcome ?? "initial";
-  outcome.className = `badge ${OUTCOME_BADGES[kind] ?? "text-bg-secondary"}`;
+  const outcome = slot(row, "outcome");
+  outcome.classList.add(OUTCOME_BADGES[kind] ?? "text-bg-secondary");
   outcome.textContent = t(`models.outcome.${kind}`);
-  row.append(cell(outcome));
-
-  const holdout = version.holdout;
-  if (holdout) {
-    const { candidate, parent } = holdout;
-    row.append(cell(withDelta(candidate?.mnist, parent?.mnist, accuracy, 1), "text-end"));
-    row.append(cell(withDelta(candidate?.mnist_loss, parent?.mnist_loss, loss, 3), "text-end"));
-    row.append(cell(withDelta(candidate?.user, parent?.user, accuracy, 1), "text-end"));
-    const training = version.training ?? {};
-    row.append(
-      cell(
-        t("models.trained_on", {
-          samples: formatNumber(training.user_samples ?? 0),
-          replay: formatNumber(training.replay_digits ?? 0),
-        }),
-      ),
-    );
+  const figures = metricFigures(version);
+  for (const cell of row.querySelectorAll("[data-metric]")) fillMetric(cell, figures[cell.dataset.metric]);
+  slot(row, "trained").textContent = trainedOn(version);
+  const button = slot(row, "rollback");
+  if (isCurrent) {
+    button.remove();
   } else {
-    // The shipped version: its model card measured it on the full MNIST test set.
-    const card = version.card ?? {};
-    row.append(cell(accuracy(card.test_accuracy_tflite), "text-end"));
-    row.append(cell("–", "text-end"), cell("–", "text-end"));
-    row.append(cell(t("models.trained_mnist", { digits: formatNumber(card.data?.train_digits ?? 60000) })));
-  }
-
-  const actions = cell("", "admin-only text-end");
-  if (!isCurrent) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "btn btn-sm btn-outline-secondary rollback text-nowrap";
     button.dataset.model = name;
-    button.dataset.version = String(version.version);
-    button.textContent = t("models.rollback");
-    button.setAttribute("aria-label", t("models.rollback_to", { model: name.toUpperCase(), version: version.version }));
+    button.setAttribute("aria-label", t("models.rollback_to", { model: modelLabel(name), version: version.version }));
     button.disabled = !isAdmin;
     button.addEventListener("click", () => rollback(name, version.version, button));
-    actions.replaceChildren(button);
   }
-  row.append(actions);
   return row;
 }
 
 function showModels(data) {
-  for (const name of MODELS) {
+  for (const { name } of models) {
     const model = data.models?.[name] ?? { current: null, versions: [] };
     $(`${name}-current`).textContent = model.current ? `v${model.current}` : "–";
+    $(`${name}-count`).textContent = t("models.version_count", { count: model.versions.length });
     // Newest first: the version a visitor wonders about is the latest attempt.
     const versions = [...model.versions].sort((a, b) => b.version - a.version);
     const rows = versions.map((version) => versionRow(name, version, model.current));
-    if (!rows.length) {
-      const empty = document.createElement("tr");
-      const td = cell(t("models.no_versions"), "text-body-secondary");
-      td.colSpan = 7;
-      empty.append(td);
-      rows.push(empty);
-    }
-    $(`${name}-versions`).replaceChildren(...rows);
+    $(`${name}-versions`).replaceChildren(...(rows.length ? rows : [cloneTemplate("no-versions-row")]));
   }
   if (data.fine_tune) follow(data.fine_tune);
 }
@@ -148,15 +114,10 @@ async function loadModels() {
 
 // ---- the fine-tune in progress --------------------------------------------------------
 
-function showJob(job) {
-  const box = $("fine-tune");
-  box.dataset.state = job.status;
+// The progress bar: how far the job is, and in what colour it ended.
+function showProgress(job, share, finished) {
   const progress = $("fine-tune-progress");
   const bar = $("fine-tune-bar");
-  const total = Number(job.total) || 0;
-  const step = Math.min(Number(job.step) || 0, total);
-  const share = total ? Math.round((step / total) * 100) : 0;
-  const finished = FINISHED.has(job.status);
   progress.hidden = false;
   progress.setAttribute("aria-valuenow", String(finished ? 100 : share));
   // Width through CSSOM, which the Content-Security-Policy allows (style="" is not).
@@ -167,30 +128,37 @@ function showJob(job) {
   if (job.status === "promoted") bar.classList.add("bg-success");
   if (job.status === "rejected") bar.classList.add("bg-warning");
   if (job.status === "failed") bar.classList.add("bg-danger");
-  bar.textContent = finished ? "" : `${share}%`;
+  bar.textContent = finished ? "" : t("percent", { percent: formatNumber(share) });
+}
 
+// What became of each model's candidate, once the job has decided.
+function showOutcomes(job) {
+  const result = $("fine-tune-result");
+  const outcomes = Object.entries(job.result?.models ?? {});
+  const line = ([name, outcome]) =>
+    t("models.job.model_outcome", {
+      model: modelLabel(name),
+      version: outcome.version,
+      outcome: t(`models.outcome.${outcome.outcome}`),
+      before: formatPercent(outcome.holdout?.parent?.mnist),
+      after: formatPercent(outcome.holdout?.candidate?.mnist),
+    });
+  result.replaceChildren(...outcomes.map((entry) => el("li", {}, line(entry))));
+  result.hidden = !outcomes.length;
+}
+
+function showJob(job) {
+  $("fine-tune").dataset.state = job.status;
+  const total = Number(job.total) || 0;
+  const step = Math.min(Number(job.step) || 0, total);
+  const finished = FINISHED.has(job.status);
+  showProgress(job, total ? Math.round((step / total) * 100) : 0, finished);
   $("fine-tune-state").textContent = t(`models.job.${job.status}`) + (job.error ? ` ${job.error}` : "");
   const details = [];
   if (total) details.push(t("models.job.step", { step: formatNumber(step), total: formatNumber(total) }));
   if (typeof job.loss === "number" && job.status === "running") details.push(t("models.job.loss", { loss: job.loss.toFixed(4) }));
   $("fine-tune-detail").textContent = details.join(" · ");
-
-  const result = $("fine-tune-result");
-  const outcomes = job.result?.models ?? {};
-  result.replaceChildren(
-    ...Object.entries(outcomes).map(([name, outcome]) => {
-      const item = document.createElement("li");
-      item.textContent = t("models.job.model_outcome", {
-        model: name.toUpperCase(),
-        version: outcome.version,
-        outcome: t(`models.outcome.${outcome.outcome}`),
-        before: accuracy(outcome.holdout?.parent?.mnist),
-        after: accuracy(outcome.holdout?.candidate?.mnist),
-      });
-      return item;
-    }),
-  );
-  result.hidden = !result.children.length;
+  showOutcomes(job);
   startButton.disabled = !isAdmin || !finished;
 }
 
@@ -218,11 +186,7 @@ async function poll() {
 function follow(id) {
   if (followed === id) return;
   followed = id;
-  try {
-    sessionStorage.setItem(LAST_JOB_KEY, id);
-  } catch {
-    // Only the reload memory is lost.
-  }
+  tabStorage.set(LAST_JOB_KEY, id);
   clearTimeout(pollTimer);
   poll();
 }
@@ -251,7 +215,7 @@ async function rollback(name, version, button) {
       method: "POST",
       body: { version },
     });
-    setStatus(adminStatus, "done", t("models.rolled_back", { model: name.toUpperCase(), version }));
+    setStatus(adminStatus, "done", t("models.rolled_back", { model: modelLabel(name), version }));
     await loadModels();
   } catch (err) {
     setStatus(adminStatus, "error", errorMessage(err));
@@ -267,10 +231,7 @@ onAdminChange((hasToken) => {
   for (const button of document.querySelectorAll("button.rollback")) button.disabled = !hasToken;
 });
 
-try {
-  const last = sessionStorage.getItem(LAST_JOB_KEY);
-  if (last) follow(last);
-} catch {
-  // No memory of an earlier job; the models list still names a running one.
-}
+// Without a memory of an earlier job the models list still names a running one.
+const lastJob = tabStorage.get(LAST_JOB_KEY);
+if (lastJob) follow(lastJob);
 loadModels();

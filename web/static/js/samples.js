@@ -4,10 +4,8 @@
 import { errorMessage, request } from "./api.js";
 import { adminRequest, onAdminChange } from "./admin.js";
 import { formatDate, formatNumber, t } from "./i18n.js";
-import { setStatus } from "./ui.js";
+import { $, cloneTemplate, config, el, setStatus, slot } from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
-const config = document.body.dataset;
 const pageSize = Number(config.pageSize || 48);
 const grid = $("samples-grid");
 const summary = $("samples-summary");
@@ -16,27 +14,19 @@ const exportButtons = [$("export-zip"), $("export-npz")];
 let offset = 0;
 let loading = null; // AbortController of the page being fetched
 
+// One tile of the grid, from <template id="sample-item"> in samples.html.
 function sampleItem(sample) {
-  const item = document.createElement("li");
-  item.className = "sample";
+  const item = cloneTemplate("sample-item");
+  const label = String(sample.label ?? "–");
   item.dataset.id = sample.id;
-  const image = document.createElement("img");
-  image.src = sample.image;
-  image.width = 28;
-  image.height = 28;
-  image.alt = t("samples.alt", { label: sample.label ?? "–" });
-  image.loading = "lazy";
-  const caption = document.createElement("div");
-  caption.className = "sample-caption";
-  const label = document.createElement("span");
-  label.className = "sample-label";
-  label.textContent = sample.label ?? "–";
-  const source = document.createElement("span");
-  source.className = `sample-source source-${sample.source}`;
-  source.textContent = t(`samples.source.${sample.source}`);
-  caption.append(label, source);
   item.title = `${formatDate(sample.created_at)} · ${sample.id}`;
-  item.append(image, caption);
+  const image = slot(item, "image");
+  image.src = sample.image;
+  image.alt = t("samples.alt", { label });
+  slot(item, "label").textContent = label;
+  const source = slot(item, "source");
+  source.classList.add(`source-${sample.source}`);
+  source.textContent = t(`samples.source.${sample.source}`);
   return item;
 }
 
@@ -61,7 +51,7 @@ async function load() {
       summary.textContent = t("samples.showing", {
         first: formatNumber(page.offset + 1),
         last: formatNumber(page.offset + page.samples.length),
-        total: formatNumber(page.total),
+        count: page.total,
       });
     }
     $("samples-prev").disabled = page.offset === 0;
@@ -106,9 +96,7 @@ async function download(format, button) {
     const url = new URL(config.exportUrl, window.location.href);
     url.searchParams.set("format", format);
     const blob = await adminRequest(url, { as: "blob" });
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(blob);
-    link.download = `digits-samples.${format}`;
+    const link = el("a", { href: URL.createObjectURL(blob), download: `digits-samples.${format}` });
     document.body.append(link);
     link.click();
     link.remove();

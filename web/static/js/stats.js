@@ -3,36 +3,36 @@
 // loaded before this module as window.Chart); the heat map is a real table.
 
 import { errorMessage, request } from "./api.js";
-import { formatDate, formatDay, formatNumber, percent, t } from "./i18n.js";
-import { setStatus } from "./ui.js";
+import { formatDate, formatDay, formatNumber, formatPercent, percent, t } from "./i18n.js";
+import { $, config, el, modelLabel, models, setStatus } from "./ui.js";
 
 const { Chart } = window;
-const MODELS = ["fnn", "cnn"];
-const QUEUES = ["predict", "samples", "train"];
-const $ = (id) => document.getElementById(id);
-const config = document.body.dataset;
+// Names as the server declares them (shared/names.py), rendered onto <body> by the template.
+const MODELS = models.map((model) => model.name);
+const QUEUES = JSON.parse(config.queues || "[]");
 const status = $("status");
 const refreshSeconds = Number(config.refresh || 15);
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const charts = {};
 let latest = null;
 
-// Colours come from Bootstrap's variables, so both themes read well.
+// Colours come from Bootstrap's variables, so both themes read well; the models' series
+// take theirs in display order.
+const SERIES_COLORS = ["--bs-info", "--bs-primary", "--bs-danger", "--bs-secondary"];
+
 function palette() {
   const css = getComputedStyle(document.body);
   const read = (name) => css.getPropertyValue(name).trim();
   return {
     text: read("--bs-secondary-color"),
     grid: read("--bs-border-color-translucent"),
-    fnn: read("--bs-info"),
-    cnn: read("--bs-primary"),
     bar: read("--bs-success"),
     queue: read("--bs-warning"),
+    ...Object.fromEntries(MODELS.map((name, i) => [name, read(SERIES_COLORS[i % SERIES_COLORS.length])])),
   };
 }
 
-const accuracyLabel = (context) =>
-  `${context.dataset.label}: ${t("percent", { percent: percent(context.parsed.y) })}`;
+const accuracyLabel = (context) => `${context.dataset.label}: ${formatPercent(context.parsed.y)}`;
 
 // The lowest accuracy shown, a round 10 % below the worst value: near 100 % a full
 // 0-100 axis would flatten every difference worth seeing.
@@ -53,7 +53,7 @@ function baseOptions(colors, { percentAxis = false, horizontal = false, min = 0,
       beginAtZero: false,
       min,
       max: 1,
-      ticks: { color: colors.text, callback: (v) => `${Math.round(v * 100)}%` },
+      ticks: { color: colors.text, callback: (v) => t("percent", { percent: formatNumber(Math.round(v * 100)) }) },
     });
   }
   if (suggestedMax !== undefined) valueAxis.suggestedMax = suggestedMax;
@@ -86,16 +86,12 @@ function render(id, type, data, options, isEmpty) {
   }
 }
 
-function modelName(name) {
-  return t(`stats.model.${name}`);
-}
-
 function drawAccuracyByDay(stats, colors) {
   const days = [...new Set(MODELS.flatMap((m) => stats.models[m].by_day.map((row) => row.day)))].sort();
   const datasets = MODELS.map((name) => {
     const byDay = new Map(stats.models[name].by_day.map((row) => [row.day, row.accuracy]));
     return {
-      label: modelName(name),
+      label: modelLabel(name),
       data: days.map((day) => byDay.get(day) ?? null),
       borderColor: colors[name],
       backgroundColor: colors[name],
@@ -117,7 +113,7 @@ function drawAccuracyByVersion(stats, colors) {
   const datasets = MODELS.map((name) => {
     const byVersion = new Map(stats.models[name].by_version.map((row) => [row.version, row]));
     return {
-      label: modelName(name),
+      label: modelLabel(name),
       data: versions.map((v) => byVersion.get(v)?.accuracy ?? null),
       backgroundColor: colors[name],
       borderRadius: 4,
@@ -160,9 +156,9 @@ function drawQueues(stats, colors) {
 // The heat map: each cell's shade is its share of its row (how often a true digit was
 // read as each answer), set as a CSS custom property through CSSOM.
 function drawConfusion(stats) {
-  const name = document.querySelector('input[name="confusion-model"]:checked')?.value ?? "cnn";
+  const name = document.querySelector('input[name="confusion-model"]:checked')?.value ?? MODELS.at(-1);
   const matrix = stats.models[name].confusion_matrix;
-  $("confusion-caption").textContent = `${t("stats.confusion_of")} ${modelName(name)}`;
+  $("confusion-caption").textContent = t("stats.confusion_of", { model: modelLabel(name) });
   for (const td of $("confusion").querySelectorAll("td")) {
     const row = matrix[Number(td.dataset.row)] ?? [];
     const count = row[Number(td.dataset.col)] ?? 0;
@@ -186,20 +182,16 @@ function drawFigures(stats) {
   $("stat-not-digit").textContent = formatNumber(stats.not_a_digit);
   $("stat-workers").textContent = formatNumber(stats.workers.length);
   $("stat-fine-tune").textContent = stats.active_fine_tune ? t("stats.fine_tune_running") : t("stats.fine_tune_idle");
-  const items = stats.workers.map((name) => {
-    const item = document.createElement("li");
-    item.className = "list-group-item px-0 d-flex align-items-center gap-2";
-    const dot = document.createElement("span");
-    dot.className = "worker-dot";
-    dot.setAttribute("aria-hidden", "true");
-    item.append(dot, name);
-    return item;
-  });
+  const items = stats.workers.map((name) =>
+    el(
+      "li",
+      { class: "list-group-item px-0 d-flex align-items-center gap-2" },
+      el("span", { class: "worker-dot", "aria-hidden": "true" }),
+      name,
+    ),
+  );
   if (!items.length) {
-    const item = document.createElement("li");
-    item.className = "list-group-item px-0 text-danger-emphasis";
-    item.textContent = t("stats.no_workers");
-    items.push(item);
+    items.push(el("li", { class: "list-group-item px-0 text-danger-emphasis" }, t("stats.no_workers")));
   }
   $("workers-list").replaceChildren(...items);
 }

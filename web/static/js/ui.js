@@ -1,4 +1,51 @@
-// Small pieces of page behaviour both pages share: the status line and the pad's buttons.
+// Small pieces every page script shares: the page's data, finding, making and filling
+// elements, the tab's storage, the status line, and the drawing pad's buttons and keys.
+
+export const $ = (id) => document.getElementById(id);
+
+// What the template put on <body> for the scripts: URLs, settings (data-* attributes).
+export const config = document.body.dataset;
+
+// The models in display order, [{name, label}], as the server names them (data-models).
+export const models = JSON.parse(config.models || "[]");
+export const modelLabel = (name) => models.find((model) => model.name === name)?.label ?? name;
+
+// An element with attributes ("class" sets the class list) and children (nodes or text).
+export function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") element.className = value;
+    else element.setAttribute(name, value);
+  }
+  element.append(...children);
+  return element;
+}
+
+// A copy of the markup in <template id="...">: the page's HTML stays in the templates.
+export const cloneTemplate = (id) => $(id).content.firstElementChild.cloneNode(true);
+
+// The element of a cloned template marked data-slot="name", to fill in.
+export const slot = (root, name) => root.querySelector(`[data-slot="${name}"]`);
+
+// sessionStorage, which a browser may refuse: then reads give `fallback` and writes are
+// dropped, and only the memory across reloads is lost. An empty value removes the key.
+export const tabStorage = {
+  get(key, fallback = null) {
+    try {
+      return sessionStorage.getItem(key) ?? fallback;
+    } catch {
+      return fallback;
+    }
+  },
+  set(key, value) {
+    try {
+      if (value === null || value === "") sessionStorage.removeItem(key);
+      else sessionStorage.setItem(key, String(value));
+    } catch {
+      // Not fatal: see above.
+    }
+  },
+};
 
 // How each state looks; data-state carries the state itself for tests and styling.
 const STATE_CLASSES = {
@@ -27,10 +74,7 @@ export function setStatus(element, state, text = "") {
   if (classes.length) element.classList.add(...classes);
   element.replaceChildren();
   if (BUSY_STATES.has(state)) {
-    const spinner = document.createElement("span");
-    spinner.className = "spinner-border spinner-border-sm me-2";
-    spinner.setAttribute("aria-hidden", "true");
-    element.append(spinner);
+    element.append(el("span", { class: "spinner-border spinner-border-sm me-2", "aria-hidden": "true" }));
   }
   element.append(text);
 }
@@ -48,10 +92,34 @@ export function isTextEntry(target) {
   );
 }
 
-// Undo / Clear buttons and Ctrl+Z for a pad; `onClear` lets a page forget a stale result.
-export function bindPadTools(pad, { onClear } = {}) {
-  const undo = document.getElementById("undo");
-  const clear = document.getElementById("clear");
+// The keys of a page with a pad: Ctrl+Z undoes; unless a control needs the key, Enter
+// runs `onEnter`, Backspace or Delete clear, and `onKey(event)` may take any other key
+// (it returns true when it did).
+function bindPadKeys(pad, clear, { onEnter, onKey }) {
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "z") {
+      event.preventDefault();
+      pad.undo();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || isTextEntry(event.target)) return;
+    if (onKey?.(event)) {
+      event.preventDefault();
+    } else if (event.key === "Enter" && onEnter && !activatesOnEnter(event.target)) {
+      event.preventDefault();
+      onEnter();
+    } else if (event.key === "Backspace" || event.key === "Delete") {
+      event.preventDefault();
+      clear.click();
+    }
+  });
+}
+
+// Undo / Clear buttons and the keys above for a pad; `onClear` lets a page forget a
+// stale result.
+export function bindPadTools(pad, { onClear, onEnter, onKey } = {}) {
+  const undo = $("undo");
+  const clear = $("clear");
   const sync = () => {
     undo.disabled = pad.isEmpty;
     clear.disabled = pad.isEmpty;
@@ -62,11 +130,6 @@ export function bindPadTools(pad, { onClear } = {}) {
     pad.clear();
     onClear?.();
   });
-  document.addEventListener("keydown", (event) => {
-    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "z") {
-      event.preventDefault();
-      pad.undo();
-    }
-  });
+  bindPadKeys(pad, clear, { onEnter, onKey });
   sync();
 }

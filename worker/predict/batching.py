@@ -28,8 +28,6 @@ class MicroBatcher:
         self._pending: list[tuple[np.ndarray, Future[dict[str, Any]]]] = []
         self._ready = threading.Condition()
         self._runner: threading.Thread | None = None
-        #: Sizes of the batches run so far (the benchmark reads it).
-        self.batch_sizes: list[int] = []
 
     def submit(self, pixels: np.ndarray, timeout: float = 30.0) -> dict[str, Any]:
         """Predict one 28x28 digit, batched with whatever else arrives now."""
@@ -60,8 +58,6 @@ class MicroBatcher:
     def _run(self) -> None:
         while True:
             batch = self._take_batch()
-            self.batch_sizes.append(len(batch))
-            del self.batch_sizes[:-1000]
             try:
                 results = self._run_batch(np.stack([pixels for pixels, _ in batch]))
             except Exception as exc:  # every waiting job learns of the failure

@@ -20,6 +20,8 @@ from typing import Any
 
 import redis
 
+from shared import names
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -183,6 +185,11 @@ def start_seaweedfs(workdir: Path, bucket: str, ports: Mapping[str, int] | None 
     return Service(proc, url, log, {"bucket": bucket, **{f: str(p) for f, p in ports.items()}})
 
 
+def celery_app_for(queues: str) -> str:
+    """The worker app that consumes ``queues``, as the Procfile pairs them."""
+    return "worker.trainer" if queues == names.QUEUE_TRAIN else "worker.predict"
+
+
 def start_celery_worker(
     env: Mapping[str, str],
     queues: str,
@@ -195,7 +202,7 @@ def start_celery_worker(
 ) -> Service:
     """A real ``celery worker`` process; ready once it answers a ping by name."""
     hostname = f"{name}@{os.getpid()}-{free_port()}"
-    args = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+    args = [sys.executable, "-m", "celery", "-A", celery_app_for(queues), "worker",
             "-Q", queues, "-c", str(concurrency), "-P", pool, "-n", hostname, "--loglevel=INFO",
             "--without-gossip", "--without-mingle"]  # fmt: skip
     out = open(logfile, "wb")  # noqa: SIM115 - closed with the process

@@ -1,50 +1,22 @@
-"""Data, canvas-like augmentation and the compile/fit helpers shared by training and fine-tuning.
+"""Canvas-like augmentation of MNIST-style digits, numpy only, and the Keras dataset that serves it.
 
-Augmentation is numpy only (no scipy): users draw with a mouse or a finger, so their digits
-differ from MNIST in stroke width, slant, aspect ratio and wobble. Every augmented digit is
-normalised again with the same MNIST recipe the web preprocessing uses, so the models train
-on what they will see.
+Users draw with a mouse or a finger, so their digits differ from MNIST in stroke width,
+slant, aspect ratio and wobble. Every augmented digit is normalised again with the same
+MNIST recipe the web preprocessing uses, so the models train on what they will see.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import partial
 
 import keras
 import numpy as np
 
 from shared.errors import EmptyCanvas
 from shared.imaging import to_mnist
+from worker.trainer.mnist import SIZE, to_inputs
 
-SIZE = 28
 _CENTRE = (SIZE - 1) / 2
-
-
-@dataclass(frozen=True)
-class Mnist:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-def load_mnist(path: str | None = None) -> Mnist:
-    """MNIST as uint8 (n, 28, 28) and labels; from an ``mnist.npz`` or keras.datasets."""
-    if path:
-        with np.load(path) as data:
-            arrays = [np.asarray(data[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
-    else:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-        arrays = [x_train, y_train, x_test, y_test]
-    x_train, y_train, x_test, y_test = arrays
-    return Mnist(
-        x_train.astype(np.uint8),
-        y_train.astype(np.int64),
-        x_test.astype(np.uint8),
-        y_test.astype(np.int64),
-    )
 
 
 def _shifted_max(x: np.ndarray) -> np.ndarray:
@@ -200,84 +172,3 @@ class AugmentedDigits(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self._order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
-
-
-def to_inputs(x_uint8: np.ndarray) -> np.ndarray:
-    """uint8 (n, 28, 28) to the models' float32 (n, 28, 28, 1) in [0, 1]."""
-    return (np.asarray(x_uint8, dtype=np.float32) / 255.0).reshape(-1, SIZE, SIZE, 1)
-
-
-def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
-    """Adam and sparse cross-entropy; fine-tuning passes a lower learning rate."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
-
-
-def cosine_rate(
-    epoch: int, rate: float = 0.0, *, initial: float, epochs: int, floor: float = 0.01
-) -> float:
-    """Rate for ``epoch`` (0-based) of a cosine decay from ``initial`` to ``floor * initial``.
-
-    Takes Keras' ``LearningRateScheduler`` arguments (epoch, current rate); ignores the rate.
-    """
-    progress = epoch / max(epochs - 1, 1)
-    return initial * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def split_validation(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A seeded random hold-out of the training data: (x_fit, y_fit, x_val, y_val)."""
-    order = np.random.default_rng([seed, 1]).permutation(len(x))
-    cut = int(round(len(x) * (1 - fraction)))
-    fit, val = order[:cut], order[cut:]
-    return x[fit], y[fit], x[val], y[val]
-
-
-def train_model(
-    model: keras.Model,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    epochs: int,
-    seed: int = 0,
-    batch_size: int = 128,
-    validation_fraction: float = 0.1,
-    patience: int = 4,
-    learning_rate: float = 1e-3,
-    augment_fraction: float = 0.7,
-    verbose: int | str = "auto",
-) -> keras.callbacks.History:
-    """Fit with augmentation, a validation hold-out, cosine LR decay and early stopping.
-
-    Validation digits are augmented too (with a fixed draw), since canvas digits are the
-    ones that matter; the best weights by validation loss are kept.
-    """
-    keras.utils.set_random_seed(seed)
-    x_fit, y_fit, x_val, y_val = split_validation(x, y, validation_fraction, seed)
-    x_val = augment_batch(x_val, np.random.default_rng([seed, 2])) if len(x_val) else x_val
-    data = AugmentedDigits(
-        x_fit, y_fit, batch_size, seed, augment_fraction, workers=2, max_queue_size=16
-    )
-    compile_model(model, learning_rate)
-    callbacks = [
-        # cosine decay to 1 % over the planned epochs: the last, low-rate epochs are what
-        # lift clean-test accuracy after training on heavily augmented digits
-        keras.callbacks.LearningRateScheduler(
-            partial(cosine_rate, initial=learning_rate, epochs=epochs)
-        ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
-        ),
-    ]
-    return model.fit(
-        data,
-        epochs=epochs,
-        validation_data=(to_inputs(x_val), y_val),
-        callbacks=callbacks,
-        verbose=verbose,
-    )

@@ -1,4 +1,8 @@
-"""The Celery configuration both web (to send) and workers (to run) share."""
+"""The Celery configuration web (to send) and both worker apps (to run) share.
+
+``make_celery`` builds an app; ``send`` enqueues a task by the name ``shared.names``
+declares, letting ``task_routes`` pick its queue, so no caller names a queue twice.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import ssl
 from typing import Any
 
 from celery import Celery
+from celery.result import AsyncResult
 from kombu import Queue
 
 from shared import names
@@ -57,3 +62,13 @@ def make_celery(settings: Settings, main: str = "digits") -> Celery:
         redis_backend_use_ssl=tls,
     )
     return app
+
+
+def send(app: Celery, task_name: str, args: list[Any], **options: Any) -> AsyncResult:
+    """Enqueue ``task_name`` on the queue its route gives; fail at once if Redis is down.
+
+    ``retry=False``: a request must answer 503 quickly rather than wait on a retry loop.
+    """
+    if task_name not in names.TASK_QUEUES:
+        raise ValueError(f"unknown task name {task_name!r}")
+    return app.send_task(task_name, args=args, retry=False, **options)

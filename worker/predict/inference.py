@@ -36,10 +36,6 @@ class LiteModel:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_bytes(cls, content: bytes) -> LiteModel:
-        return cls(content)
-
-    @classmethod
     def from_path(cls, path: str | Path) -> LiteModel:
         return cls(Path(path).read_bytes())
 
@@ -96,7 +92,7 @@ class ModelCache:
             if loaded is not None and loaded.version == version:
                 continue
             content = self._store.get_bytes(registry.version_key(name, version, "model.tflite"))
-            self._models[name] = LoadedModel(name, version, LiteModel.from_bytes(content))
+            self._models[name] = LoadedModel(name, version, LiteModel(content))
             log.info("loaded model %s version %s", name, version)
 
 

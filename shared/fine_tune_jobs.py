@@ -1,8 +1,10 @@
-"""Fine-tune jobs in Redis: one at a time, their progress, and the count of new samples.
+"""Fine-tune job records in Redis: one at a time, their progress, and the count of new samples.
 
-Web starts jobs (admin) and reads them; workers count new samples and start jobs
-automatically; the trainer reports progress and the outcome. The lock is a Redis key
-set with NX, so one job runs at a time across any number of trainer processes.
+These are the jobs as web and workers see them; the TensorFlow work itself is in
+``worker.trainer.fine_tuning``. Web enqueues jobs (admin) and reads them; the predict
+worker counts new samples and enqueues jobs automatically; the trainer reports progress
+and the outcome. The lock is a Redis key set with NX, so one job runs at a time across
+any number of trainer processes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import uuid
 from typing import Any
 
 import redis
+from celery import Celery
+
+from shared import names
+from shared.celery_config import send
 
 #: Hard limit of one fine-tune, below the broker's visibility timeout (3600 s) so a
 #: running job is never redelivered to a second trainer.
@@ -21,6 +27,8 @@ LOCK_KEY = "digits:fine_tune:active"
 PENDING_KEY = "digits:samples:pending"
 ALL_KEY = "digits:samples:all"
 PER_LABEL_KEY = "digits:samples:per_label"
+#: The lock outlives the time limit a little, so a crashed trainer cannot hold it forever.
+LOCK_SECONDS = TIME_LIMIT + 120
 JOB_TTL = 30 * 24 * 3600
 FINISHED = ("promoted", "rejected", "failed")
 
@@ -58,18 +66,27 @@ def job_key(job_id: str) -> str:
     return f"digits:fine_tune:{job_id}"
 
 
-def start_job(client: redis.Redis, reason: str) -> str | None:
-    """Take the lock and record a queued job; None while another job holds the lock."""
+def enqueue(client: redis.Redis, celery: Celery, reason: str) -> str | None:
+    """Take the lock, record a queued job and send it; None while another job holds the lock.
+
+    If sending fails the job is marked failed and the lock released at once, so the next
+    attempt (a retried sample, an admin) can start one instead of waiting out the lock.
+    """
     job_id = uuid.uuid4().hex
-    if not client.set(LOCK_KEY, job_id, nx=True, ex=TIME_LIMIT + 120):
+    if not client.set(LOCK_KEY, job_id, nx=True, ex=LOCK_SECONDS):
         return None
     update(client, job_id, status="queued", reason=reason, created_at=time.time(), step=0, total=0)
+    try:
+        send(celery, names.FINE_TUNE, [job_id], task_id=job_id)
+    except Exception:
+        finish(client, job_id, "failed", error="could not enqueue the job")
+        raise
     return job_id
 
 
 def claim(client: redis.Redis, job_id: str) -> bool:
     """Take or keep the lock for a job about to run; False while another job holds it."""
-    return bool(client.eval(_CLAIM, 1, LOCK_KEY, job_id, TIME_LIMIT + 120))
+    return bool(client.eval(_CLAIM, 1, LOCK_KEY, job_id, LOCK_SECONDS))
 
 
 def active_job(client: redis.Redis) -> str | None:

@@ -1,4 +1,4 @@
-"""Measure the shipped ``.tflite`` models: ``python -m worker.evaluate --mnist mnist.npz``.
+"""Measure the shipped ``.tflite`` models: ``python -m worker.trainer.evaluate --mnist mnist.npz``.
 
 Prints, per model, MNIST test accuracy, accuracy on canvas-style digits (MNIST test digits
 drawn as a browser canvas exports them, then sent through the web's preprocessing), the
@@ -21,7 +21,7 @@ from PIL import Image, ImageFilter
 from shared.imaging import preprocess_png
 from shared.names import MODEL_NAMES
 from shared.settings import Settings
-from worker.inference import LiteModel
+from worker.predict.inference import LiteModel
 
 CANVAS_SIDE = 280
 #: Side of the rendered 28x28 box on the canvas (the ink is about 20/28 of it).
@@ -163,7 +163,7 @@ def print_figures(figures: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m worker.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m worker.trainer.evaluate", description=__doc__)
     parser.add_argument("--models", help="directory of <name>.tflite (default: WEIGHTS_DIR)")
     parser.add_argument("--mnist", help="mnist.npz path (default: MNIST_PATH)")
     parser.add_argument("--limit", type=int, help="use only the first N test digits")

@@ -1,0 +1,106 @@
+"""Small table tests of the learning loop's rules: the gate, version numbering, the job lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared import fine_tune_jobs, registry
+from shared.celery_config import make_celery
+from shared.settings import Settings
+from shared.storage import LocalStore
+from tests.processes import Service, free_port
+
+gate = pytest.importorskip("worker.trainer.gate", reason="the train extra (keras) is needed")
+
+PARENT = gate.Scores(mnist=0.990, mnist_loss=0.040, user=0.80)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "agreement", "passes"),
+    [
+        (gate.Scores(0.990, 0.040, 0.85), 0.9, True),  # better on users, MNIST kept
+        (gate.Scores(0.988, 0.045, 0.80), 0.9, True),  # users equal, MNIST within both limits
+        (gate.Scores(0.987, 0.040, 0.95), 0.9, False),  # MNIST drops 0.3 points > 0.2
+        (gate.Scores(0.990, 0.056, 0.95), 0.9, False),  # MNIST loss 0.056 > 0.04 * 1.25 + 0.005
+        (gate.Scores(0.990, 0.055, 0.95), 0.9, True),  # loss exactly at the limit passes
+        (gate.Scores(0.995, 0.030, 0.79), 0.9, False),  # users' digits read worse
+        (gate.Scores(0.995, 0.030, 0.95), 0.1, False),  # labels contradict the models: poison
+        (gate.Scores(0.995, 0.030, 0.95), 0.2, True),  # agreement at the floor passes
+    ],
+)
+def test_gate_rule(candidate, agreement: float, passes: bool) -> None:
+    assert gate.passes_gate(PARENT, candidate, agreement) is passes
+
+
+def test_gate_without_held_out_user_samples_judges_on_mnist_alone() -> None:
+    parent = gate.Scores(0.99, 0.04, None)
+    assert gate.passes_gate(parent, gate.Scores(0.99, 0.04, None), 0.9)
+    assert not gate.passes_gate(parent, gate.Scores(0.98, 0.04, None), 0.9)
+
+
+@pytest.mark.parametrize(
+    ("keys", "complete", "next_version"),
+    [
+        ([], [], 1),
+        (["1/metrics.json"], [1], 2),
+        (["1/metrics.json", "2/model.tflite"], [1], 3),  # a half-written 2 is skipped, not reused
+        (["1/metrics.json", "3/metrics.json"], [1, 3], 4),
+        (["1/metrics.json", "10/metrics.json", "9/metrics.json"], [1, 9, 10], 11),
+        (["1/metrics.json", "notes/readme.txt", "x/metrics.json"], [1], 2),  # not versions
+    ],
+)
+def test_version_numbering(tmp_path: Path, keys: list[str], complete: list[int], next_version):
+    store = LocalStore(tmp_path)
+    for key in keys:
+        store.put_bytes(f"models/cnn/{key}", b"{}")
+    assert registry.version_numbers(store, "cnn") == complete
+    assert registry.next_version(store, "cnn") == next_version
+
+
+@pytest.fixture()
+def lock_url(valkey: Service) -> str:
+    """A database of the test valkey that no worker reads, emptied before each test."""
+    url = valkey.url.rsplit("/", 1)[0] + "/7"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def celery_on(url: str):
+    return make_celery(Settings.from_env({"REDIS_URL": url}), main="digits-test-rules")
+
+
+def test_job_lock_admits_one_job_at_a_time(lock_url: str) -> None:
+    lock_redis, broker = redis.Redis.from_url(lock_url), celery_on(lock_url)
+    first = fine_tune_jobs.enqueue(lock_redis, broker, "test")
+    steps = [
+        ("second enqueue while the first holds the lock", fine_tune_jobs.enqueue(lock_redis, broker, "test"), None),
+        ("the holder claims its own lock", fine_tune_jobs.claim(lock_redis, first), True),
+        ("another job cannot claim it", fine_tune_jobs.claim(lock_redis, "b" * 32), False),
+        ("the active job is the first", fine_tune_jobs.active_job(lock_redis), first),
+    ]  # fmt: skip
+    fine_tune_jobs.finish(lock_redis, "b" * 32, "failed")  # a stranger's finish frees nothing
+    steps.append(
+        ("a stranger's finish keeps the lock", fine_tune_jobs.active_job(lock_redis), first)
+    )
+    fine_tune_jobs.finish(lock_redis, first, "promoted")
+    steps += [
+        ("the holder's finish frees it", fine_tune_jobs.active_job(lock_redis), None),
+        ("a redelivered job claims a free lock", fine_tune_jobs.claim(lock_redis, first), True),
+    ]
+    for what, got, expected in steps:
+        assert got == expected, what
+    assert lock_redis.llen("train") == 1  # exactly one job was sent, to the train queue
+
+
+def test_job_that_cannot_be_sent_releases_the_lock_at_once(lock_url: str) -> None:
+    lock_redis = redis.Redis.from_url(lock_url)
+    unreachable = celery_on(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(Exception):  # noqa: B017 - kombu's connection error, whichever it is
+        fine_tune_jobs.enqueue(lock_redis, unreachable, "test")
+    assert fine_tune_jobs.active_job(lock_redis) is None
+    [key] = lock_redis.keys("digits:fine_tune:*")
+    job = fine_tune_jobs.read_job(lock_redis, key.decode().rsplit(":", 1)[1])
+    assert job is not None and job["status"] == "failed"

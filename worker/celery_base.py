@@ -1,0 +1,49 @@
+"""What both worker apps share: the Celery configuration of a worker process, its logs, and
+publishing the shipped weights on a fresh store."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+
+from shared import registry
+from shared.celery_config import make_celery
+from shared.logs import celery_handlers_to_stdout
+from shared.storage import open_store
+from worker.clients import settings
+
+log = logging.getLogger(__name__)
+
+
+def make_worker_app(main: str, tasks_module: str, **conf: Any) -> Celery:
+    """A worker's Celery app running the tasks of ``tasks_module``; ``conf`` adds app-only settings."""
+    app = make_celery(settings(), main)
+    app.conf.update(
+        include=[tasks_module],
+        # One task at a time per process: a long job must not hold short ones hostage.
+        worker_prefetch_multiplier=1,
+        # Heroku sends SIGTERM and kills 30 s later: requeue unfinished work before that.
+        worker_soft_shutdown_timeout=15.0,
+        **conf,
+    )
+    return app
+
+
+# Platforms read stdout, one line per event: Celery's handlers write multi-line tracebacks to stderr.
+after_setup_logger.connect(celery_handlers_to_stdout)
+after_setup_task_logger.connect(celery_handlers_to_stdout)
+
+
+@worker_ready.connect
+def publish_shipped_models(**_: Any) -> None:
+    """First start: publish the shipped weights as version 1 (a copy of bytes, no TensorFlow).
+
+    Whichever worker starts first does it. Runs in the parent process, so it opens its own
+    store instead of the per-child one of ``worker.clients``.
+    """
+    store = open_store(settings().storage_url, settings().s3_endpoint_url)
+    versions = registry.ensure_initial_versions(store, settings().weights_dir)
+    log.info("current model versions: %s", versions)

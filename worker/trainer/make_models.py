@@ -1,0 +1,154 @@
+"""Make the shipped models and the replay set: ``python -m worker.trainer.make_models``.
+
+``train --model all --mnist mnist.npz`` writes ``<name>.keras``, ``<name>.tflite`` and
+``<name>.metrics.json`` for each model and refreshes ``MODEL_CARD.md`` in ``--out``
+(default ``models/``); test accuracy is measured on the ``.tflite`` file, since that is
+what the predict worker serves. ``replay-set --mnist mnist.npz`` writes the small MNIST
+sample shipped beside the weights, which fine-tunes replay and gate on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from shared.settings import Settings
+from worker.predict.inference import LiteModel
+from worker.trainer.builders import BUILDERS
+from worker.trainer.conversion import to_tflite
+from worker.trainer.evaluate import accuracy_report
+from worker.trainer.fine_tuning import MNIST_HOLDOUT
+from worker.trainer.mnist import REPLAY_FILE, Mnist, load_mnist, write_replay_set
+from worker.trainer.model_card import ATTRIBUTION, model_card
+from worker.trainer.training import train_model
+
+PROG = "python -m worker.trainer.make_models"
+#: The learning rate decays over these; early stopping may end sooner.
+DEFAULT_EPOCHS = {"fnn": 25, "cnn": 20}
+QUICK_TRAIN, QUICK_TEST = 256, 200
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train the shipped models")
+    train.add_argument("--model", choices=["fnn", "cnn", "all"], default="all")
+    train.add_argument("--mnist", help="mnist.npz path (default: MNIST_PATH, else keras)")
+    train.add_argument("--epochs", type=int, help="maximum epochs (default: per model)")
+    train.add_argument("--out", default="models", help="output directory")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--quick", action="store_true", help="seconds on a small sample (tests)")
+    replay = commands.add_parser("replay-set", help=f"write the {REPLAY_FILE} shipped beside them")
+    replay.add_argument("--mnist", help="mnist.npz path (default: MNIST_PATH, else keras)")
+    replay.add_argument("--out", default=f"models/{REPLAY_FILE}")
+    replay.add_argument("--train", type=int, default=5000, help="training digits to replay")
+    replay.add_argument("--test", type=int, default=MNIST_HOLDOUT, help="test digits to gate on")
+    return parser.parse_args(argv)
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "ai_edge_litert": metadata.version("ai-edge-litert"),
+    }
+
+
+def save(name: str, model: keras.Model, out: Path) -> tuple[Path, Path]:
+    """A fresh, uncompiled copy as .keras (no optimizer state: a third of the size) and .tflite."""
+    keras_path, tflite_path = out / f"{name}.keras", out / f"{name}.tflite"
+    shipped = BUILDERS[name]()
+    shipped.set_weights(model.get_weights())
+    shipped.save(keras_path)
+    tflite_path.write_bytes(to_tflite(shipped))
+    return keras_path, tflite_path
+
+
+def train_one(name: str, data: Mnist, args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Train, save, convert and measure one model; returns its metrics."""
+    out = Path(args.out)
+    epochs = args.epochs or (1 if args.quick else DEFAULT_EPOCHS[name])
+    model = BUILDERS[name]()
+    started = time.perf_counter()
+    history = train_model(model, data.x_train, data.y_train, epochs=epochs, seed=args.seed)
+    train_seconds = time.perf_counter() - started
+    keras_path, tflite_path = save(name, model, out)
+    probabilities = LiteModel.from_path(tflite_path).predict(data.x_test)
+    report = accuracy_report(data.y_test, probabilities.argmax(axis=1))
+    metrics = {
+        "model": name,
+        "data": {
+            "name": "MNIST" + (" (quick sample)" if args.quick else ""),
+            "source": args.mnist or "keras.datasets.mnist",
+            "train_digits": int(len(data.x_train)),
+            "test_digits": int(len(data.x_test)),
+            "license": ATTRIBUTION,
+        },
+        "epochs_max": epochs,
+        "epochs_run": len(history.history["loss"]),
+        "train_seconds": round(train_seconds, 1),
+        "val_accuracy": round(float(max(history.history["val_accuracy"])), 5),
+        "test_accuracy_tflite": report["accuracy"],
+        "per_digit_accuracy": report["per_digit_accuracy"],
+        "confusion_matrix": report["confusion_matrix"],
+        "command": command,
+        "versions": versions(),
+        "seed": args.seed,
+        "parameters": int(model.count_params()),
+        "file_bytes": {"keras": keras_path.stat().st_size, "tflite": tflite_path.stat().st_size},
+        "trained_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
+    (out / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def train(args: argparse.Namespace, command: str) -> None:
+    data = load_mnist(args.mnist)
+    if args.quick:
+        data = Mnist(
+            data.x_train[:QUICK_TRAIN],
+            data.y_train[:QUICK_TRAIN],
+            data.x_test[:QUICK_TEST],
+            data.y_test[:QUICK_TEST],
+        )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in list(BUILDERS) if args.model == "all" else [args.model]:
+        metrics = train_one(name, data, args, command)
+        print(
+            f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s, "
+            f"MNIST test accuracy (tflite) {metrics['test_accuracy_tflite']:.2%}",
+            flush=True,
+        )
+    (out / "MODEL_CARD.md").write_text(model_card(out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.mnist:
+        args.mnist = Settings.from_env(require_redis=False).mnist_path or None
+    if args.command == "replay-set":
+        write_replay_set(load_mnist(args.mnist), Path(args.out), args.train, args.test)
+        print(f"wrote {args.out}", flush=True)
+        return 0
+    command = shlex.join([*PROG.split(), *(sys.argv[1:] if argv is None else argv)])
+    train(args, command)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

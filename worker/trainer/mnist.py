@@ -1,0 +1,64 @@
+"""MNIST as the trainer uses it: loading, the replay set shipped beside the weights, model inputs.
+
+The project never needs MNIST to run: fine-tunes replay the small ``replay.npz`` shipped in
+``models/`` unless ``MNIST_PATH`` names the full set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+SIZE = 28
+#: The MNIST sample shipped beside the weights: replayed in fine-tunes and gated on.
+REPLAY_FILE = "replay.npz"
+
+
+@dataclass(frozen=True)
+class Mnist:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_mnist(path: str | None = None) -> Mnist:
+    """MNIST as uint8 (n, 28, 28) and labels; from an ``mnist.npz`` or keras.datasets."""
+    if path:
+        with np.load(path) as data:
+            arrays = [np.asarray(data[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
+    else:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        arrays = [x_train, y_train, x_test, y_test]
+    x_train, y_train, x_test, y_test = arrays
+    return Mnist(
+        x_train.astype(np.uint8),
+        y_train.astype(np.int64),
+        x_test.astype(np.uint8),
+        y_test.astype(np.int64),
+    )
+
+
+def load_base_data(mnist_path: str, weights_dir: str) -> Mnist:
+    """MNIST from MNIST_PATH, else the replay set shipped beside the weights."""
+    return load_mnist(mnist_path or str(Path(weights_dir) / REPLAY_FILE))
+
+
+def write_replay_set(mnist: Mnist, out: Path, train: int, test: int, seed: int = 0) -> None:
+    """A seeded random ``train`` training digits and the first ``test`` test digits."""
+    pick = np.random.default_rng(seed).choice(len(mnist.x_train), size=train, replace=False)
+    np.savez_compressed(
+        out,
+        x_train=mnist.x_train[pick],
+        y_train=mnist.y_train[pick],
+        x_test=mnist.x_test[:test],
+        y_test=mnist.y_test[:test],
+    )
+
+
+def to_inputs(x_uint8: np.ndarray) -> np.ndarray:
+    """uint8 (n, 28, 28) to the models' float32 (n, 28, 28, 1) in [0, 1]."""
+    return (np.asarray(x_uint8, dtype=np.float32) / 255.0).reshape(-1, SIZE, SIZE, 1)

@@ -1,0 +1,74 @@
+"""MODEL_CARD.md: what the shipped models are, how well they do, and how they were made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from worker.trainer.builders import BUILDERS
+
+ATTRIBUTION = (
+    "MNIST by Yann LeCun and Corinna Cortes (and Christopher J. C. Burges), "
+    "http://yann.lecun.com/exdb/mnist/, licensed CC BY-SA 3.0 "
+    "(https://creativecommons.org/licenses/by-sa/3.0/)."
+)
+
+
+def model_card(out: Path) -> str:
+    """MODEL_CARD.md from whichever metrics files are in ``out``."""
+    lines = [
+        "# Digits models",
+        "",
+        "Two networks read a 28x28 grey digit (white on black, pixel / 255, float32 "
+        "`(n, 28, 28, 1)`) and return softmax probabilities `(n, 10)`. The `.tflite` files "
+        "(LiteRT, float32, dynamic batch) are what the predict worker serves; the `.keras` "
+        "files are the starting point of fine-tunes. Written by "
+        "`python -m worker.trainer.make_models train`.",
+        "",
+        "## Data",
+        "",
+        ATTRIBUTION,
+        "",
+        "60,000 training digits (10 % held out for validation), 10,000 test digits. Training "
+        "augments the digits to look like canvas drawings (pen thickness, rotation, scale, "
+        "aspect, shear, shift, elastic wobble), then normalises them with the same MNIST recipe "
+        "as `shared.imaging` (crop, fit 20 px, centre by mass).",
+    ]
+    return "\n".join([*lines, *model_rows(out)])
+
+
+def model_rows(out: Path) -> list[str]:
+    """The models table and the commands that made them."""
+    lines = [
+        "",
+        "## Models",
+        "",
+        "| model | architecture | parameters | epochs run | MNIST test accuracy (tflite) "
+        "| tflite bytes | trained at |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    architecture = {
+        "fnn": "Flatten, 2 x (Dense 800 relu, Dropout 0.3), Dense 10 softmax",
+        "cnn": "2 x [2 x (Conv 3x3, BatchNorm, relu), MaxPool 2] with 32 then 64 filters, "
+        "Dropout 0.4, Dense 128 relu, Dropout 0.4, Dense 10 softmax",
+    }
+    commands = []
+    for name in BUILDERS:
+        path = out / f"{name}.metrics.json"
+        if not path.exists():
+            continue
+        m = json.loads(path.read_text())
+        lines.append(
+            f"| {name} | {architecture[name]} | {m['parameters']:,} | {m['epochs_run']} "
+            f"| {m['test_accuracy_tflite']:.2%} | {m['file_bytes']['tflite']:,} "
+            f"| {m['trained_at']} |"
+        )
+        libraries = ", ".join(f"{lib} {version}" for lib, version in m["versions"].items())
+        commands.append(f"{m['command']}  # {name}: seed {m['seed']}; {libraries}")
+    lines += ["", "## How they were made", "", "```", *commands, "```", ""]
+    lines += [
+        "Per-digit accuracy and the confusion matrix are in `<name>.metrics.json`; "
+        "`python -m worker.trainer.evaluate` re-measures them and the canvas-style accuracy.",
+        "",
+    ]
+    return lines

@@ -1,0 +1,52 @@
+"""The trainer's task: run one fine-tune job and record its progress and outcome in Redis."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from shared import fine_tune_jobs, names
+from worker.clients import redis_client, settings, store
+from worker.trainer.celery import app
+from worker.trainer.fine_tuning import run_fine_tune
+
+log = logging.getLogger(__name__)
+
+
+@app.task(
+    name=names.FINE_TUNE,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=fine_tune_jobs.TIME_LIMIT,
+    soft_time_limit=fine_tune_jobs.TIME_LIMIT - 60,
+)
+def fine_tune(job_id: str) -> dict[str, Any]:
+    """Run one fine-tune job; a redelivered job that already finished does nothing."""
+    client = redis_client()
+    job = fine_tune_jobs.read_job(client, job_id)
+    if job is None or job["status"] in fine_tune_jobs.FINISHED:
+        return {"id": job_id, "status": job["status"] if job else "unknown"}
+    # A job redelivered after its trainer died may have outlived its lock: take it again,
+    # unless another job started meanwhile (then this one must not run beside it).
+    if not fine_tune_jobs.claim(client, job_id):
+        fine_tune_jobs.finish(client, job_id, "failed", error="another fine-tune started meanwhile")
+        return {"id": job_id, "status": "failed"}
+    pending = fine_tune_jobs.pending_samples(client)
+    fine_tune_jobs.update(client, job_id, status="running", started_at=time.time())
+
+    def report(step: int, total: int, loss: float) -> None:
+        fine_tune_jobs.update(client, job_id, step=step, total=total, loss=round(loss, 5))
+
+    try:
+        outcome = run_fine_tune(
+            store(), settings().mnist_path, settings().weights_dir, report, new_ids=pending
+        )
+    except Exception as exc:
+        fine_tune_jobs.finish(client, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    used = outcome.pop("used_sample_ids")
+    fine_tune_jobs.finish(client, job_id, outcome["outcome"], result=outcome)
+    fine_tune_jobs.clear_pending(client, pending)
+    log.info("fine-tune %s %s in %s s", job_id, outcome["outcome"], outcome["seconds"])
+    return {"id": job_id, "status": outcome["outcome"], "samples": len(used)}
