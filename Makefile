@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: venv run test train evaluate bench lint vendor clean
+.PHONY: venv run test train evaluate learning-curve bench lint vendor clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ train: venv
 
 evaluate: venv
 	$(PY) -m worker.trainer.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+
+# Simulated writers collect 0-3,000 digits; the served models are measured after each round.
+learning-curve: venv
+	$(PY) -m worker.trainer.learning_curve curve $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
 
 bench: venv
 	$(PY) -m bench.run

@@ -16,29 +16,37 @@ from tests.processes import Service, free_port
 gate = pytest.importorskip("worker.trainer.gate", reason="the train extra (keras) is needed")
 
 PARENT = gate.Scores(mnist=0.990, mnist_loss=0.040, user=0.80)
+RULE = gate.Rule()  # 0.3 points, loss x1.25 + 0.005, agreement 0.2
 
 
 @pytest.mark.parametrize(
     ("candidate", "agreement", "passes"),
     [
         (gate.Scores(0.990, 0.040, 0.85), 0.9, True),  # better on users, MNIST kept
-        (gate.Scores(0.988, 0.045, 0.80), 0.9, True),  # users equal, MNIST within both limits
-        (gate.Scores(0.987, 0.040, 0.95), 0.9, False),  # MNIST drops 0.3 points > 0.2
+        (gate.Scores(0.987, 0.045, 0.80), 0.9, True),  # users equal, MNIST at the 0.3-point limit
+        (gate.Scores(0.986, 0.040, 0.95), 0.9, False),  # MNIST drops 0.4 points > 0.3
         (gate.Scores(0.990, 0.056, 0.95), 0.9, False),  # MNIST loss 0.056 > 0.04 * 1.25 + 0.005
         (gate.Scores(0.990, 0.055, 0.95), 0.9, True),  # loss exactly at the limit passes
         (gate.Scores(0.995, 0.030, 0.79), 0.9, False),  # users' digits read worse
+        (gate.Scores(0.995, 0.030, None), 0.9, False),  # no user score where the parent had one
         (gate.Scores(0.995, 0.030, 0.95), 0.1, False),  # labels contradict the models: poison
         (gate.Scores(0.995, 0.030, 0.95), 0.2, True),  # agreement at the floor passes
     ],
 )
 def test_gate_rule(candidate, agreement: float, passes: bool) -> None:
-    assert gate.passes_gate(PARENT, candidate, agreement) is passes
+    assert gate.passes_gate(PARENT, candidate, agreement, RULE) is passes
 
 
 def test_gate_without_held_out_user_samples_judges_on_mnist_alone() -> None:
     parent = gate.Scores(0.99, 0.04, None)
-    assert gate.passes_gate(parent, gate.Scores(0.99, 0.04, None), 0.9)
-    assert not gate.passes_gate(parent, gate.Scores(0.98, 0.04, None), 0.9)
+    assert gate.passes_gate(parent, gate.Scores(0.99, 0.04, None), 0.9, RULE)
+    assert not gate.passes_gate(parent, gate.Scores(0.98, 0.04, None), 0.9, RULE)
+
+
+def test_every_model_has_a_gate_rule() -> None:
+    from shared.names import MODEL_NAMES
+
+    assert set(gate.RULES) == set(MODEL_NAMES)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +112,29 @@ def test_job_that_cannot_be_sent_releases_the_lock_at_once(lock_url: str) -> Non
     [key] = lock_redis.keys("digits:fine_tune:*")
     job = fine_tune_jobs.read_job(lock_redis, key.decode().rsplit(":", 1)[1])
     assert job is not None and job["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("clients", "holdout_by"),
+    [(1, "samples"), (4, "samples"), (5, "people"), (12, "people")],
+)
+def test_users_holdout_is_made_of_other_people_once_there_are_enough(
+    tmp_path: Path, mnist_sample, clients: int, holdout_by: str
+) -> None:
+    from shared.samples import new_meta, write_sample
+    from worker.trainer.user_samples import load_user_samples
+
+    store = LocalStore(tmp_path)
+    for index in range(60):
+        sample_id = f"{index:08x}{index:024x}"
+        meta = new_meta(int(mnist_sample["y_train"][index]), "collect", f"client-{index % clients}")
+        write_sample(store, sample_id, mnist_sample["x_train"][index], meta)
+    users = load_user_samples(store)
+    assert users.holdout_by == holdout_by
+    assert len(users.train_y) + len(users.holdout_y) == 60 and len(users.train_y) > 0
+    trained = {f"client-{int(i[:8], 16) % clients}" for i in users.used_ids}
+    held_out = {
+        f"client-{i % clients}" for i in range(60) if f"{i:08x}{i:024x}" not in users.used_ids
+    }
+    if holdout_by == "people":
+        assert held_out and not trained & held_out  # nobody is on both sides

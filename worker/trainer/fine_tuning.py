@@ -25,20 +25,45 @@ from worker.trainer import gate
 from worker.trainer.augmentation import AugmentedDigits
 from worker.trainer.conversion import to_tflite
 from worker.trainer.keras_files import keras_bytes, load_version
-from worker.trainer.mnist import Mnist, load_base_data
+from worker.trainer.mnist import Mnist, load_base_data, to_inputs
 from worker.trainer.training import compile_model
 from worker.trainer.user_samples import UserSamples, load_user_samples
 
 log = logging.getLogger(__name__)
 
-#: Base digits replayed per user sample, so the models keep what they knew.
-REPLAY_PER_SAMPLE = 8
-#: Copies of each user sample per epoch (each augmented differently).
-USER_REPEATS = 3
 MNIST_HOLDOUT = 2000
-EPOCHS = 3
 BATCH_SIZE = 64
-LEARNING_RATE = 3e-5
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a candidate is trained from its parent; chosen per model by recorded experiments."""
+
+    epochs: int = 3
+    learning_rate: float = 3e-5
+    #: Base digits replayed per user sample, so the model keeps what it knew.
+    replay_per_sample: int = 8
+    #: Copies of each user sample per epoch (each augmented differently).
+    user_repeats: int = 3
+    augment_fraction: float = 0.5
+    #: Replayed digits learn the parent's probabilities (distillation), not their labels:
+    #: the candidate keeps the parent's whole answer on MNIST, not only its top digit.
+    distill: bool = False
+    #: "all" layers train, or only the "head" (the dense layers after the convolutions).
+    train: str = "all"
+    #: How far the candidate's weights move from the parent's towards the tuned ones (1 =
+    #: all the way): averaging the two keeps much of the gain and more of what the parent
+    #: knew (Wortsman et al. 2022, "Robust fine-tuning of zero-shot models").
+    weight_interpolation: float = 1.0
+
+
+#: The recipe of each model (see MODEL_CARD.md for the experiments that chose them).
+RECIPES: dict[str, Recipe] = {
+    "fnn": Recipe(distill=True, learning_rate=1e-4),
+    "cnn": Recipe(
+        distill=True, learning_rate=3e-4, epochs=5, replay_per_sample=16, weight_interpolation=0.7
+    ),
+}
 
 #: ``report(step, total, loss)``: progress of the whole round.
 Report = Callable[[int, int, float], None]
@@ -46,15 +71,19 @@ Report = Callable[[int, int, float], None]
 
 @dataclass(frozen=True)
 class TrainingMix:
-    """What every model of a round trains on: repeated user digits plus replayed base digits."""
+    """What a model trains on in a round: repeated user digits, then replayed base digits."""
 
     x: np.ndarray
     y: np.ndarray
     user_samples: int
     replay_digits: int
+    recipe: Recipe
 
     def steps(self) -> int:
-        return EPOCHS * -(-len(self.x) // BATCH_SIZE)
+        return self.recipe.epochs * -(-len(self.x) // BATCH_SIZE)
+
+    def is_replay(self) -> np.ndarray:
+        return np.arange(len(self.y)) >= len(self.y) - self.replay_digits
 
 
 class Progress(keras.callbacks.Callback):
@@ -74,16 +103,17 @@ class Progress(keras.callbacks.Callback):
             self.report(self.step, self.total, float((logs or {}).get("loss", 0.0)))
 
 
-def build_training_mix(base: Mnist, user: UserSamples, seed: int) -> TrainingMix:
+def build_training_mix(base: Mnist, user: UserSamples, recipe: Recipe, seed: int) -> TrainingMix:
     n_user = len(user.train_y)
     if n_user == 0:
         raise ValueError("no labelled user samples to learn from")
     rng = np.random.default_rng(seed)
-    size = min(len(base.x_train), REPLAY_PER_SAMPLE * n_user)
+    size = min(len(base.x_train), recipe.replay_per_sample * n_user)
     replay = rng.choice(len(base.x_train), size=size)
-    x = np.concatenate([np.repeat(user.train_x, USER_REPEATS, axis=0), base.x_train[replay]])
-    y = np.concatenate([np.repeat(user.train_y, USER_REPEATS), base.y_train[replay]])
-    return TrainingMix(x, y, n_user, size)
+    repeats = recipe.user_repeats
+    x = np.concatenate([np.repeat(user.train_x, repeats, axis=0), base.x_train[replay]])
+    y = np.concatenate([np.repeat(user.train_y, repeats), base.y_train[replay]])
+    return TrainingMix(x, y, n_user, size, recipe)
 
 
 def freeze_batch_norm(model: keras.Model) -> None:
@@ -97,12 +127,40 @@ def freeze_batch_norm(model: keras.Model) -> None:
             layer.trainable = False
 
 
+def freeze_features(model: keras.Model) -> None:
+    """Train only the head: every layer up to the flattening of the feature maps stays."""
+    for layer in model.layers:
+        layer.trainable = False
+        if isinstance(layer, keras.layers.Flatten):
+            break
+
+
+def targets(model: keras.Model, mix: TrainingMix) -> np.ndarray:
+    """What each digit of the mix must answer: its label, or the parent's answer (distilled)."""
+    one_hot = np.eye(10, dtype=np.float32)[mix.y]
+    if mix.recipe.distill and mix.replay_digits:
+        replay = mix.is_replay()
+        one_hot[replay] = model.predict(to_inputs(mix.x[replay]), batch_size=512, verbose=0)
+    return one_hot
+
+
 def tune(model: keras.Model, mix: TrainingMix, seed: int, progress: Progress) -> float:
     """Train in place at a low rate; returns the last epoch's loss."""
+    recipe = mix.recipe
+    soft = targets(model, mix)  # before any weight moves
     freeze_batch_norm(model)
-    compile_model(model, LEARNING_RATE)  # recompile: what is trainable changed
-    data = AugmentedDigits(mix.x, mix.y, BATCH_SIZE, seed, augment_fraction=0.5)
-    history = model.fit(data, epochs=EPOCHS, callbacks=[progress], verbose=0)
+    if recipe.train == "head":
+        freeze_features(model)
+    # recompile: what is trainable changed; soft targets need the categorical loss
+    compile_model(model, recipe.learning_rate, loss="categorical_crossentropy")
+    data = AugmentedDigits(mix.x, soft, BATCH_SIZE, seed, recipe.augment_fraction)
+    parent = model.get_weights()
+    history = model.fit(data, epochs=recipe.epochs, callbacks=[progress], verbose=0)
+    if recipe.weight_interpolation != 1.0:
+        share = recipe.weight_interpolation
+        model.set_weights(
+            [p + share * (t - p) for p, t in zip(parent, model.get_weights(), strict=True)]
+        )
     return float(history.history["loss"][-1])
 
 
@@ -125,16 +183,18 @@ def fine_tune_model(
     agreement = gate.accuracy_and_loss(model, user.train_x, user.train_y)[0]
     final_loss = tune(model, mix, seed, progress)
     candidate = gate.score(model, holdout)
-    passed = gate.passes_gate(parent, candidate, agreement)
+    rule = gate.RULES[name]
+    passed = gate.passes_gate(parent, candidate, agreement, rule)
     metrics = {
         "outcome": "promoted" if passed else "rejected",
         "parent_version": parent_version,
         "holdout": {"parent": asdict(parent), "candidate": asdict(candidate),
-                    "mnist_digits": len(holdout.mnist_y), "user_samples": len(holdout.user_y)},
-        "gate": gate.RULE,
+                    "mnist_digits": len(holdout.mnist_y), "user_samples": len(holdout.user_y),
+                    "user_holdout_by": user.holdout_by},
+        "gate": asdict(rule),
         "label_agreement": agreement,
         "training": {"user_samples": mix.user_samples, "replay_digits": mix.replay_digits,
-                     "epochs": EPOCHS, "learning_rate": LEARNING_RATE, "final_loss": final_loss},
+                     "recipe": asdict(mix.recipe), "final_loss": final_loss},
     }  # fmt: skip
     version = publish(store, name, model, metrics)
     log.info("fine-tune %s v%s: %s %s", name, version, metrics["outcome"], metrics["holdout"])
@@ -148,19 +208,22 @@ def run_fine_tune(
     report: Report,
     new_ids: set[str] | None = None,
     seed: int = 0,
+    recipes: dict[str, Recipe] = RECIPES,
 ) -> dict[str, Any]:
     """Train, judge and publish a candidate of each model; promote those that pass."""
     started = time.monotonic()
     current = registry.ensure_initial_versions(store, weights_dir)
     base = load_base_data(mnist_path, weights_dir)
     user = load_user_samples(store, new_ids)
-    mix = build_training_mix(base, user, seed)
+    mixes = {name: build_training_mix(base, user, recipes[name], seed) for name in MODEL_NAMES}
     holdout = gate.Holdout(
         base.x_test[:MNIST_HOLDOUT], base.y_test[:MNIST_HOLDOUT], user.holdout_x, user.holdout_y
     )
-    progress = Progress(report, mix.steps() * len(MODEL_NAMES))
+    progress = Progress(report, sum(mix.steps() for mix in mixes.values()))
     outcomes = {
-        name: fine_tune_model(store, name, current[name], mix, holdout, user, progress, seed + i)
+        name: fine_tune_model(
+            store, name, current[name], mixes[name], holdout, user, progress, seed + i
+        )
         for i, name in enumerate(MODEL_NAMES)
     }
     promoted = {n: o["version"] for n, o in outcomes.items() if o["outcome"] == "promoted"}

@@ -1,37 +1,43 @@
 """The gate a fine-tuned candidate must pass before it is promoted.
 
-The candidate and its parent are scored on the same holdout: MNIST test digits plus the
-users' held-out samples. It passes when it reads the users' samples at least as well as
-its parent and MNIST stays within a stated tolerance, in accuracy and in loss.
+The candidate and its parent are scored on the same holdout: the users' held-out samples
+(from other people than the round trains on, where the data allows) and MNIST test
+digits. The users' samples lead: a candidate passes when it reads them at least as well
+as its parent; MNIST is a guard rail, a stated tolerance in accuracy and in loss, per model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 import numpy as np
 
 from worker.trainer.mnist import to_inputs
 
-#: The largest accuracy drop on the MNIST holdout a candidate may show: 0.2 points.
-MAX_MNIST_DROP = 0.002
-#: Cross-entropy on the MNIST holdout may grow by at most this factor (plus a small
-#: floor): wrong labels erode confidence in the true digit long before the top answer
-#: flips, so accuracy alone lets a poisoned candidate through.
-MAX_MNIST_LOSS_RATIO = 1.25
-MNIST_LOSS_FLOOR = 0.005
-#: A round whose labels the current models contradict this often is refused: honest
-#: users (even with a new style) agree with a 99 % model far more often than that.
-MIN_LABEL_AGREEMENT = 0.2
-#: The rule as recorded in each version's metrics.
-RULE: dict[str, Any] = {
-    "max_mnist_drop": MAX_MNIST_DROP,
-    "max_mnist_loss_ratio": MAX_MNIST_LOSS_RATIO,
-    "user": "accuracy must not get worse",
-    "min_label_agreement": MIN_LABEL_AGREEMENT,
-}
+
+@dataclass(frozen=True)
+class Rule:
+    """The gate of one model: users' digits must not read worse; MNIST is a guard rail."""
+
+    #: The largest accuracy drop on the MNIST holdout a candidate may show (0.003 = 0.3 points).
+    max_mnist_drop: float = 0.003
+    #: Cross-entropy on the MNIST holdout may grow by at most this factor (plus a small
+    #: floor): wrong labels erode confidence in the true digit long before the top answer
+    #: flips, so accuracy alone lets a poisoned candidate through.
+    max_mnist_loss_ratio: float = 1.25
+    mnist_loss_floor: float = 0.005
+    #: A round whose labels the current model contradicts this often is refused: honest
+    #: users (even with a new style) agree with a 99 % model far more often than that.
+    min_label_agreement: float = 0.2
+    user: str = "accuracy on held-out users' samples must not get worse"
+
+
+#: The rule of each model, recorded with every version it judged. The FNN errs on about
+#: three times as many MNIST digits as the CNN (1.4 % of the gate's 2,000 against 0.45 %),
+#: so the same drop is a smaller share of its errors and closer to the noise of 2,000
+#: digits: its guard rail is half a point, the CNN's 0.3.
+RULES: dict[str, Rule] = {"fnn": Rule(max_mnist_drop=0.005), "cnn": Rule()}
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,13 @@ def score(model: keras.Model, holdout: Holdout) -> Scores:
     return Scores(mnist, mnist_loss, user)
 
 
-def passes_gate(parent: Scores, candidate: Scores, agreement: float) -> bool:
-    """The rule: labels plausible, MNIST kept within tolerance, users' digits not worse."""
-    if agreement < MIN_LABEL_AGREEMENT:
+def passes_gate(parent: Scores, candidate: Scores, agreement: float, rule: Rule) -> bool:
+    """The rule: labels plausible, users' digits not worse, MNIST kept within tolerance."""
+    if agreement < rule.min_label_agreement:
         return False
-    if candidate.mnist < parent.mnist - MAX_MNIST_DROP:
+    if parent.user is not None and (candidate.user is None or candidate.user < parent.user):
         return False
-    if candidate.mnist_loss > parent.mnist_loss * MAX_MNIST_LOSS_RATIO + MNIST_LOSS_FLOOR:
+    if candidate.mnist < parent.mnist - rule.max_mnist_drop:
         return False
-    return parent.user is None or (candidate.user is not None and candidate.user >= parent.user)
+    limit = parent.mnist_loss * rule.max_mnist_loss_ratio + rule.mnist_loss_floor
+    return candidate.mnist_loss <= limit

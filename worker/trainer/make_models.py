@@ -4,7 +4,8 @@
 ``<name>.metrics.json`` for each model and refreshes ``MODEL_CARD.md`` in ``--out``
 (default ``models/``); test accuracy is measured on the ``.tflite`` file, since that is
 what the predict worker serves. ``replay-set --mnist mnist.npz`` writes the small MNIST
-sample shipped beside the weights, which fine-tunes replay and gate on.
+sample shipped beside the weights, which fine-tunes replay and gate on. ``card`` rewrites
+``MODEL_CARD.md`` from the metrics and experiment files already in ``--out``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     replay.add_argument("--out", default=f"models/{REPLAY_FILE}")
     replay.add_argument("--train", type=int, default=5000, help="training digits to replay")
     replay.add_argument("--test", type=int, default=MNIST_HOLDOUT, help="test digits to gate on")
+    card = commands.add_parser("card", help="rewrite MODEL_CARD.md from the files in --out")
+    card.add_argument("--out", default="models", help="directory of the metrics files")
     return parser.parse_args(argv)
 
 
@@ -139,6 +142,9 @@ def train(args: argparse.Namespace, command: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "card":
+        Path(args.out, "MODEL_CARD.md").write_text(model_card(Path(args.out)))
+        return 0
     if not args.mnist:
         args.mnist = Settings.from_env(require_redis=False).mnist_path or None
     if args.command == "replay-set":

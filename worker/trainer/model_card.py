@@ -34,7 +34,7 @@ def model_card(out: Path) -> str:
         "aspect, shear, shift, elastic wobble), then normalises them with the same MNIST recipe "
         "as `shared.imaging` (crop, fit 20 px, centre by mass).",
     ]
-    return "\n".join([*lines, *model_rows(out)])
+    return "\n".join([*lines, *model_rows(out), *fine_tuning_rows(out)])
 
 
 def model_rows(out: Path) -> list[str]:
@@ -72,3 +72,38 @@ def model_rows(out: Path) -> list[str]:
         "",
     ]
     return lines
+
+
+#: Written by ``python -m worker.trainer.learning_curve experiments --out models``.
+EXPERIMENTS_FILE = "fine-tune-experiments.json"
+
+
+def fine_tuning_rows(out: Path) -> list[str]:
+    """The fine-tune recipe experiments: what each recipe gains on users and costs on MNIST."""
+    path = out / EXPERIMENTS_FILE
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text())
+    lines = [
+        "## Fine-tuning on users' digits",
+        "",
+        "One fine-tune round on 1,000 digits collected by 30 simulated writers who draw unlike "
+        "MNIST (`worker/trainer/population.py`), per recipe; the candidate is measured on 14 other "
+        "writers of that population and on MNIST test digits 2,000-9,999 (the gate never sees "
+        "them). `gate` is what the holdout gate decided. The chosen recipe is "
+        "`worker.trainer.fine_tuning.RECIPES`.",
+        "",
+        "| recipe | FNN users | FNN MNIST | FNN gate | CNN users | CNN MNIST | CNN gate | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [row["recipe"]]
+        for name in ("fnn", "cnn"):
+            m = row["models"][name]
+            cells += [
+                f"{100 * m['population_gain']:+.1f} pts",
+                f"{100 * m['mnist_change']:+.2f} pts",
+                m["gate"],
+            ]
+        lines.append("| " + " | ".join([*cells, f"{row['seconds']:.0f}"]) + " |")
+    return [*lines, ""]

@@ -12,11 +12,13 @@ from worker.trainer.augmentation import AugmentedDigits, augment_batch
 from worker.trainer.mnist import to_inputs
 
 
-def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
-    """Adam and sparse cross-entropy; fine-tuning passes a lower learning rate."""
+def compile_model(
+    model: keras.Model, learning_rate: float = 1e-3, loss: str = "sparse_categorical_crossentropy"
+) -> keras.Model:
+    """Adam and cross-entropy; fine-tuning passes a lower rate and soft (categorical) targets."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="sparse_categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
     )
     return model

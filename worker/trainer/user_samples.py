@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -12,24 +14,39 @@ from PIL import Image
 from shared import samples
 from shared.storage import Store
 
-#: One user sample in HOLDOUT_EVERY (chosen by id, so always the same ones) is never trained on.
+#: One part in HOLDOUT_EVERY is never trained on: one client in five once there are enough
+#: people (so the gate rewards reading other people, not memorising one), else one sample in five.
 HOLDOUT_EVERY = 5
+#: Distinct clients from which the holdout is made of whole people rather than of samples.
+MIN_CLIENTS_FOR_PEOPLE = 5
 #: At most this many training samples from one client in one round (anti-poisoning).
 MAX_PER_CLIENT = 100
 
 
 @dataclass(frozen=True)
 class UserSamples:
-    """A round's training digits (uint8 28x28) and labels, the holdout, and the ids trained on."""
+    """A round's training digits (uint8 28x28) and labels, the holdout, and the ids trained on.
+
+    ``holdout_by`` says how the holdout was chosen: "people" (whole clients the round
+    never trains on) or "samples" (one in five of everyone's, while there are few people).
+    """
 
     train_x: np.ndarray
     train_y: np.ndarray
     holdout_x: np.ndarray
     holdout_y: np.ndarray
     used_ids: tuple[str, ...]
+    holdout_by: str
 
 
-def is_holdout(sample_id: str) -> bool:
+def _bucket(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % HOLDOUT_EVERY
+
+
+def is_holdout(sample_id: str, client: str, by_people: bool) -> bool:
+    """Stable: the same sample (or the same client) is always on the same side."""
+    if by_people and client:
+        return _bucket(client) == 0
     return int(sample_id[:8], 16) % HOLDOUT_EVERY == 0
 
 
@@ -37,39 +54,50 @@ def _stack(digits: list[np.ndarray]) -> np.ndarray:
     return np.stack(digits).astype(np.uint8) if digits else np.zeros((0, 28, 28), np.uint8)
 
 
+def labelled_metas(store: Store) -> dict[str, dict[str, Any]]:
+    """Every stored sample a person labelled and agreed to share, by id, in id order."""
+    metas = {}
+    for sample_id in sorted(samples.sample_ids(store)):
+        meta = samples.read_meta(store, sample_id)
+        if isinstance(meta.get("label"), int) and meta.get("consent", False):
+            metas[sample_id] = meta
+    return metas
+
+
 def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamples:
     """This round's training samples (the new ones, capped per client) and the holdout.
 
-    The holdout is every held-out sample ever stored, so it only grows; ``new_ids`` None
-    (or no new sample at all) trains on every stored sample that is not held out.
+    The holdout only grows; ``new_ids`` None (or no new sample at all) trains on every
+    stored sample that is not held out.
     """
+    metas = labelled_metas(store)
+    fresh = set(metas) if not new_ids or not new_ids & set(metas) else new_ids
+    people = {str(meta.get("client", "")) for meta in metas.values()} - {""}
+    buckets = {_bucket(client) == 0 for client in people}
+    # Whole people on each side, when there are enough of them and both sides have some.
+    by_people = len(people) >= MIN_CLIENTS_FOR_PEOPLE and buckets == {True, False}
     train_x, train_y, hold_x, hold_y, used = [], [], [], [], []
     per_client: Counter[str] = Counter()
-    stored = sorted(samples.sample_ids(store))
-    fresh = set(stored) if not new_ids or not new_ids & set(stored) else new_ids
-    for sample_id in stored:
-        if not is_holdout(sample_id) and sample_id not in fresh:
-            continue
-        meta = samples.read_meta(store, sample_id)
-        label = meta.get("label")
-        if not isinstance(label, int) or not meta.get("consent", False):
-            continue
-        pixels = np.asarray(Image.open(io.BytesIO(store.get_bytes(samples.image_key(sample_id)))))
-        if is_holdout(sample_id):
-            hold_x.append(pixels)
-            hold_y.append(label)
-            continue
+    for sample_id, meta in metas.items():
         client = str(meta.get("client", ""))
-        if client and per_client[client] >= MAX_PER_CLIENT:
-            continue
-        per_client[client] += 1
-        train_x.append(pixels)
-        train_y.append(label)
-        used.append(sample_id)
+        held_out = is_holdout(sample_id, client, by_people)
+        if held_out:
+            hold_x.append(_pixels(store, sample_id))
+            hold_y.append(meta["label"])
+        elif sample_id in fresh and not (client and per_client[client] >= MAX_PER_CLIENT):
+            per_client[client] += 1
+            train_x.append(_pixels(store, sample_id))
+            train_y.append(meta["label"])
+            used.append(sample_id)
     return UserSamples(
         _stack(train_x),
         np.asarray(train_y, dtype=np.int64),
         _stack(hold_x),
         np.asarray(hold_y, dtype=np.int64),
         tuple(used),
+        "people" if by_people else "samples",
     )
+
+
+def _pixels(store: Store, sample_id: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(store.get_bytes(samples.image_key(sample_id)))))
