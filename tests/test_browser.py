@@ -29,7 +29,12 @@ def page(browser, live_server):
 def test_mouse_drawn_one_is_recognized_by_both_models(page, live_server):
     page.goto(live_server + "/")
     draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
-    page.click("#recognize")
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/predictions")
+    ) as sent:
+        page.click("#recognize")
+    # One round trip when the answer is quick; polling only after a 202.
+    assert re.fullmatch(r"wait=\d+", sent.value.all_headers().get("prefer", ""))
     for name in ("cnn", "fnn"):
         expect(page.locator(f"#{name}-digit")).to_have_text(
             re.compile(r"^\s*[0-9]\s*$"), timeout=60_000

@@ -23,6 +23,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 #: Longest long-poll a client may ask for; well below any router's 30 s timeout.
 MAX_WAIT = 5.0
+#: Longest ``Prefer: wait=N`` honoured on a new prediction; a larger N is treated as this.
+MAX_PREFER_WAIT = 10
 
 
 def json_body(required: set[str]) -> dict[str, Any]:
@@ -59,12 +61,36 @@ def digit_label(value: Any, allow_null: bool = False) -> int | None:
     return value
 
 
+def preferred_wait() -> int | None:
+    """Seconds of RFC 7240's ``Prefer: wait=N``, capped; None when absent or malformed.
+
+    The RFC says to ignore a preference one cannot read, and that only the first
+    instance of a preference counts.
+    """
+    for header in request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            name, _, value = preference.split(";", 1)[0].partition("=")
+            if name.strip().lower() != "wait":
+                continue
+            seconds = value.strip().strip('"')
+            if not (seconds.isascii() and seconds.isdigit()):
+                return None
+            return min(int(seconds), MAX_PREFER_WAIT)
+    return None
+
+
 @bp.post("/predictions")
 def create_prediction() -> tuple[Response, int, dict[str, str]]:
     pixels = image_from(json_body({"image"}))
-    job_id = predictions.create_prediction(current_services(), pixels)
+    wait = preferred_wait()
+    services = current_services()
+    job_id = predictions.create_prediction(services, pixels)
     status_url = url_for("api.prediction_status", job_id=job_id)
-    return jsonify(id=job_id, status_url=status_url), 202, {"Location": status_url}
+    headers = {"Location": status_url}
+    finished = predictions.finished_within(services, job_id, wait) if wait else None
+    if finished is not None:
+        return jsonify(finished), 200, {**headers, "Preference-Applied": f"wait={wait}"}
+    return jsonify(id=job_id, status_url=status_url), 202, headers
 
 
 @bp.get("/predictions/<job_id>")

@@ -15,9 +15,9 @@ bind = [f"{settings.bind_host}:{settings.port}"]
 worker_class = "gthread"
 workers = settings.web_concurrency
 threads = settings.web_threads
-# Below the Heroku router's 30 s limit; long-polls end within 5 s.
+# Below the Heroku router's 30 s limit; waits end within 10 s (Prefer: wait) or 5 s (long-polls).
 timeout = 25
-# Heroku sends SIGTERM and kills 30 s later: requests in flight (5 s long-polls at most)
+# Heroku sends SIGTERM and kills 30 s later: requests in flight (10 s waits at most)
 # get 20 s to finish, then the workers go.
 graceful_timeout = 20
 # One line per request on stdout.

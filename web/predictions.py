@@ -7,6 +7,7 @@ record per accepted job (with a TTL): no record means 404, never endless "queued
 from __future__ import annotations
 
 import json
+import queue
 import time
 import uuid
 from typing import Any
@@ -64,35 +65,61 @@ def read_record(services: Services, job_id: str) -> dict[str, str]:
 
 
 def _task_meta(services: Services, job_id: str) -> dict[str, Any]:
-    meta: dict[str, Any] = services.celery.backend.get_task_meta(job_id)
+    """The task's state as the result backend stored it; PENDING until a worker writes one."""
+    payload = services.redis.get(services.backend.get_key_for_task(job_id))
+    if payload is None:
+        return {"status": "PENDING", "result": None}
+    meta: dict[str, Any] = services.backend.decode_result(payload)
     return meta
 
 
 def _wait_for_result(services: Services, job_id: str, wait: float) -> dict[str, Any]:
-    """Long-poll: the Redis result backend publishes each state change on the task's key."""
-    channel = services.celery.backend.get_key_for_task(job_id)
-    pubsub = services.redis.pubsub(ignore_subscribe_messages=True)
-    try:
-        pubsub.subscribe(channel)
-        # Read after subscribing, so a result stored in between is not missed.
+    """Long-poll: the process's one result subscription wakes us when the state changes."""
+    backend = services.backend
+    with services.results.waiting(backend.get_key_for_task(job_id)) as inbox:
+        # Read after registering, so a result stored in between is not missed.
         meta = _task_meta(services, job_id)
         deadline = time.monotonic() + wait
         while meta["status"] not in _TERMINAL:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                break
-            message = pubsub.get_message(timeout=min(remaining, 1.0))
-            if message is not None and message.get("type") == "message":
-                meta = json.loads(message["data"])
+                # Once more: a publish missed while the subscription was down is read here.
+                return _task_meta(services, job_id)
+            try:
+                payload = inbox.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            # None: the listener (re)subscribed and may have missed a publish.
+            if payload is None:
+                meta = _task_meta(services, job_id)
+            else:
+                meta = backend.decode_result(payload)
         return meta
-    finally:
-        pubsub.close()
 
 
 def prediction_status(services: Services, job_id: str, wait: float = 0.0) -> dict[str, Any]:
     """The client's view of a job: queued, running, done (with result) or failed (with error)."""
     record = read_record(services, job_id)
     meta = _wait_for_result(services, job_id, wait) if wait > 0 else _task_meta(services, job_id)
+    return _answer(services, job_id, meta, float(record["created_at"]))
+
+
+def finished_within(services: Services, job_id: str, wait: float) -> dict[str, Any] | None:
+    """The answer of a job just created, if it finishes within ``wait`` s (``Prefer: wait``).
+
+    The same body ``prediction_status`` gives, without reading the record back: a
+    finished job's answer does not depend on it.
+    """
+    meta = _wait_for_result(services, job_id, wait)
+    if meta["status"] not in _TERMINAL:
+        return None
+    return _answer(services, job_id, meta, created_at=time.time())
+
+
+def _answer(
+    services: Services, job_id: str, meta: dict[str, Any], created_at: float
+) -> dict[str, Any]:
+    """The client's words for a Celery state; a job queued past its expiry has failed."""
     state = meta["status"]
     answer: dict[str, Any] = {"id": job_id}
     if state == "SUCCESS":
@@ -107,7 +134,7 @@ def prediction_status(services: Services, job_id: str, wait: float = 0.0) -> dic
     elif state in {"STARTED", "RETRY"}:
         answer.update(status="running")
     else:
-        age = time.time() - float(record["created_at"])
+        age = time.time() - created_at
         if age > services.settings.predict_expires + GRACE:
             answer.update(status="failed", error=_timed_out(services))
         else:

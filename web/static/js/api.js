@@ -89,6 +89,8 @@ function sleep(ms, signal) {
   });
 }
 
+const finished = (job) => job?.status === "done" || job?.status === "failed";
+
 // Poll a job until it is done or failed. The server holds each GET up to `wait` seconds,
 // so there is no fixed interval; network trouble backs off (0.5 s, 1 s, 2 s, 4 s).
 // Throws TimeoutError after `timeoutMs`, ApiError for a 4xx such as 404 (expired id).
@@ -105,7 +107,7 @@ export async function pollJob(statusUrl, { wait = 2, timeoutMs = 20000, signal, 
       const job = await request(url, { signal, timeoutMs: Math.min(left, (wait + 5) * 1000) });
       backoff = 500;
       onUpdate?.(job);
-      if (job.status === "done" || job.status === "failed") return job;
+      if (finished(job)) return job;
       // A server that answers at once instead of waiting must not be hammered.
       const early = 500 - (performance.now() - started);
       if (early > 0) await sleep(early, signal);
@@ -116,4 +118,14 @@ export async function pollJob(statusUrl, { wait = 2, timeoutMs = 20000, signal, 
       backoff = Math.min(backoff * 2, 4000);
     }
   }
+}
+
+// Post a job asking the server to hold the answer up to `wait` seconds (RFC 7240
+// `Prefer: wait`): a quick job comes back finished in one round trip (200); a slow one
+// is a 202 whose status_url we then poll. `onAccepted` hears of the 202 before polling.
+export async function submitJob(url, body, { wait = 2, timeoutMs, signal, onAccepted, onUpdate, onRetry } = {}) {
+  const answer = await postJSON(url, body, { signal, headers: { Prefer: `wait=${wait}` } });
+  if (finished(answer)) return answer;
+  onAccepted?.(answer);
+  return pollJob(answer.status_url, { wait, timeoutMs, signal, onUpdate, onRetry });
 }

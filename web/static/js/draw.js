@@ -1,12 +1,13 @@
 // The Draw page: send the drawing, follow the job until both models answer, show the
 // answers, and take the person's verdict on them.
 
-import { ApiError, TimeoutError, errorMessage, pollJob, postJSON } from "./api.js";
+import { ApiError, TimeoutError, errorMessage, postJSON, submitJob } from "./api.js";
 import { DrawingPad } from "./canvas.js";
 import { formatList, formatPercent, percent, t } from "./i18n.js";
 import { $, bindPadTools, config, el, models, setStatus, tabStorage } from "./ui.js";
 
 const predictionsUrl = config.predictionsUrl;
+// How long the server may hold the POST (Prefer: wait) and then each poll, in seconds.
 const pollWait = Number(config.pollWait || 2);
 const pollTimeout = Number(config.pollTimeout || 20);
 
@@ -33,13 +34,14 @@ async function recognize() {
   let polling = false; // a 404 while polling means the job expired, not a missing route
   setStatus(status, "sending", t("status.sending"));
   try {
-    const accepted = await postJSON(predictionsUrl, { image: pad.toDataURL() }, { signal });
-    setStatus(status, "queued", t("status.queued"));
-    polling = true;
-    const final = await pollJob(accepted.status_url, {
+    const final = await submitJob(predictionsUrl, { image: pad.toDataURL() }, {
       wait: pollWait,
       timeoutMs: pollTimeout * 1000,
       signal,
+      onAccepted: () => {
+        setStatus(status, "queued", t("status.queued"));
+        polling = true;
+      },
       onUpdate: (update) => {
         if (update.status === "queued" || update.status === "running") {
           setStatus(status, update.status, t(`status.${update.status}`));
@@ -48,7 +50,7 @@ async function recognize() {
       onRetry: () => setStatus(status, "retrying", t("status.retrying")),
     });
     if (final.status === "done") {
-      predictionId = accepted.id;
+      predictionId = final.id;
       showResult(final.result);
       setStatus(status, "done", t("status.done", { answers: answersText(final.result) }));
     } else {
