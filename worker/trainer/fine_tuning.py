@@ -58,12 +58,8 @@ class Recipe:
 
 
 #: The recipe of each model (see MODEL_CARD.md for the experiments that chose them).
-RECIPES: dict[str, Recipe] = {
-    "fnn": Recipe(distill=True, learning_rate=1e-4),
-    "cnn": Recipe(
-        distill=True, learning_rate=3e-4, epochs=5, replay_per_sample=16, weight_interpolation=0.7
-    ),
-}
+_DISTILLED = Recipe(distill=True, learning_rate=3e-4, epochs=5, weight_interpolation=0.6)
+RECIPES: dict[str, Recipe] = {"fnn": _DISTILLED, "cnn": _DISTILLED}
 
 #: ``report(step, total, loss)``: progress of the whole round.
 Report = Callable[[int, int, float], None]
@@ -148,6 +144,8 @@ def tune(model: keras.Model, mix: TrainingMix, seed: int, progress: Progress) ->
     """Train in place at a low rate; returns the last epoch's loss."""
     recipe = mix.recipe
     soft = targets(model, mix)  # before any weight moves
+    for layer in model.layers:  # a saved version keeps its flags: start from all trainable
+        layer.trainable = True
     freeze_batch_norm(model)
     if recipe.train == "head":
         freeze_features(model)

@@ -33,11 +33,17 @@ class Rule:
     user: str = "accuracy on held-out users' samples must not get worse"
 
 
-#: The rule of each model, recorded with every version it judged. The FNN errs on about
-#: three times as many MNIST digits as the CNN (1.4 % of the gate's 2,000 against 0.45 %),
-#: so the same drop is a smaller share of its errors and closer to the noise of 2,000
-#: digits: its guard rail is half a point, the CNN's 0.3.
-RULES: dict[str, Rule] = {"fnn": Rule(max_mnist_drop=0.005), "cnn": Rule()}
+#: The rule of each model, recorded with every version it judged. 0.3 points of the gate's
+#: 2,000 MNIST digits is six digits, and the same round run again on the same samples moved
+#: the CNN's MNIST accuracy anywhere from -0.05 to -0.35 points (eight runs measured): a
+#: 0.3-point rail rejected good candidates at random, so the CNN's is 0.4. The FNN errs on
+#: about three times as many MNIST digits (1.4 % against 0.45 %), so the same drop is a
+#: smaller share of its errors: its rail is half a point, and its loss may grow x1.4 (runs
+#: of the same round measured x1.18 to x1.34).
+RULES: dict[str, Rule] = {
+    "fnn": Rule(max_mnist_drop=0.005, max_mnist_loss_ratio=1.4),
+    "cnn": Rule(max_mnist_drop=0.004),
+}
 
 
 @dataclass(frozen=True)
