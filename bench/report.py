@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import capacity
+
 #: ``add(target, measured, met, note="")``: how the target checks record a row.
 Add = Callable[..., None]
 
@@ -22,6 +24,7 @@ def show_load(name: str, row: dict[str, Any]) -> None:
         f"  {name:<9} {row['clients']:>3} clients: p50 {ms('p50_ms')} p95 {ms('p95_ms')} "
         f"p99 {ms('p99_ms')} ms, {row['throughput_per_s']:.0f}/s, {row['done']} done, "
         f"{row['errors']} errors, {row['lost']} lost"
+        + (f", {row['polled']} long-polled after a 202" if row.get("polled") else "")
         + (f"  e.g. {row['error_samples'][0]}" if row["error_samples"] else "")
     )
 
@@ -42,7 +45,7 @@ def by_clients(rows: list[dict[str, Any]], clients: int) -> dict[str, Any] | Non
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issue 6 with the measured value and whether it is met."""
+    """Each target of issues 6 and 14 with the measured value and whether it is met."""
     out: list[dict[str, Any]] = []
 
     def add(name: str, measured: Any, ok: bool | None, note: str = "") -> None:
@@ -88,6 +91,15 @@ def _load_targets(digits: list[dict[str, Any]], base: list[dict[str, Any]], add:
 
 
 def _resource_targets(report: dict[str, Any], add: Add) -> None:
+    ratio = report.get("capacity", {}).get("ratio")
+    if ratio is not None:
+        cap = report["capacity"]
+        add(
+            "server CPU per prediction ≤ 1.3× baseline",
+            f"{ratio:.2f}× ({cap['digits_total_ms']:.2f} vs "
+            f"{cap['ms_per_prediction'].get('baseline', 0):.2f} ms at {cap['clients']} clients)",
+            ratio <= 1.3,
+        )
     memory = report.get("memory", {})
     if "worker" in memory:
         pss = memory["worker"]["pss_total"]
@@ -95,6 +107,8 @@ def _resource_targets(report: dict[str, Any], add: Add) -> None:
     if "web" in memory:
         pss = memory["web"]["pss_total"]
         add("web memory ≤ 120 MB", f"{pss:.0f} MB PSS", pss <= 120)
+        rss = memory["web"]["rss_largest"]
+        add("web RSS ≤ 120 MB per process", f"{rss:.0f} MB largest", rss <= 120)
     cold = report.get("cold_start", {})
     if "worker_first_prediction_s" in cold:
         seconds = cold["worker_first_prediction_s"]
@@ -111,6 +125,9 @@ def _resource_targets(report: dict[str, Any], add: Add) -> None:
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Digits benchmark ({report['started_at']}, {report['machine']})", ""]
     lines += _load_table(report["load"])
+    lines += ["", "## Server CPU per prediction (ms, kernel accounting)", ""]
+    lines += capacity.cpu_lines(report["load"])
+    lines += ["", "## Capacity model", "", *capacity.capacity_lines(report.get("capacity", {}))]
     lines += _pool_table(report)
     lines += _inference_table(report.get("inference", {}))
     lines += _other_table(report)
@@ -123,7 +140,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _load_table(load: dict[str, list[dict[str, Any]]]) -> list[str]:
-    lines = ["## End to end (POST then long-poll) vs synchronous baseline", ""]
+    lines = ["## End to end (POST with Prefer: wait=10) vs synchronous baseline", ""]
     lines += [
         "| clients | digits p50 / p95 / p99 ms | digits /s | baseline p50 / p95 / p99 ms "
         "| baseline /s | throughput ratio | errors / lost (digits) | errors (baseline) |",
@@ -208,7 +225,7 @@ def plots(report: dict[str, Any], out_dir: Path) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    systems = {"digits (queue + long-poll)": report["load"]["digits"],
+    systems = {"digits (queue, Prefer: wait)": report["load"]["digits"],
                "sync baseline (gunicorn 2×4)": report["load"]["baseline"]}  # fmt: skip
     written = []
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -5,8 +5,11 @@ loopback ports (rate limits off, a local-directory store under a temp dir), plus
 synchronous baseline (bench/baseline_app.py), and measures:
 
 - inference time per image: Keras ``model.predict``, a direct call, LiteRT;
-- end-to-end POST-then-long-poll latency and throughput at 1, 8, 32, 128 clients,
-  and the same load against the baseline (client processes: bench/load.py);
+- end-to-end latency and throughput at 1, 8, 32, 128 clients (one POST with
+  ``Prefer: wait=10``, long-polling only after a 202), and the same load against the
+  baseline (client processes: bench/load.py);
+- server CPU per prediction of each process kind from the kernel's accounting, and
+  the dynos it takes for 100, 1,000 and 10,000 predictions/s (bench/capacity.py);
 - cold start of web and worker, memory of web, worker and trainer;
 - a fine-tune on 200 samples; prefork ``-c 2`` vs threads ``-c 8`` (batching) at 32 clients.
 
@@ -23,12 +26,13 @@ import platform
 import shutil
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import inference, load, report, stack
+from bench import capacity, inference, load, report, stack
 from bench.drawings import canvas_images
 from bench.fine_tune import measure_fine_tune
 from bench.report import say, show_load, show_memory
@@ -48,6 +52,7 @@ def main() -> None:
         cold = measure_cold_start(running, images, args.pool, args.concurrency)
         memory = {f"{name} (idle)": running.memory(name) for name in ("web", "worker")}
         result["load"] = measure_load(running, images, args)
+        result["capacity"] = show_capacity(capacity.model(result["load"]))
         memory |= memory_after_load(running)
         if not args.skip_pools:
             digits_rows, worker_cold_s = result["load"]["digits"], cold["worker_first_prediction_s"]
@@ -176,10 +181,25 @@ def measure_load(
     systems = (("digits", "async", running.web_url), ("baseline", "sync", running.base_url))
     for clients in args.levels:
         for name, mode, url in systems:
-            row = load.run_load(mode, url, images, clients, args.duration, args.client_processes)
+            pids = {kind: running.procs[kind].pid for kind in capacity.KINDS[name]}
+            level = partial(
+                load.run_load, mode, url, images, clients, args.duration, args.client_processes
+            )
+            row = capacity.metered(pids, level)
             rows[name].append(row)
             show_load(name, row)
+            say(capacity.show_cpu(name, row))
+        ratio = capacity.ratio(rows["digits"][-1], rows["baseline"][-1])
+        say(f"  cpu digits/baseline: {ratio}×")
     return rows
+
+
+def show_capacity(cap: dict[str, Any]) -> dict[str, Any]:
+    """Print the capacity model as it is computed; the model, for the report."""
+    say("== capacity model (server CPU per prediction → dynos)")
+    for line in capacity.capacity_lines(cap):
+        say(f"  {line}")
+    return cap
 
 
 def memory_after_load(running: stack.Stack) -> dict[str, Any]:

@@ -34,8 +34,10 @@ def batcher() -> MicroBatcher:
     )
 
 
-# The result holds a base64 preview: keep the "succeeded" log line short.
-@app.task(name=names.PREDICT, resultrepr_maxsize=200)
+# The result holds a base64 preview: keep the "succeeded" log line short. No STARTED
+# write per prediction (one Redis SET and PUBLISH fewer): a prediction lasts
+# milliseconds, so clients see "queued" until "done"; fine-tunes still report "running".
+@app.task(name=names.PREDICT, resultrepr_maxsize=200, track_started=False)
 def predict(pixels: str) -> dict[str, Any]:
     """Run both models on a preprocessed 28x28 digit; answer with digits, probabilities, versions."""
     return batcher().submit(decode_pixels(pixels))
