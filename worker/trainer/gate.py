@@ -35,14 +35,14 @@ class Rule:
 
 #: The rule of each model, recorded with every version it judged. 0.3 points of the gate's
 #: 2,000 MNIST digits is six digits, and the same round run again on the same samples moved
-#: the CNN's MNIST accuracy anywhere from -0.05 to -0.35 points (eight runs measured): a
-#: 0.3-point rail rejected good candidates at random, so the CNN's is 0.4. The FNN errs on
-#: about three times as many MNIST digits (1.4 % against 0.45 %), so the same drop is a
-#: smaller share of its errors: its rail is half a point, and its loss may grow x1.4 (runs
-#: of the same round measured x1.18 to x1.34).
+#: the CNN's MNIST accuracy anywhere from -0.05 to -0.35 points and its loss x1.09 to x1.66
+#: (runs measured): rails that tight rejected good candidates at random, so the CNN's are
+#: 0.4 points and x1.5. The FNN errs on about three times as many MNIST digits (1.4 %
+#: against 0.45 %), so the same drop is a smaller share of its errors: half a point, x1.4.
+#: The candidate that first showed the CNN could not learn lost 0.75 points at x2.5.
 RULES: dict[str, Rule] = {
     "fnn": Rule(max_mnist_drop=0.005, max_mnist_loss_ratio=1.4),
-    "cnn": Rule(max_mnist_drop=0.004),
+    "cnn": Rule(max_mnist_drop=0.004, max_mnist_loss_ratio=1.5),
 }
 
 

@@ -90,7 +90,8 @@ def fine_tuning_rows(out: Path) -> list[str]:
         "One fine-tune round on 1,000 digits collected by 30 simulated writers who draw unlike "
         "MNIST (`worker/trainer/population.py`), per recipe; the candidate is measured on 14 other "
         "writers of that population and on MNIST test digits 2,000-9,999 (the gate never sees "
-        "them). `gate` is what the holdout gate decided. The chosen recipe is "
+        "them). `gate` is what the holdout gate (`worker.trainer.gate.RULES`) decides on the "
+        "round's recorded holdout figures. The chosen recipe is "
         "`worker.trainer.fine_tuning.RECIPES`.",
         "",
         "| recipe | FNN users | FNN MNIST | FNN gate | CNN users | CNN MNIST | CNN gate | seconds |",
