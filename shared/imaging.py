@@ -174,8 +174,14 @@ def render_canvas_png(
     x = (canvas_side - digit_height) // 2 + offset[0]
     y = (canvas_side - digit_height) // 2 + offset[1]
     alpha.paste(scaled, (x, y))
-    rgba = Image.new("RGBA", (canvas_side, canvas_side), (17, 17, 17, 0))
-    rgba.putalpha(alpha)
+    return ink_canvas_png(alpha)
+
+
+def ink_canvas_png(ink: Image.Image, shade: int = 17) -> bytes:
+    """Ink (mode "L", 255 = full stroke) as a canvas PNG: grey ``shade`` strokes in alpha, on
+    a fully transparent background, as ``canvas.toDataURL("image/png")`` exports them."""
+    rgba = Image.new("RGBA", ink.size, (shade, shade, shade, 0))
+    rgba.putalpha(ink)
     buffer = io.BytesIO()
     rgba.save(buffer, format="PNG")
     return buffer.getvalue()

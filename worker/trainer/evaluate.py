@@ -9,7 +9,6 @@ only, like the predict worker; a fixed seed makes the figures reproducible.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from shared.imaging import preprocess_png
+from shared.imaging import ink_canvas_png, preprocess_png
 from shared.names import MODEL_NAMES
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
@@ -79,11 +78,7 @@ def render_canvas_style(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     alpha = Image.new("L", (CANVAS_SIDE, CANVAS_SIDE), 0)
     alpha.paste(pen, (x, y))
     shade = int(rng.integers(0, 60))
-    rgba = Image.new("RGBA", (CANVAS_SIDE, CANVAS_SIDE), (shade, shade, shade, 0))
-    rgba.putalpha(alpha)
-    buffer = io.BytesIO()
-    rgba.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return ink_canvas_png(alpha, shade)
 
 
 def canvas_style_set(digits: np.ndarray, seed: int) -> np.ndarray:

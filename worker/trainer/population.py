@@ -11,14 +11,13 @@ only: the predict side and tests may use it without TensorFlow.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from shared.errors import EmptyCanvas
-from shared.imaging import preprocess_png
+from shared.imaging import ink_canvas_png, preprocess_png
 
 CANVAS = 280
 DRAWN = 160
@@ -75,11 +74,7 @@ def render_png(digit: np.ndarray, style: Style) -> bytes:
     )
     ink = Image.new("L", (CANVAS, CANVAS), 0)
     ink.paste(drawn.filter(ImageFilter.MaxFilter(style.pen)), ((CANVAS - DRAWN) // 2,) * 2)
-    rgba = Image.new("RGBA", (CANVAS, CANVAS), (20, 20, 20, 0))
-    rgba.putalpha(ink)
-    buffer = io.BytesIO()
-    rgba.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return ink_canvas_png(ink, shade=20)
 
 
 def draw(digits: np.ndarray, labels: np.ndarray, writers: list[int], seed: int = 0) -> Drawings:
