@@ -24,4 +24,4 @@ RUN pip install --no-deps .
 RUN useradd --create-home digits
 USER digits
 EXPOSE 8000
-CMD ["gunicorn", "--config", "python:web.gunicorn_conf", "web:create_app()"]
+CMD ["gunicorn", "--config", "web/gunicorn_conf.py", "web:create_app()"]

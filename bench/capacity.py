@@ -31,7 +31,7 @@ ASSUMPTIONS = (
     "on this machine (loopback, no TLS, no router), scaling linearly with the rate",
     "web and worker dynos scale out on one Valkey; Valkey runs commands on one thread, so "
     "one instance tops out at 1 core / its CPU per prediction, and past that the broker, "
-    "the result backend and the records need separate instances",
+    "the prediction records need separate instances (or sharding)",
     "the baseline is one kind of dyno (model in the request) and needs no broker",
 )
 

@@ -48,7 +48,7 @@ def main() -> None:
     result["inference"] = measure_inference(args)
     work = Path(tempfile.mkdtemp(prefix="digits-bench-"))
     images, _ = canvas_images("test", 50)
-    with stack.running(work, args.mnist, args.web_threads) as running:
+    with stack.running(work, args.mnist) as running:
         cold = measure_cold_start(running, images, args.pool, args.concurrency)
         memory = {f"{name} (idle)": running.memory(name) for name in ("web", "worker")}
         result["load"] = measure_load(running, images, args)
@@ -88,7 +88,6 @@ def parse_args() -> argparse.Namespace:
         "--mnist", default="", help="MNIST_PATH for the trainer (default: models/replay.npz)"
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    parser.add_argument("--web-threads", type=int, default=8, help="threads per web process")
     args = parser.parse_args()
     args.duration = args.duration or (2.0 if args.quick else 8.0)
     args.levels = [int(c) for c in args.clients.split(",")]
@@ -108,7 +107,7 @@ def describe_run(args: argparse.Namespace) -> dict[str, Any]:
             "pool": args.pool,
             "concurrency": args.concurrency,
             "client_processes": args.client_processes,
-            "web": f"gunicorn gthread 2 workers x {args.web_threads} threads",
+            "web": "gunicorn gevent 2 workers (web/gunicorn_conf.py)",
             "baseline": "gunicorn gthread 2 workers x 4 threads",
         },
     }

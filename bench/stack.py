@@ -61,7 +61,7 @@ def gunicorn(
 
 
 def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    return gunicorn("web:create_app()", port, env, log, ["--config", "python:web.gunicorn_conf"])
+    return gunicorn("web:create_app()", port, env, log, ["--config", "web/gunicorn_conf.py"])
 
 
 def start_baseline(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
@@ -182,7 +182,7 @@ class Stack:
 
 
 @contextmanager
-def running(work: Path, mnist: str, web_threads: int) -> Iterator[Stack]:
+def running(work: Path, mnist: str) -> Iterator[Stack]:
     """Valkey started and the environment of the rest; every process stopped on the way out."""
     valkey = processes.start_valkey(work / "valkey")
     web_port = processes.free_port()
@@ -196,7 +196,6 @@ def running(work: Path, mnist: str, web_threads: int) -> Iterator[Stack]:
         FINE_TUNE_EVERY="1000000",
         MNIST_PATH=mnist,
         WEB_CONCURRENCY="2",
-        WEB_THREADS=str(web_threads),
         BIND_HOST="127.0.0.1",
         PORT=str(web_port),
         TF_CPP_MIN_LOG_LEVEL="2",

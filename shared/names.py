@@ -1,6 +1,6 @@
 """Task and queue names, declared once so web (which sends by name) and worker cannot drift."""
 
-PREDICT = "digits.predict"
+PREDICT_BATCH = "digits.predict_batch"
 SAVE_SAMPLE = "digits.save_sample"
 FINE_TUNE = "digits.fine_tune"
 
@@ -13,7 +13,7 @@ QUEUES: tuple[str, ...] = (QUEUE_PREDICT, QUEUE_SAMPLES, QUEUE_TRAIN)
 
 #: Every task the workers must register, with the queue it is routed to.
 TASK_QUEUES: dict[str, str] = {
-    PREDICT: QUEUE_PREDICT,
+    PREDICT_BATCH: QUEUE_PREDICT,
     SAVE_SAMPLE: QUEUE_SAMPLES,
     FINE_TUNE: QUEUE_TRAIN,
 }

@@ -142,18 +142,22 @@ class Settings:
         30.0, _positive_float, "seconds a prediction job may wait in the queue before it is dropped"
     )
     result_ttl: int = _setting(
-        86400, _positive_int, "seconds prediction records and results are kept"
+        86400,
+        _positive_int,
+        "seconds a prediction's record (drawing and outcome, needed for feedback) is kept",
     )
     model_check_interval: float = _setting(
         2.0, _positive_float, "seconds between a worker's checks for a newly promoted model"
     )
     batch_max_size: int = _setting(
-        32, _positive_int, "most predict jobs one worker process runs as one model call"
+        32,
+        _positive_int,
+        "most predictions one web process sends as one message, and a worker runs as one model call",
     )
     batch_max_wait_ms: float = _setting(
         0.0,
         _non_negative_float,
-        "how long a batch waits for more jobs; 0 batches only jobs already waiting",
+        "how long a batch waits for more predictions; 0 batches only those already waiting",
     )
     weights_dir: str = _setting(
         "models", str, "directory of the shipped weights published as version 1"
@@ -176,8 +180,15 @@ class Settings:
     web_concurrency: int = _setting(
         2, _positive_int, "gunicorn processes per web dyno (the Heroku convention)"
     )
-    web_threads: int = _setting(
-        8, _positive_int, "threads per gunicorn process; each waiting long-poll holds one"
+    web_redis_connections: int = _setting(
+        50,
+        _positive_int,
+        "Redis connections one web process opens at most; more requests wait up to 2 s for one",
+    )
+    web_connections: int = _setting(
+        1000,
+        _positive_int,
+        "requests one gunicorn process holds at once (gevent greenlets, not OS threads)",
     )
 
     @classmethod

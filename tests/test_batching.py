@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from worker.predict.batching import MicroBatcher
+from shared.batching import MicroBatcher
 
 
 def slow_echo(delay: float):
     calls: list[int] = []
 
-    def run(batch: np.ndarray) -> list[dict]:
+    def run(batch: list[np.ndarray]) -> list[dict]:
         calls.append(len(batch))
         time.sleep(delay)
         return [{"sum": int(item.sum())} for item in batch]
@@ -49,9 +49,17 @@ def test_jobs_arriving_together_share_model_calls_and_each_gets_its_own_answer()
 
 
 def test_a_failing_model_call_fails_every_job_in_the_batch():
-    def broken(batch: np.ndarray) -> list[dict]:
+    def broken(batch: list[np.ndarray]) -> list[dict]:
         raise RuntimeError("model exploded")
 
     batcher = MicroBatcher(broken, max_size=4, max_wait=0.0)
     with pytest.raises(RuntimeError, match="exploded"):
         batcher.submit(np.zeros((28, 28), np.uint8))
+
+
+def test_submit_many_answers_every_item_in_order_across_batches():
+    run, calls = slow_echo(0.0)
+    batcher = MicroBatcher(run, max_size=3, max_wait=0.0)
+    items = [np.full((28, 28), v, np.uint8) for v in range(7)]
+    assert batcher.submit_many(items) == [{"sum": v * 784} for v in range(7)]
+    assert sum(calls) == 7 and max(calls) <= 3

@@ -11,6 +11,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ import pytest
 import redis
 from flask import Flask
 
-from shared import fine_tune_jobs, names, registry, samples
+from shared import fine_tune_jobs, names, prediction_records, registry, samples
 from shared.imaging import render_canvas_png
 from tests import processes
 from tests.helpers import ADMIN, ADMIN_TOKEN, BUCKET, ROOT, SAMPLE, data_url, wait_done
 from tests.processes import wait_for
+from web import predictions
 
 pytestmark = pytest.mark.slow
 #: A lost worker's jobs come back after this many seconds (an hour in production).
@@ -242,6 +244,48 @@ def test_redis_restart_is_a_quick_503_then_recovers_without_restarting_web(
     location = wait_for(predicts, 10, "web accepting predictions again")
     assert wait_done(client, location, timeout=60)["status"] == "done"
     wait_for(lambda: client.get("/healthz").status_code == 200, 30, "healthz back to 200")
+
+
+def test_worker_killed_mid_batch_leaves_every_prediction_answered_or_failed(
+    own_valkey, workers, mnist_sample, tmp_path
+):
+    env = stack(own_valkey.url, str(tmp_path / "store"), PREDICT_EXPIRES="2")
+    app = web(env)
+    services = app.extensions["digits"]
+    worker = workers.start(env, names.QUEUE_PREDICT, "predictor")
+    images = [data_url(render_canvas_png(digit)) for digit in mnist_sample["x_test"][:120]]
+
+    def post(image: str) -> str:
+        answer = app.test_client().post("/api/predictions", json={"image": image})
+        assert answer.status_code == 202, answer.get_json()
+        return answer.get_json()["id"]
+
+    def answered() -> bool:
+        keys = services.redis.scan_iter(prediction_records.record_key("*"))
+        return any(services.redis.hexists(key, prediction_records.OUTCOME) for key in keys)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        posted = pool.map(post, images)
+        # Kill the worker as soon as it answers: it is in the middle of the stream.
+        wait_for(answered, 60, "the first answer", interval=0.02)
+        sigkill(worker)
+        ids = list(posted)
+
+    client = app.test_client()
+    expires = services.settings.predict_expires + predictions.GRACE
+    wait_for(
+        lambda: all(
+            client.get(f"/api/predictions/{i}").get_json()["status"] != "queued" for i in ids
+        ),
+        expires + 10,
+        "every prediction answered or failed",
+    )
+    statuses = [client.get(f"/api/predictions/{i}").get_json() for i in ids]
+    done = [s for s in statuses if s["status"] == "done"]
+    failed = [s for s in statuses if s["status"] == "failed"]
+    assert len(done) + len(failed) == len(ids) == len(set(ids))
+    assert done and failed, (len(done), len(failed))
+    assert {s["error"]["code"] for s in failed} == {"timed_out"}
 
 
 def thick(digits: np.ndarray) -> np.ndarray:

@@ -268,10 +268,10 @@ def test_two_worker_dynos_share_the_predict_queue(stack: Stack, mnist_sample: di
         ).stats()
     finally:
         probe.close()
-    answered = {node: stats[node]["total"].get(names.PREDICT, 0) for node in stats}
+    # Each dyno ran batch messages; a message carries one prediction or several.
+    answered = {node: stats[node]["total"].get(names.PREDICT_BATCH, 0) for node in stats}
     assert len(answered) == 2, stats
     assert all(count > 0 for count in answered.values()), answered
-    assert sum(answered.values()) >= len(status_urls)
 
 
 def test_web_and_worker_dynos_fit_in_512_mb(stack: Stack) -> None:

@@ -30,14 +30,20 @@ def test_defaults_build_settings_once_redis_is_given():
 def test_web_server_address_and_size_default_to_the_platform_conventions():
     settings = Settings.from_env(REDIS)
     assert (settings.bind_host, settings.port) == ("0.0.0.0", 8000)
-    assert (settings.web_concurrency, settings.web_threads) == (2, 8)
+    assert (settings.web_concurrency, settings.web_connections) == (2, 1000)
 
 
 def test_web_server_address_and_size_are_read_from_the_environment():
-    env = {**REDIS, "BIND_HOST": "[::]", "PORT": "0", "WEB_CONCURRENCY": "3", "WEB_THREADS": "4"}
+    env = {
+        **REDIS,
+        "BIND_HOST": "[::]",
+        "PORT": "0",
+        "WEB_CONCURRENCY": "3",
+        "WEB_CONNECTIONS": "4",
+    }
     settings = Settings.from_env(env)
     assert (settings.bind_host, settings.port) == ("[::]", 0)
-    assert (settings.web_concurrency, settings.web_threads) == (3, 4)
+    assert (settings.web_concurrency, settings.web_connections) == (3, 4)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +54,7 @@ def test_each_default_is_a_value_its_parser_accepts(var):
 
 
 def test_an_empty_variable_takes_its_default():
-    assert Settings.from_env({**REDIS, "WEB_THREADS": ""}).web_threads == 8
+    assert Settings.from_env({**REDIS, "WEB_CONNECTIONS": ""}).web_connections == 1000
 
 
 @pytest.mark.parametrize("env", [{}, {"REDIS_URL": ""}])
@@ -74,7 +80,7 @@ def test_redis_url_may_be_unset_for_tools_that_never_use_the_broker():
         ("BATCH_MAX_WAIT_MS", "-1"),
         ("RATE_LIMITS_ENABLED", "maybe"),
         ("PREDICT_EXPIRES", "inf"),
-        ("WEB_THREADS", "abc"),
+        ("WEB_CONNECTIONS", "abc"),
         ("WEB_CONCURRENCY", "1.5"),
         ("PORT", "70000"),
         ("BIND_HOST", "::"),

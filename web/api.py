@@ -83,14 +83,12 @@ def preferred_wait() -> int | None:
 def create_prediction() -> tuple[Response, int, dict[str, str]]:
     pixels = image_from(json_body({"image"}))
     wait = preferred_wait()
-    services = current_services()
-    job_id = predictions.create_prediction(services, pixels)
-    status_url = url_for("api.prediction_status", job_id=job_id)
+    answer = predictions.create_prediction(current_services(), pixels, wait or 0)
+    status_url = url_for("api.prediction_status", job_id=answer["id"])
     headers = {"Location": status_url}
-    finished = predictions.finished_within(services, job_id, wait) if wait else None
-    if finished is not None:
-        return jsonify(finished), 200, {**headers, "Preference-Applied": f"wait={wait}"}
-    return jsonify(id=job_id, status_url=status_url), 202, headers
+    if answer["status"] != "queued":
+        return jsonify(answer), 200, {**headers, "Preference-Applied": f"wait={wait}"}
+    return jsonify(id=answer["id"], status_url=status_url), 202, headers
 
 
 @bp.get("/predictions/<job_id>")

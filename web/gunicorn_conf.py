@@ -1,7 +1,10 @@
-"""Gunicorn settings for the web process.
+"""Gunicorn settings for the web process, loaded by path (``--config web/gunicorn_conf.py``).
+
+By path, not as ``python:web.gunicorn_conf``: importing the ``web`` package in gunicorn's
+master would import redis and ssl before the gevent worker monkey-patches them.
 
 Gunicorn reads these before the app exists. The address and size are settings like
-any other (PORT, BIND_HOST, WEB_CONCURRENCY, WEB_THREADS; Heroku sets PORT and
+any other (PORT, BIND_HOST, WEB_CONCURRENCY, WEB_CONNECTIONS; Heroku sets PORT and
 WEB_CONCURRENCY), and every Digits setting is checked here, so a missing or malformed
 variable stops the master with one clear line instead of a crash loop of workers.
 """
@@ -11,10 +14,12 @@ from shared.settings import Settings
 settings = Settings.from_env()
 
 bind = [f"{settings.bind_host}:{settings.port}"]
-# Threads, not processes: long-polls wait on Redis and a 512 MB dyno fits two processes.
-worker_class = "gthread"
+# Greenlets, not OS threads: a request waiting on its prediction (or a slow client) holds
+# a few kilobytes, not a thread. gevent patches sockets, so redis-py, kombu and the
+# result listener's thread cooperate without change; a 512 MB dyno fits two processes.
+worker_class = "gevent"
 workers = settings.web_concurrency
-threads = settings.web_threads
+worker_connections = settings.web_connections
 # Below the Heroku router's 30 s limit; waits end within 10 s (Prefer: wait) or 5 s (long-polls).
 timeout = 25
 # Heroku sends SIGTERM and kills 30 s later: requests in flight (10 s waits at most)

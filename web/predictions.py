@@ -1,7 +1,8 @@
-"""Prediction jobs: our own record of each accepted job, and its status read back.
+"""Prediction jobs: accepted, sent in batches, and answered from their records.
 
-Celery reads an unknown or expired task id as PENDING forever, so web keeps a
-record per accepted job (with a TTL): no record means 404, never endless "queued".
+Each accepted job has a record with a TTL (``shared.prediction_records``): no record
+means 404, never an endless "queued"; a job still without an outcome past the queue
+expiry has timed out (its message expired, or the worker that held it died).
 """
 
 from __future__ import annotations
@@ -14,131 +15,107 @@ from typing import Any
 
 import numpy as np
 
-from shared import names
+from shared import names, prediction_records
 from shared.celery_config import send
 from shared.errors import Conflict, NotFound
-from shared.imaging import encode_pixels
+from shared.imaging import decode_pixels, encode_pixels, png_data_url
 from shared.samples import new_meta
 from web import stats
 from web.services import Services
 
 #: Seconds past the queue expiry before a job still "queued" is reported as timed out.
 GRACE = 5.0
-_TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
 
 
-def record_key(job_id: str) -> str:
-    return f"digits:prediction:{job_id}"
+def create_prediction(services: Services, pixels: np.ndarray, wait: float = 0.0) -> dict[str, Any]:
+    """Accept a drawing; answer once it is sent, or once it is done if that takes under ``wait``.
 
-
-def create_prediction(services: Services, pixels: np.ndarray) -> str:
-    """Record the job, then enqueue it; if enqueueing fails the record goes too."""
+    Returns the client's view of the job: "queued", or "done"/"failed" when it finished
+    in time (``Prefer: wait``).
+    """
     job_id = uuid.uuid4().hex
     encoded = encode_pixels(pixels)
-    key = record_key(job_id)
-    pipe = services.redis.pipeline()
-    pipe.hset(key, mapping={"created_at": repr(time.time()), "pixels": encoded})
-    pipe.expire(key, services.settings.result_ttl)
-    pipe.execute()
-    try:
-        send(
-            services.celery,
-            names.PREDICT,
-            [encoded],
-            task_id=job_id,
-            expires=services.settings.predict_expires,
-        )
-    except Exception:
-        services.redis.delete(key)
-        raise
-    return job_id
+    if not wait:
+        services.sender.send(job_id, encoded)
+        return {"id": job_id, "status": "queued"}
+    # Listen before sending: the outcome cannot arrive before we are ready for it.
+    with services.results.waiting(job_id) as inbox:
+        services.sender.send(job_id, encoded)
+        outcome = _next_outcome(services, job_id, inbox, time.monotonic() + wait)
+    return _answer(services, job_id, outcome, encoded, created_at=time.time())
 
 
 def read_record(services: Services, job_id: str) -> dict[str, str]:
     """The job's record, or NotFound for an id we never issued or that expired."""
-    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id):
-        raise NotFound("no prediction with this id")
-    raw = services.redis.hgetall(record_key(job_id))
-    if not raw:
+    record = None
+    if prediction_records.is_job_id(job_id):
+        record = prediction_records.read(services.redis, job_id)
+    if record is None:
         raise NotFound("no prediction with this id (unknown or expired)")
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return record
 
 
-def _task_meta(services: Services, job_id: str) -> dict[str, Any]:
-    """The task's state as the result backend stored it; PENDING until a worker writes one."""
-    payload = services.redis.get(services.backend.get_key_for_task(job_id))
-    if payload is None:
-        return {"status": "PENDING", "result": None}
-    meta: dict[str, Any] = services.backend.decode_result(payload)
-    return meta
+def _outcome(record: dict[str, str]) -> dict[str, Any] | None:
+    text = record.get(prediction_records.OUTCOME)
+    return None if text is None else json.loads(text)
 
 
-def _wait_for_result(services: Services, job_id: str, wait: float) -> dict[str, Any]:
-    """Long-poll: the process's one result subscription wakes us when the state changes."""
-    backend = services.backend
-    with services.results.waiting(backend.get_key_for_task(job_id)) as inbox:
-        # Read after registering, so a result stored in between is not missed.
-        meta = _task_meta(services, job_id)
-        deadline = time.monotonic() + wait
-        while meta["status"] not in _TERMINAL:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                # Once more: a publish missed while the subscription was down is read here.
-                return _task_meta(services, job_id)
-            try:
-                payload = inbox.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            # None: the listener (re)subscribed and may have missed a publish.
-            if payload is None:
-                meta = _task_meta(services, job_id)
-            else:
-                meta = backend.decode_result(payload)
-        return meta
+def _next_outcome(
+    services: Services, job_id: str, inbox: Any, deadline: float
+) -> dict[str, Any] | None:
+    """Wait on ``inbox`` for the outcome; re-read the record when the listener says so."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            # Once more: a publish missed while the subscription was down is read here.
+            return _outcome(read_record(services, job_id))
+        try:
+            outcome: dict[str, Any] | None = inbox.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        if outcome is None:  # the listener (re)subscribed and may have missed a publish
+            outcome = _outcome(read_record(services, job_id))
+        if outcome is not None:
+            return outcome
 
 
 def prediction_status(services: Services, job_id: str, wait: float = 0.0) -> dict[str, Any]:
-    """The client's view of a job: queued, running, done (with result) or failed (with error)."""
+    """The client's view of a job: queued, done (with result) or failed (with error)."""
     record = read_record(services, job_id)
-    meta = _wait_for_result(services, job_id, wait) if wait > 0 else _task_meta(services, job_id)
-    return _answer(services, job_id, meta, float(record["created_at"]))
-
-
-def finished_within(services: Services, job_id: str, wait: float) -> dict[str, Any] | None:
-    """The answer of a job just created, if it finishes within ``wait`` s (``Prefer: wait``).
-
-    The same body ``prediction_status`` gives, without reading the record back: a
-    finished job's answer does not depend on it.
-    """
-    meta = _wait_for_result(services, job_id, wait)
-    if meta["status"] not in _TERMINAL:
-        return None
-    return _answer(services, job_id, meta, created_at=time.time())
+    outcome = _outcome(record)
+    if outcome is None and wait > 0:
+        with services.results.waiting(job_id) as inbox:
+            # A job another process sent is published there: ask for a copy on ours.
+            prediction_records.watch(services.redis, job_id, services.results.channel, wait)
+            # Read after registering, so an outcome stored in between is not missed.
+            outcome = _outcome(read_record(services, job_id))
+            if outcome is None:
+                outcome = _next_outcome(services, job_id, inbox, time.monotonic() + wait)
+    created_at = float(record[prediction_records.CREATED_AT])
+    return _answer(services, job_id, outcome, record[prediction_records.PIXELS], created_at)
 
 
 def _answer(
-    services: Services, job_id: str, meta: dict[str, Any], created_at: float
+    services: Services,
+    job_id: str,
+    outcome: dict[str, Any] | None,
+    pixels: str,
+    created_at: float,
 ) -> dict[str, Any]:
-    """The client's words for a Celery state; a job queued past its expiry has failed."""
-    state = meta["status"]
+    """The client's words for an outcome; a job queued past its expiry has failed."""
     answer: dict[str, Any] = {"id": job_id}
-    if state == "SUCCESS":
-        answer.update(status="done", result=meta["result"])
-    elif state == "FAILURE":
-        answer.update(
-            status="failed",
-            error={"code": "prediction_failed", "message": "the worker could not run the models"},
-        )
-    elif state == "REVOKED":
-        answer.update(status="failed", error=_timed_out(services))
-    elif state in {"STARTED", "RETRY"}:
-        answer.update(status="running")
-    else:
+    if outcome is None:
         age = time.time() - created_at
         if age > services.settings.predict_expires + GRACE:
             answer.update(status="failed", error=_timed_out(services))
         else:
             answer.update(status="queued")
+    elif "error" in outcome:
+        answer.update(status="failed", error=outcome["error"])
+    else:
+        # The preview is the drawing the models saw, rendered from the record's pixels.
+        result = {**outcome["result"], "preview": png_data_url(decode_pixels(pixels))}
+        answer.update(status="done", result=result)
     return answer
 
 
@@ -146,7 +123,7 @@ def _timed_out(services: Services) -> dict[str, str]:
     seconds = services.settings.predict_expires
     return {
         "code": "timed_out",
-        "message": f"no worker took the job within {seconds:g} s; try again",
+        "message": f"no worker answered within {seconds:g} s; try again",
     }
 
 
@@ -159,14 +136,15 @@ def record_feedback(
     redelivered save rewrites the same keys.
     """
     record = read_record(services, job_id)
-    meta = _task_meta(services, job_id)
-    if meta["status"] != "SUCCESS":
-        raise Conflict("this prediction has no result yet; send feedback once it is done")
-    key = record_key(job_id)
+    outcome = _outcome(record)
+    if outcome is None or "result" not in outcome:
+        raise Conflict("this prediction has no result; send feedback once it is done")
+    result = outcome["result"]
+    key = prediction_records.record_key(job_id)
     if not services.redis.hsetnx(key, "feedback", json.dumps({"label": label, "consent": consent})):
         raise Conflict("feedback for this prediction was already received")
     predicted = {
-        name: {"digit": meta["result"][name]["digit"], "version": meta["result"][name]["version"]}
+        name: {"digit": result[name]["digit"], "version": result[name]["version"]}
         for name in names.MODEL_NAMES
     }
     try:

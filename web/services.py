@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from celery import Celery
-from celery.backends.base import Backend
-from celery.backends.redis import RedisBackend
 from flask import current_app
 
 from shared.celery_config import SOCKET_TIMEOUT, make_celery, ssl_options
 from shared.settings import Settings
 from shared.storage import Store, open_store
+from web.prediction_sender import PredictionSender
 from web.result_listener import ResultListener
 
-
-class SendOnlyRedisBackend(RedisBackend):
-    """Celery's Redis result backend, minus the subscription it makes as each task is sent.
-
-    That subscription (a PubSub connection per thread, a SUBSCRIBE and UNSUBSCRIBE per
-    task) serves ``AsyncResult.get``, which web never calls: its requests wait through
-    the process's one ``ResultListener``.
-    """
-
-    def on_task_call(self, producer: Any, task_id: str) -> None:
-        return None
+#: Each web process's reply channel is this prefix and a random token.
+REPLY_CHANNEL_PREFIX = "digits:predictions:replies:"
 
 
 @dataclass(frozen=True)
@@ -35,34 +24,47 @@ class Services:
     celery: Celery
     redis: redis.Redis
     store: Store
-    #: The result backend, for its key names and decoding only: reads go through ``redis``,
-    #: since Celery makes a backend (and a connection pool) per thread.
-    backend: Backend
-    #: Wakes the requests waiting for a prediction's result (one subscription per process).
+    #: Wakes the requests waiting for a prediction's outcome (one subscription per process).
     results: ResultListener
+    #: Sends the predictions accepted together as one message.
+    sender: PredictionSender
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         tls = ssl_options(settings.redis_url) or {}
-        client = redis.Redis.from_url(
+        # Blocking: with hundreds of requests in flight, a request waits for a free
+        # connection (then a 503) instead of failing at once or opening hundreds.
+        pool = redis.BlockingConnectionPool.from_url(
             settings.redis_url,
+            max_connections=settings.web_redis_connections,
+            timeout=SOCKET_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=1.0,
             health_check_interval=30,
             **tls,
         )
+        client = redis.Redis(connection_pool=pool)
         celery = make_celery(settings, main="digits-web")
-        # The same Redis and options, through the backend class above.
-        celery.conf.result_backend = f"{__name__}:SendOnlyRedisBackend+{settings.redis_url}"
-        backend = celery.backend
+        # Web sends tasks and never reads a Celery result (predictions have their records,
+        # fine-tunes their job hashes): no result backend, so no subscription per send.
+        celery.conf.result_backend = "disabled://"
+        results = ResultListener(client, REPLY_CHANNEL_PREFIX)
+        sender = PredictionSender(
+            client,
+            celery,
+            results,
+            record_ttl=settings.result_ttl,
+            expires=settings.predict_expires,
+            max_size=settings.batch_max_size,
+            max_wait=settings.batch_max_wait_ms / 1000,
+        )
         return cls(
             settings=settings,
             celery=celery,
             redis=client,
             store=open_store(settings.storage_url, settings.s3_endpoint_url),
-            backend=backend,
-            # Every task's result key matches: the backend publishes each state change there.
-            results=ResultListener(client, backend.get_key_for_task("*")),
+            results=results,
+            sender=sender,
         )
 
 

@@ -16,7 +16,6 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from shared import registry
-from shared.imaging import png_data_url
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 
@@ -96,20 +95,24 @@ class ModelCache:
             log.info("loaded model %s version %s", name, version)
 
 
-def predict_digits(cache: ModelCache, batch: np.ndarray) -> list[dict[str, Any]]:
-    """Both models' answers for a batch of digits: one model call each, plain JSON data."""
+def predict_digits(cache: ModelCache, digits: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Both models' answers for a batch of digits: one model call each, plain JSON data.
+
+    No preview: the record keeps the drawing, and web renders it when it answers.
+    """
     current = cache.current()
+    batch = np.stack(digits)
     outputs = {name: loaded.model.predict(batch) for name, loaded in current.items()}
     results = []
-    for index, pixels in enumerate(batch):
+    for index in range(len(digits)):
         result: dict[str, Any] = {}
         for name, probabilities in outputs.items():
             row = probabilities[index]
             result[name] = {
                 "digit": int(np.argmax(row)),
-                "probabilities": [float(p) for p in row],
+                # Six decimals: what a page can show, and a third of the record.
+                "probabilities": [round(float(p), 6) for p in row],
                 "version": current[name].version,
             }
-        result["preview"] = png_data_url(pixels)
         results.append(result)
     return results

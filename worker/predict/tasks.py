@@ -1,4 +1,4 @@
-"""The predict worker's tasks: thin wrappers that parse JSON arguments and call plain functions."""
+"""The predict worker's tasks: they parse JSON arguments and call plain functions."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import logging
 from functools import cache
 from typing import Any
 
-from shared import fine_tune_jobs, names
-from shared.errors import DigitsError
+import numpy as np
+
+from shared import fine_tune_jobs, names, prediction_records
+from shared.batching import MicroBatcher
+from shared.errors import DigitsError, InvalidImage
 from shared.imaging import decode_pixels
 from shared.samples import write_sample
 from worker.clients import redis_client, settings, store
-from worker.predict.batching import MicroBatcher
 from worker.predict.celery import app
 from worker.predict.inference import ModelCache, predict_digits
 
@@ -25,22 +27,55 @@ def models() -> ModelCache:
 
 
 @cache
-def batcher() -> MicroBatcher:
-    """Groups the predict jobs running at once in this process into one model call."""
+def batcher() -> MicroBatcher[np.ndarray, dict[str, Any]]:
+    """Runs the images of the predict messages in this process at once as one model call."""
     return MicroBatcher(
-        lambda batch: predict_digits(models(), batch),
+        lambda digits: predict_digits(models(), digits),
         settings().batch_max_size,
         settings().batch_max_wait_ms / 1000,
+        name="model-batcher",
     )
 
 
-# The result holds a base64 preview: keep the "succeeded" log line short. No STARTED
-# write per prediction (one Redis SET and PUBLISH fewer): a prediction lasts
-# milliseconds, so clients see "queued" until "done"; fine-tunes still report "running".
-@app.task(name=names.PREDICT, resultrepr_maxsize=200, track_started=False)
-def predict(pixels: str) -> dict[str, Any]:
-    """Run both models on a preprocessed 28x28 digit; answer with digits, probabilities, versions."""
-    return batcher().submit(decode_pixels(pixels))
+# No result and no STARTED state: the outcomes go into the prediction records, published
+# to the waiting web processes in one round trip (shared.prediction_records.deliver).
+@app.task(name=names.PREDICT_BATCH, ignore_result=True)
+def predict_batch(reply_to: str, jobs: list[list[str]]) -> int:
+    """Run both models on a batch of [job id, pixels] from one web process; deliver each outcome."""
+    outcomes = predict_outcomes(jobs)
+    delivered = prediction_records.deliver(redis_client(), reply_to, outcomes)
+    if delivered < len(outcomes):
+        log.info("%d of %d predictions had no record left", len(outcomes) - delivered, len(jobs))
+    return delivered
+
+
+def predict_outcomes(jobs: list[list[str]]) -> dict[str, dict[str, Any]]:
+    """Each job's outcome: its result, or an error for this job alone (a bad image)."""
+    outcomes: dict[str, dict[str, Any]] = {}
+    digits: dict[str, np.ndarray] = {}
+    for job in jobs:
+        if not (isinstance(job, list) and len(job) == 2 and isinstance(job[0], str)):
+            log.warning("dropped a malformed predict job: %.80r", job)
+            continue
+        job_id, pixels = job
+        if not prediction_records.is_job_id(job_id):
+            log.warning("dropped a predict job with a malformed id: %.80r", job_id)
+            continue
+        try:
+            digits[job_id] = decode_pixels(pixels)
+        except InvalidImage as exc:
+            outcomes[job_id] = {"error": {"code": exc.code, "message": str(exc)}}
+    if digits:
+        try:
+            results = batcher().submit_many(list(digits.values()))
+        except Exception:
+            log.exception("the models failed on a batch of %d", len(digits))
+            failed = {"code": "prediction_failed", "message": "the worker could not run the models"}
+            results = [{"error": failed}] * len(digits)
+        else:
+            results = [{"result": result} for result in results]
+        outcomes.update(zip(digits, results, strict=True))
+    return outcomes
 
 
 @app.task(

@@ -1,0 +1,64 @@
+"""Coalescing: the predictions a web process accepts together travel as one Celery message.
+
+A request hands its job over and waits until the job is recorded and sent; one sender
+thread writes the records of everything waiting in one pipeline and sends them as one
+``predict_batch`` message. An idle process sends at once (a batch of one); under load
+the batches fill from the requests that arrived while the previous send was on the
+wire, up to ``max_size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis
+from celery import Celery
+
+from shared import names, prediction_records
+from shared.batching import MicroBatcher
+from shared.celery_config import send
+from web.result_listener import ResultListener
+
+#: (job id, encoded 28x28 pixels)
+Job = tuple[str, str]
+
+
+class PredictionSender:
+    def __init__(
+        self,
+        client: redis.Redis,
+        celery: Celery,
+        listener: ResultListener,
+        record_ttl: int,
+        expires: float,
+        max_size: int,
+        max_wait: float,
+    ) -> None:
+        self._client = client
+        self._celery = celery
+        self._listener = listener
+        self._record_ttl = record_ttl
+        self._expires = expires
+        self._batcher: MicroBatcher[Job, None] = MicroBatcher(
+            self._send_batch, max_size, max_wait, name="prediction-sender"
+        )
+
+    def send(self, job_id: str, pixels: str) -> None:
+        """Record and enqueue one prediction; return once it is on the queue, or raise."""
+        self._batcher.submit((job_id, pixels), timeout=10.0)
+
+    def _send_batch(self, jobs: list[Job]) -> Sequence[None]:
+        """Write the records, then send the message; a record whose job was not sent goes."""
+        prediction_records.create(self._client, dict(jobs), self._record_ttl)
+        try:
+            send(
+                self._celery,
+                names.PREDICT_BATCH,
+                # Outcomes come back on this process's channel (it differs per process).
+                [self._listener.channel, [list(job) for job in jobs]],
+                expires=self._expires,
+            )
+        except Exception:
+            prediction_records.withdraw(self._client, [job_id for job_id, _ in jobs])
+            raise
+        return [None] * len(jobs)
