@@ -4,8 +4,9 @@ Web uses it to send the predictions that arrive together as one Celery message; 
 predict worker, to run both models once on the images of concurrent messages. Each
 caller hands its items over and waits; a single runner thread takes whatever is
 waiting (up to ``max_size`` items, waiting at most ``max_wait`` seconds for more) and
-makes one call on all of them. With ``max_wait`` 0 a lone caller never waits: batches
-form only from items that queued up while the previous call was running.
+makes one call on all of them. Batches form from the items that queued up while the
+previous call was running; ``max_wait`` lets a batch wait a little for more, but only
+while ``busy`` says that more are on their way, so a lone caller never waits.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ class MicroBatcher(Generic[Item, Result]):
         max_size: int,
         max_wait: float,
         name: str = "micro-batcher",
+        busy: Callable[[int], bool] = lambda pending: True,
     ) -> None:
+        """``busy(pending)``: whether more items are likely soon, given ``pending`` waiting."""
         self._run_batch = run_batch
         self._max_size = max_size
         self._max_wait = max_wait
         self._name = name
+        self._busy = busy
         self._pending: list[tuple[Item, Future[Result]]] = []
         self._ready = threading.Condition()
         self._runner: threading.Thread | None = None
@@ -59,7 +63,8 @@ class MicroBatcher(Generic[Item, Result]):
         with self._ready:
             while not self._pending:
                 self._ready.wait()
-            deadline = time.monotonic() + self._max_wait
+            wait = self._max_wait if self._busy(len(self._pending)) else 0.0
+            deadline = time.monotonic() + wait
             while len(self._pending) < self._max_size:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -155,9 +155,10 @@ class Settings:
         "most predictions one web process sends as one message, and a worker runs as one model call",
     )
     batch_max_wait_ms: float = _setting(
-        0.0,
+        5.0,
         _non_negative_float,
-        "how long a batch waits for more predictions; 0 batches only those already waiting",
+        "how long a web process's batch waits for more predictions while others are in flight; "
+        "never when idle",
     )
     weights_dir: str = _setting(
         "models", str, "directory of the shipped weights published as version 1"

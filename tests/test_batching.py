@@ -63,3 +63,26 @@ def test_submit_many_answers_every_item_in_order_across_batches():
     items = [np.full((28, 28), v, np.uint8) for v in range(7)]
     assert batcher.submit_many(items) == [{"sum": v * 784} for v in range(7)]
     assert sum(calls) == 7 and max(calls) <= 3
+
+
+def test_a_batch_waits_for_more_only_while_the_process_is_busy():
+    run, calls = slow_echo(0.0)
+    idle = MicroBatcher(run, max_size=8, max_wait=5.0, busy=lambda pending: False)
+    started = time.monotonic()
+    idle.submit(np.zeros((28, 28), np.uint8))
+    assert time.monotonic() - started < 1.0  # not the 5 s max_wait
+
+    busy = MicroBatcher(run, max_size=3, max_wait=5.0, busy=lambda pending: True)
+    answers: list[dict] = []
+    threads = [
+        threading.Thread(
+            target=lambda v=v: answers.append(busy.submit(np.full((28, 28), v, np.uint8)))
+        )
+        for v in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # arriving one by one, still one call: the batch waited to fill
+    for thread in threads:
+        thread.join(10)
+    assert len(answers) == 3 and calls[-1] == 3

@@ -24,7 +24,7 @@ def test_readme_configuration_table_lists_every_variable():
 def test_defaults_build_settings_once_redis_is_given():
     settings = Settings.from_env(REDIS)
     assert settings.fine_tune_every == 50 and settings.rate_limits_enabled is True
-    assert settings.batch_max_size == 32 and settings.batch_max_wait_ms == 0
+    assert settings.batch_max_size == 32 and settings.batch_max_wait_ms == 5.0
 
 
 def test_web_server_address_and_size_default_to_the_platform_conventions():

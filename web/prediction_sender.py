@@ -40,8 +40,16 @@ class PredictionSender:
         self._record_ttl = record_ttl
         self._expires = expires
         self._batcher: MicroBatcher[Job, None] = MicroBatcher(
-            self._send_batch, max_size, max_wait, name="prediction-sender"
+            self._send_batch, max_size, max_wait, name="prediction-sender", busy=self._busy
         )
+
+    def _busy(self, pending: int) -> bool:
+        """Other requests of this process wait on outcomes: more jobs will follow soon.
+
+        A request waiting with ``Prefer: wait`` registers before it sends, so an idle
+        process has no waiter beyond the jobs pending here, and sends at once.
+        """
+        return self._listener.waiter_count() > pending
 
     def send(self, job_id: str, pixels: str) -> None:
         """Record and enqueue one prediction; return once it is on the queue, or raise."""

@@ -77,6 +77,11 @@ class ResultListener:
                 if not inboxes:
                     del self._waiters[job_id]
 
+    def waiter_count(self) -> int:
+        """How many requests of this process wait for an outcome now."""
+        with self._lock:
+            return sum(len(inboxes) for inboxes in self._waiters.values())
+
     def _start(self) -> None:
         """Start (or restart, should it have died) the listening thread; called under the lock."""
         if self._thread is not None and self._thread.is_alive():

@@ -32,7 +32,7 @@ def batcher() -> MicroBatcher[np.ndarray, dict[str, Any]]:
     return MicroBatcher(
         lambda digits: predict_digits(models(), digits),
         settings().batch_max_size,
-        settings().batch_max_wait_ms / 1000,
+        0.0,  # what queued up during the previous call: never wait for more
         name="model-batcher",
     )
 
