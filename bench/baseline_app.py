@@ -1,7 +1,9 @@
 """The synchronous baseline: the classic TensorFlow-demo shape, for comparison only.
 
 A small Flask app that runs the same LiteRT models inside the request and answers
-the prediction in the POST response. Served by the bench under gunicorn with
+the prediction in the POST response. It reads the canvas as Digits does (the whole
+canvas, and each digit found on it, in one model call per model), so both do the same
+work per drawing. Served by the bench under gunicorn with
 2 workers x 4 threads (gthread):
 
     gunicorn -w 2 -k gthread --threads 4 "bench.baseline_app:create_app()"
@@ -18,8 +20,9 @@ import numpy as np
 from flask import Flask, jsonify, request
 
 from shared.errors import DigitsError
-from shared.imaging import png_data_url, preprocess_data_url
+from shared.imaging import MAX_DIGITS, png_data_url
 from shared.names import MODEL_NAMES
+from shared.segmentation import Canvas, preprocess_canvas_data_url
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
 
@@ -39,17 +42,32 @@ def lazy_models(weights: Path) -> Models:
     return models
 
 
-def predict(models: Models, pixels: np.ndarray) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, model in models().items():
-        row = model.predict(pixels[np.newaxis])[0]
-        result[name] = {
-            "digit": int(np.argmax(row)),
-            "probabilities": [float(p) for p in row],
-            "version": 1,
+def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
+    # As in Digits: one digit alone reads as the whole canvas does, with no second image.
+    alone = len(canvas.parts) == 1 and np.array_equal(canvas.parts[0][1], canvas.whole)
+    images = np.stack([canvas.whole, *([] if alone else (image for _, image in canvas.parts))])
+    rows = {name: model.predict(images) for name, model in models().items()}
+
+    def reading(index: int) -> dict[str, Any]:
+        return {
+            name: {
+                "digit": int(np.argmax(rows[name][index])),
+                "probabilities": [round(float(p), 6) for p in rows[name][index]],
+                "version": 1,
+            }
+            for name in rows
         }
-    result["preview"] = png_data_url(pixels)
-    return result
+
+    digits = [
+        {"box": box, "preview": png_data_url(image), **reading(0 if alone else i + 1)}
+        for i, (box, image) in enumerate(canvas.parts)
+    ]
+    text = "".join(str(d["cnn"]["digit"]) for d in digits)
+    return {
+        **reading(0),
+        "preview": png_data_url(canvas.whole),
+        "number": {"text": text, "digits": digits},
+    }
 
 
 def create_app() -> Flask:
@@ -68,9 +86,11 @@ def create_app() -> Flask:
         if not isinstance(body, dict) or "image" not in body:
             return jsonify(error={"code": "invalid_request", "message": "need image"}), 400
         try:
-            pixels = preprocess_data_url(body["image"], MAX_IMAGE_BYTES, MAX_IMAGE_SIDE)
+            canvas = preprocess_canvas_data_url(
+                body["image"], MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_DIGITS
+            )
         except DigitsError as exc:
             return jsonify(error={"code": "invalid_image", "message": str(exc)}), 422
-        return jsonify(status="done", result=predict(models, pixels)), 200
+        return jsonify(status="done", result=predict(models, canvas)), 200
 
     return app

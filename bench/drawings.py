@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from shared.imaging import render_canvas_png
+from worker.trainer.numbers import number_set
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
@@ -22,6 +23,13 @@ def slanted_heavy(digit: np.ndarray) -> np.ndarray:
     )
     heavy = slanted.filter(ImageFilter.MaxFilter(3))
     return np.asarray(heavy, dtype=np.uint8)
+
+
+def number_images(n: int, length: int, seed: int = 5) -> list[str]:
+    """``n`` canvases of ``length``-digit numbers (sample test digits on the 3:1 pad)."""
+    with np.load(SAMPLE) as data:
+        numbers = number_set(data["x_test"], data["y_test"], n, seed, (length, length))
+    return ["data:image/png;base64," + base64.b64encode(n.png).decode() for n in numbers]
 
 
 def canvas_images(

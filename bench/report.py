@@ -100,6 +100,14 @@ def _resource_targets(report: dict[str, Any], add: Add) -> None:
             f"{cap['ms_per_prediction'].get('baseline', 0):.2f} ms at {cap['clients']} clients)",
             ratio <= 1.3,
         )
+    numbers = report.get("numbers", {})
+    if "p50_ratio" in numbers:
+        add(
+            "five-digit number p50 ≤ 2× a single digit's",
+            f"{numbers['p50_ratio']:.2f}× ({numbers['five']['p50_ms']:.1f} vs "
+            f"{numbers['single']['p50_ms']:.1f} ms, 1 client)",
+            numbers["p50_ratio"] <= 2,
+        )
     memory = report.get("memory", {})
     if "worker" in memory:
         pss = memory["worker"]["pss_total"]

@@ -8,6 +8,7 @@ synchronous baseline (bench/baseline_app.py), and measures:
 - end-to-end latency and throughput at 1, 8, 32, 128 clients (one POST with
   ``Prefer: wait=10``, long-polling only after a 202), and the same load against the
   baseline (client processes: bench/load.py);
+- one client sending five-digit numbers against one sending single digits (p50 ratio);
 - server CPU per prediction of each process kind from the kernel's accounting, and
   the dynos it takes for 100, 1,000 and 10,000 predictions/s (bench/capacity.py);
 - cold start of web and worker, memory of web, worker and trainer;
@@ -33,7 +34,7 @@ from typing import Any
 import httpx
 
 from bench import capacity, inference, load, report, stack
-from bench.drawings import canvas_images
+from bench.drawings import canvas_images, number_images
 from bench.fine_tune import measure_fine_tune
 from bench.report import say, show_load, show_memory
 
@@ -52,6 +53,7 @@ def main() -> None:
         cold = measure_cold_start(running, images, args.pool, args.concurrency)
         memory = {f"{name} (idle)": running.memory(name) for name in ("web", "worker")}
         result["load"] = measure_load(running, images, args)
+        result["numbers"] = measure_numbers(running, images, args)
         result["capacity"] = show_capacity(capacity.model(result["load"]))
         memory |= memory_after_load(running)
         if not args.skip_pools:
@@ -191,6 +193,21 @@ def measure_load(
         ratio = capacity.ratio(rows["digits"][-1], rows["baseline"][-1])
         say(f"  cpu digits/baseline: {ratio}×")
     return rows
+
+
+def measure_numbers(
+    running: stack.Stack, images: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """One client, single digits then five-digit numbers: what a number costs in latency."""
+    say("== numbers: 1 client, single digits then five-digit numbers")
+    rows = {}
+    for name, drawings in (("single", images), ("five", number_images(50, 5))):
+        warm("async", running.web_url, drawings)
+        rows[name] = load.run_load("async", running.web_url, drawings, 1, args.duration, 1)
+        show_load(f"digits {name}", rows[name])
+    ratio = rows["five"]["p50_ms"] / rows["single"]["p50_ms"]
+    say(f"  five-digit p50 / single-digit p50: {ratio:.2f}×")
+    return {**rows, "p50_ratio": round(ratio, 2)}
 
 
 def show_capacity(cap: dict[str, Any]) -> dict[str, Any]:

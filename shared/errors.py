@@ -42,6 +42,16 @@ class EmptyCanvas(DigitsError):
     http_status = 422
 
 
+class TooManyDigits(DigitsError):
+    code = "too_many_digits"
+    http_status = 422
+
+
+class CanvasTooWide(DigitsError):
+    code = "canvas_too_wide"
+    http_status = 422
+
+
 class NotFound(DigitsError):
     code = "not_found"
     http_status = 404

@@ -21,6 +21,8 @@ SIZE = 28
 BOX = 20
 #: Grey level (0-255, after inversion) above which a pixel counts as ink.
 INK_THRESHOLD = 40
+#: Most digits one canvas may hold: a number of up to six digits.
+MAX_DIGITS = 6
 #: Fewer ink pixels than this is a stray click, not a digit.
 MIN_INK_PIXELS = 4
 #: Smallest side we accept: a 1x1 or 4x4 "drawing" carries no digit.
@@ -141,19 +143,30 @@ def png_data_url(pixels: np.ndarray) -> str:
 
 
 def encode_pixels(pixels: np.ndarray) -> str:
-    """28x28 uint8 to a compact JSON-safe string for a task argument."""
+    """28x28 uint8 (or several, stacked) to a compact JSON-safe string for a task argument."""
     return base64.b64encode(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).decode("ascii")
 
 
-def decode_pixels(text: str) -> np.ndarray:
-    """Inverse of :func:`encode_pixels`; raises InvalidImage on anything else."""
+def decode_digits(text: str, max_count: int) -> np.ndarray:
+    """Inverse of :func:`encode_pixels` for 1 to ``max_count`` stacked 28x28 images.
+
+    Raises InvalidImage on anything else.
+    """
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise InvalidImage("pixels are not base64") from exc
-    if len(raw) != SIZE * SIZE:
-        raise InvalidImage(f"pixels must be {SIZE * SIZE} bytes, got {len(raw)}")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(SIZE, SIZE)
+    count, rest = divmod(len(raw), SIZE * SIZE)
+    if rest or not 1 <= count <= max_count:
+        raise InvalidImage(
+            f"pixels must be 1 to {max_count} images of {SIZE * SIZE} bytes, got {len(raw)} bytes"
+        )
+    return np.frombuffer(raw, dtype=np.uint8).reshape(count, SIZE, SIZE)
+
+
+def decode_pixels(text: str) -> np.ndarray:
+    """Inverse of :func:`encode_pixels` for one 28x28 image; raises InvalidImage otherwise."""
+    return decode_digits(text, 1)[0]
 
 
 def render_canvas_png(

@@ -19,8 +19,10 @@ from typing import Any
 
 import redis
 
-#: The record's fields: when it was accepted, the 28x28 drawing, and the outcome once known.
-CREATED_AT, PIXELS, OUTCOME = "created_at", "pixels", "outcome"
+#: The record's fields: when it was accepted; the 28x28 images the models read (the whole
+#: canvas, then each digit when there are several); each digit's box on the canvas (JSON);
+#: and the outcome once known.
+CREATED_AT, PIXELS, BOXES, OUTCOME = "created_at", "pixels", "boxes", "outcome"
 
 _ID_CHARS = frozenset("0123456789abcdef")
 
@@ -60,13 +62,14 @@ def watchers_key(job_id: str) -> str:
     return f"digits:prediction:{job_id}:watchers"
 
 
-def create(client: redis.Redis, records: Mapping[str, str], ttl: int) -> None:
-    """Write one record per (job id, encoded pixels) in one round trip."""
+def create(client: redis.Redis, records: Mapping[str, Mapping[str, str]], ttl: int) -> None:
+    """Write one record per job id (its fields: PIXELS, BOXES) in one round trip."""
     created_at = repr(time.time())
     pipe = client.pipeline(transaction=False)
-    for job_id, pixels in records.items():
+    for job_id, fields in records.items():
         key = record_key(job_id)
-        pipe.hset(key, mapping={CREATED_AT: created_at, PIXELS: pixels})
+        mapping = {CREATED_AT: created_at, **fields}
+        pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
         pipe.expire(key, ttl)
     pipe.execute()
 

@@ -115,7 +115,7 @@ class Settings:
     redis_url: str = _setting(
         "",
         _redis_url,
-        "Celery broker and result backend; `make run` starts an embedded valkey-server when unset",
+        "Celery broker, prediction records and the fine-tunes' result backend; `make run` starts an embedded valkey-server when unset",
         required=True,
     )
     storage_url: str = _setting(

@@ -60,3 +60,33 @@ def test_automatic_mode_recognizes_a_moment_after_the_stroke_ends(page, live_ser
     draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])
     expect(page.locator("#cnn-digit")).to_have_text(re.compile(r"^\s*1\s*$"), timeout=60_000)
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_number_drawn_on_the_page_shows_a_box_per_digit(page, live_server):
+    page.goto(live_server + "/")
+    # "4" in two strokes, then "2", side by side on the 3:1 pad (x is a share of its width).
+    draw_stroke(page, [(0.2, 0.15), (0.16, 0.6), (0.3, 0.6)])
+    draw_stroke(page, [(0.26, 0.2), (0.26, 0.85)])
+    draw_stroke(page, [(0.42, 0.3), (0.48, 0.15), (0.55, 0.3), (0.43, 0.85), (0.57, 0.85)])
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/predictions")
+    ) as sent:
+        page.click("#recognize")
+    body = sent.value.post_data_json
+    assert len(body["strokes"]) == 3 and all(len(point) == 3 for point in body["strokes"][0])
+    expect(page.locator("#pad-boxes rect")).to_have_count(2, timeout=60_000)
+    expect(page.locator("#number")).to_be_visible()
+    expect(page.locator("#number-digits img")).to_have_count(2)
+    expect(page.locator("#whole-reading")).to_be_hidden()
+    assert page.locator("#number-text").inner_text().strip() == "42"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#pad-frame").screenshot(path=str(ARTIFACTS / "number-42.png"))
+    page.screenshot(path=str(ARTIFACTS / "draw-number.png"), full_page=True)
+    # The verdict is on the whole number.
+    page.click("#feedback-wrong")
+    page.fill("#feedback-number-input", "42")
+    with page.expect_response(lambda r: r.url.endswith("/feedback")) as answered:
+        page.click("#feedback-number-send")
+    assert answered.value.status == 202
+    expect(page.locator("#feedback-status")).to_have_attribute("data-state", "done")
+    assert page.console_errors == []  # type: ignore[attr-defined]

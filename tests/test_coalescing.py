@@ -45,7 +45,11 @@ def test_a_bad_image_fails_only_its_own_prediction_in_a_batch(app, predict_worke
     listener.subscribe(reply_to)
     try:
         assert listener.get_message(timeout=5)["type"] == "subscribe"
-        prediction_records.create(services.redis, jobs, ttl=60)
+        records = {
+            i: {prediction_records.PIXELS: p, prediction_records.BOXES: "[[0, 0, 28, 28]]"}
+            for i, p in jobs.items()
+        }
+        prediction_records.create(services.redis, records, ttl=60)
         send(services.celery, names.PREDICT_BATCH, [reply_to, [[i, p] for i, p in jobs.items()]])
         message = wait_for(lambda: listener.get_message(timeout=1), 30, "the batch's outcomes")
     finally:

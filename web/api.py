@@ -12,12 +12,14 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from shared import names
 from shared.celery_config import send
 from shared.errors import InvalidRequest
-from shared.imaging import encode_pixels, preprocess_data_url
+from shared.imaging import MAX_DIGITS, encode_pixels, preprocess_data_url
 from shared.samples import SOURCES, new_meta
+from shared.segmentation import Canvas, preprocess_canvas_data_url
 from web import dataset, learning, predictions
 from web.admin import admin_required
 from web.services import current_services
 from web.stats import compute_stats, queue_state
+from web.strokes import check_strokes
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -27,15 +29,15 @@ MAX_WAIT = 5.0
 MAX_PREFER_WAIT = 10
 
 
-def json_body(required: set[str]) -> dict[str, Any]:
-    """The request's JSON object, with exactly the fields this endpoint knows."""
+def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The request's JSON object, with the required fields and no field this endpoint ignores."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object (Content-Type: application/json)")
     missing = sorted(required - body.keys())
     if missing:
         raise InvalidRequest(f"missing field(s): {', '.join(missing)}")
-    extra = sorted(body.keys() - required)
+    extra = sorted(body.keys() - required - optional)
     if extra:
         raise InvalidRequest(f"unknown field(s): {', '.join(extra)}")
     return body
@@ -79,11 +81,20 @@ def preferred_wait() -> int | None:
     return None
 
 
+def canvas_from(body: dict[str, Any]) -> Canvas:
+    settings = current_services().settings
+    if "strokes" in body:
+        check_strokes(body["strokes"])
+    return preprocess_canvas_data_url(
+        body["image"], settings.max_image_bytes, settings.max_image_side, MAX_DIGITS
+    )
+
+
 @bp.post("/predictions")
 def create_prediction() -> tuple[Response, int, dict[str, str]]:
-    pixels = image_from(json_body({"image"}))
+    canvas = canvas_from(json_body({"image"}, frozenset({"strokes"})))
     wait = preferred_wait()
-    answer = predictions.create_prediction(current_services(), pixels, wait or 0)
+    answer = predictions.create_prediction(current_services(), canvas, wait or 0)
     status_url = url_for("api.prediction_status", job_id=answer["id"])
     headers = {"Location": status_url}
     if answer["status"] != "queued":
@@ -119,14 +130,25 @@ def create_sample() -> tuple[Response, int]:
     return jsonify(id=sample_id), 202
 
 
+def number_text(value: Any) -> str:
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+        raise InvalidRequest('number must be a string of digits, such as "2024"')
+    if len(value) > MAX_DIGITS:
+        raise InvalidRequest(f"number must have at most {MAX_DIGITS} digits")
+    return value
+
+
 @bp.post("/predictions/<job_id>/feedback")
 def prediction_feedback(job_id: str) -> tuple[Response, int]:
-    body = json_body({"label", "consent"})
-    label = digit_label(body["label"], allow_null=True)
+    body = json_body({"consent"}, frozenset({"label", "number"}))
+    if ("label" in body) == ("number" in body):
+        raise InvalidRequest("send either label (one digit, or null) or number (the right number)")
+    label = digit_label(body["label"], allow_null=True) if "label" in body else None
+    number = number_text(body["number"]) if "number" in body else None
     if not isinstance(body["consent"], bool):
         raise InvalidRequest("consent must be true or false")
     answer = predictions.record_feedback(
-        current_services(), job_id, label, body["consent"], client_fingerprint()
+        current_services(), job_id, label, body["consent"], client_fingerprint(), number
     )
     return jsonify(answer), 202
 

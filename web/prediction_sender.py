@@ -19,8 +19,8 @@ from shared.batching import MicroBatcher
 from shared.celery_config import send
 from web.result_listener import ResultListener
 
-#: (job id, encoded 28x28 pixels)
-Job = tuple[str, str]
+#: (job id, encoded 28x28 images, their boxes as JSON)
+Job = tuple[str, str, str]
 
 
 class PredictionSender:
@@ -51,22 +51,26 @@ class PredictionSender:
         """
         return self._listener.waiter_count() > pending
 
-    def send(self, job_id: str, pixels: str) -> None:
+    def send(self, job_id: str, pixels: str, boxes: str) -> None:
         """Record and enqueue one prediction; return once it is on the queue, or raise."""
-        self._batcher.submit((job_id, pixels), timeout=10.0)
+        self._batcher.submit((job_id, pixels, boxes), timeout=10.0)
 
     def _send_batch(self, jobs: list[Job]) -> Sequence[None]:
         """Write the records, then send the message; a record whose job was not sent goes."""
-        prediction_records.create(self._client, dict(jobs), self._record_ttl)
+        records = {
+            job_id: {prediction_records.PIXELS: pixels, prediction_records.BOXES: boxes}
+            for job_id, pixels, boxes in jobs
+        }
+        prediction_records.create(self._client, records, self._record_ttl)
         try:
             send(
                 self._celery,
                 names.PREDICT_BATCH,
                 # Outcomes come back on this process's channel (it differs per process).
-                [self._listener.channel, [list(job) for job in jobs]],
+                [self._listener.channel, [[job_id, pixels] for job_id, pixels, _ in jobs]],
                 expires=self._expires,
             )
         except Exception:
-            prediction_records.withdraw(self._client, [job_id for job_id, _ in jobs])
+            prediction_records.withdraw(self._client, [job_id for job_id, _, _ in jobs])
             raise
         return [None] * len(jobs)

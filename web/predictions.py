@@ -18,8 +18,10 @@ import numpy as np
 from shared import names, prediction_records
 from shared.celery_config import send
 from shared.errors import Conflict, NotFound
-from shared.imaging import decode_pixels, encode_pixels, png_data_url
+from shared.imaging import MAX_DIGITS, decode_digits, encode_pixels, png_data_url
+from shared.names import MODEL_NAMES
 from shared.samples import new_meta
+from shared.segmentation import Canvas
 from web import stats
 from web.services import Services
 
@@ -27,22 +29,28 @@ from web.services import Services
 GRACE = 5.0
 
 
-def create_prediction(services: Services, pixels: np.ndarray, wait: float = 0.0) -> dict[str, Any]:
+def create_prediction(services: Services, canvas: Canvas, wait: float = 0.0) -> dict[str, Any]:
     """Accept a drawing; answer once it is sent, or once it is done if that takes under ``wait``.
 
     Returns the client's view of the job: "queued", or "done"/"failed" when it finished
     in time (``Prefer: wait``).
     """
     job_id = uuid.uuid4().hex
-    encoded = encode_pixels(pixels)
+    images = [canvas.whole]
+    # One digit alone reads as the whole canvas does: no second image for the models.
+    if len(canvas.parts) > 1 or not np.array_equal(canvas.parts[0][1], canvas.whole):
+        images += [image for _, image in canvas.parts]
+    pixels = encode_pixels(np.stack(images))
+    boxes = json.dumps([box for box, _ in canvas.parts])
     if not wait:
-        services.sender.send(job_id, encoded)
+        services.sender.send(job_id, pixels, boxes)
         return {"id": job_id, "status": "queued"}
     # Listen before sending: the outcome cannot arrive before we are ready for it.
     with services.results.waiting(job_id) as inbox:
-        services.sender.send(job_id, encoded)
+        services.sender.send(job_id, pixels, boxes)
         outcome = _next_outcome(services, job_id, inbox, time.monotonic() + wait)
-    return _answer(services, job_id, outcome, encoded, created_at=time.time())
+    record = {prediction_records.PIXELS: pixels, prediction_records.BOXES: boxes}
+    return _answer(services, job_id, outcome, record, created_at=time.time())
 
 
 def read_record(services: Services, job_id: str) -> dict[str, str]:
@@ -92,14 +100,14 @@ def prediction_status(services: Services, job_id: str, wait: float = 0.0) -> dic
             if outcome is None:
                 outcome = _next_outcome(services, job_id, inbox, time.monotonic() + wait)
     created_at = float(record[prediction_records.CREATED_AT])
-    return _answer(services, job_id, outcome, record[prediction_records.PIXELS], created_at)
+    return _answer(services, job_id, outcome, record, created_at)
 
 
 def _answer(
     services: Services,
     job_id: str,
     outcome: dict[str, Any] | None,
-    pixels: str,
+    record: dict[str, str],
     created_at: float,
 ) -> dict[str, Any]:
     """The client's words for an outcome; a job queued past its expiry has failed."""
@@ -113,10 +121,39 @@ def _answer(
     elif "error" in outcome:
         answer.update(status="failed", error=outcome["error"])
     else:
-        # The preview is the drawing the models saw, rendered from the record's pixels.
-        result = {**outcome["result"], "preview": png_data_url(decode_pixels(pixels))}
-        answer.update(status="done", result=result)
+        answer.update(status="done", result=_result(outcome["result"], record))
     return answer
+
+
+def _digits(result: dict[str, Any], record: dict[str, str]) -> list[dict[str, Any]]:
+    """Each digit on the canvas, left to right: its box, 28x28 image and both readings."""
+    images = decode_digits(record[prediction_records.PIXELS], MAX_DIGITS + 1)
+    boxes = json.loads(record.get(prediction_records.BOXES, "[]"))
+    if len(images) == 1:  # one digit: the whole canvas's reading is the digit's
+        parts, images = [result], images[:1]
+    else:
+        parts, images = result["parts"], images[1:]
+    return [
+        {"image": image, "box": box, **{name: part[name] for name in MODEL_NAMES}}
+        for image, box, part in zip(images, boxes, parts, strict=True)
+    ]
+
+
+def _result(result: dict[str, Any], record: dict[str, str]) -> dict[str, Any]:
+    """The client's result: the whole canvas read as one digit, and the number on it.
+
+    Previews are rendered here from the record's pixels: the images the models saw.
+    """
+    images = decode_digits(record[prediction_records.PIXELS], MAX_DIGITS + 1)
+    digits = [
+        {"box": d["box"], "preview": png_data_url(d.pop("image")), **d}
+        for d in _digits(result, record)
+    ]
+    return {
+        **{name: result[name] for name in MODEL_NAMES},
+        "preview": png_data_url(images[0]),
+        "number": {"text": "".join(str(d["cnn"]["digit"]) for d in digits), "digits": digits},
+    }
 
 
 def _timed_out(services: Services) -> dict[str, str]:
@@ -128,31 +165,56 @@ def _timed_out(services: Services) -> dict[str, str]:
 
 
 def record_feedback(
-    services: Services, job_id: str, label: int | None, consent: bool, client: str
+    services: Services,
+    job_id: str,
+    label: int | None,
+    consent: bool,
+    client: str,
+    number: str | None = None,
 ) -> dict[str, Any]:
-    """Count the feedback towards accuracy and, with consent, store the drawing as a sample.
+    """Count the feedback towards accuracy and, with consent, store the drawings as samples.
 
-    One feedback per prediction: a second is a 409. The sample id is the job id, so a
-    redelivered save rewrites the same keys.
+    ``label`` is the verdict on the canvas read as one digit (None: not a digit);
+    ``number``, when given, the right number: if it has as many digits as were found,
+    each digit becomes a sample of its own. One feedback per prediction: a second is a
+    409. Sample ids derive from the job id, so a redelivered save rewrites the same keys.
     """
     record = read_record(services, job_id)
     outcome = _outcome(record)
     if outcome is None or "result" not in outcome:
         raise Conflict("this prediction has no result; send feedback once it is done")
     result = outcome["result"]
+    if number is None:
+        whole = decode_digits(record[prediction_records.PIXELS], MAX_DIGITS + 1)[0]
+        verdicts = [(job_id, whole, label, _predicted(result))]
+    else:
+        digits = _digits(result, record)
+        verdicts = []
+        if len(number) == len(digits):
+            verdicts = [
+                (uuid.uuid5(uuid.UUID(job_id), str(i)).hex, d["image"], int(n), _predicted(d))
+                for i, (d, n) in enumerate(zip(digits, number, strict=True))
+            ]
     key = prediction_records.record_key(job_id)
-    if not services.redis.hsetnx(key, "feedback", json.dumps({"label": label, "consent": consent})):
+    given = {"label": label, "number": number, "consent": consent}
+    if not services.redis.hsetnx(key, "feedback", json.dumps(given)):
         raise Conflict("feedback for this prediction was already received")
-    predicted = {
-        name: {"digit": result[name]["digit"], "version": result[name]["version"]}
-        for name in names.MODEL_NAMES
-    }
     try:
         if consent:
-            sample = new_meta(label, "feedback", client, predictions=predicted)
-            send(services.celery, names.SAVE_SAMPLE, [job_id, record["pixels"], sample])
-        stats.add_feedback(services.redis, label, predicted)
+            for sample_id, image, digit, predicted in verdicts:
+                sample = new_meta(digit, "feedback", client, predictions=predicted)
+                send(services.celery, names.SAVE_SAMPLE, [sample_id, encode_pixels(image), sample])
+        for _, _, digit, predicted in verdicts:
+            stats.add_feedback(services.redis, digit, predicted)
     except Exception:
         services.redis.hdel(key, "feedback")  # not accepted: the client may send it again
         raise
-    return {"id": job_id, "stored": consent}
+    return {"id": job_id, "stored": consent and bool(verdicts), "samples": len(verdicts) * consent}
+
+
+def _predicted(readings: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """What each model read, as feedback statistics and sample metadata keep it."""
+    return {
+        name: {"digit": readings[name]["digit"], "version": readings[name]["version"]}
+        for name in MODEL_NAMES
+    }

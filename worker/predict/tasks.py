@@ -11,7 +11,7 @@ import numpy as np
 from shared import fine_tune_jobs, names, prediction_records
 from shared.batching import MicroBatcher
 from shared.errors import DigitsError, InvalidImage
-from shared.imaging import decode_pixels
+from shared.imaging import MAX_DIGITS, decode_digits, decode_pixels
 from shared.samples import write_sample
 from worker.clients import redis_client, settings, store
 from worker.predict.celery import app
@@ -50,9 +50,13 @@ def predict_batch(reply_to: str, jobs: list[list[str]]) -> int:
 
 
 def predict_outcomes(jobs: list[list[str]]) -> dict[str, dict[str, Any]]:
-    """Each job's outcome: its result, or an error for this job alone (a bad image)."""
+    """Each job's outcome: its result, or an error for this job alone (a bad image).
+
+    A job's pixels are the whole canvas read as one digit, then each digit on it when
+    there are several; the images of every job go through the models as one batch.
+    """
     outcomes: dict[str, dict[str, Any]] = {}
-    digits: dict[str, np.ndarray] = {}
+    images: dict[str, np.ndarray] = {}
     for job in jobs:
         if not (isinstance(job, list) and len(job) == 2 and isinstance(job[0], str)):
             log.warning("dropped a malformed predict job: %.80r", job)
@@ -62,19 +66,22 @@ def predict_outcomes(jobs: list[list[str]]) -> dict[str, dict[str, Any]]:
             log.warning("dropped a predict job with a malformed id: %.80r", job_id)
             continue
         try:
-            digits[job_id] = decode_pixels(pixels)
+            images[job_id] = decode_digits(pixels, MAX_DIGITS + 1)
         except InvalidImage as exc:
             outcomes[job_id] = {"error": {"code": exc.code, "message": str(exc)}}
-    if digits:
+    if images:
         try:
-            results = batcher().submit_many(list(digits.values()))
+            answers = batcher().submit_many([image for stack in images.values() for image in stack])
         except Exception:
-            log.exception("the models failed on a batch of %d", len(digits))
+            log.exception("the models failed on a batch of %d jobs", len(images))
             failed = {"code": "prediction_failed", "message": "the worker could not run the models"}
-            results = [{"error": failed}] * len(digits)
+            outcomes.update((job_id, {"error": failed}) for job_id in images)
         else:
-            results = [{"result": result} for result in results]
-        outcomes.update(zip(digits, results, strict=True))
+            start = 0
+            for job_id, stack in images.items():
+                whole, *parts = answers[start : start + len(stack)]
+                start += len(stack)
+                outcomes[job_id] = {"result": {**whole, "parts": parts}}
     return outcomes
 
 

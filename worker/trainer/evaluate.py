@@ -2,7 +2,10 @@
 
 Prints, per model, MNIST test accuracy, accuracy on canvas-style digits (MNIST test digits
 drawn as a browser canvas exports them, then sent through the web's preprocessing), the
-worst digits, the single-image inference time, file size and parameter count. Uses LiteRT
+worst digits, the single-image inference time, file size and parameter count; then reads
+synthetic numbers (MNIST test digits composed 2 to 6 at a time, ``worker.trainer.numbers``)
+through web's segmentation: whole-number accuracy, per-digit accuracy where the count of
+digits is right, and the count right. Uses LiteRT
 only, like the predict worker; a fixed seed makes the figures reproducible.
 """
 
@@ -21,6 +24,7 @@ from shared.imaging import ink_canvas_png, preprocess_png
 from shared.names import MODEL_NAMES
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
+from worker.trainer.numbers import NUMBERS_FILE, number_figures, number_set
 
 CANVAS_SIDE = 280
 #: Side of the rendered 28x28 box on the canvas (the ink is about 20/28 of it).
@@ -103,7 +107,9 @@ def worst(per_digit: dict[str, float | None], count: int = 3) -> list[tuple[str,
     return sorted(scored, key=lambda item: item[1])[:count]
 
 
-def evaluate(models_dir: Path, mnist_path: str, limit: int | None, seed: int) -> dict[str, Any]:
+def evaluate(
+    models_dir: Path, mnist_path: str, limit: int | None, seed: int, numbers: int = 0
+) -> dict[str, Any]:
     """All the figures, as a JSON-ready dict."""
     with np.load(mnist_path) as data:
         x_test, y_test = data["x_test"][:limit], data["y_test"][:limit].astype(np.int64)
@@ -122,6 +128,7 @@ def evaluate(models_dir: Path, mnist_path: str, limit: int | None, seed: int) ->
         },
         "models": {},
     }
+    models: dict[str, LiteModel] = {}
     for name in MODEL_NAMES:
         path = models_dir / f"{name}.tflite"
         if not path.exists():
@@ -131,6 +138,7 @@ def evaluate(models_dir: Path, mnist_path: str, limit: int | None, seed: int) ->
         trained = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         mnist = accuracy_report(y_test, model.predict(x_test).argmax(axis=1))
         canvas = accuracy_report(y_test, model.predict(x_canvas).argmax(axis=1))
+        models[name] = model
         figures["models"][name] = {
             "mnist_accuracy": mnist["accuracy"],
             "mnist_per_digit_accuracy": mnist["per_digit_accuracy"],
@@ -141,20 +149,35 @@ def evaluate(models_dir: Path, mnist_path: str, limit: int | None, seed: int) ->
             "tflite_bytes": path.stat().st_size,
             "parameters": trained.get("parameters"),
         }
+    if numbers:
+        # Numbers from the digits of the set evaluated (MNIST test), composed 2 to 6 at a time.
+        figures["numbers"] = number_figures(models, number_set(x_test, y_test, numbers, seed))
     return figures
 
 
 def print_figures(figures: dict[str, Any]) -> None:
     print(f"{figures['digits']} MNIST test digits, canvas-style seed {figures['seed']}")
     for name, m in figures["models"].items():
+        parameters = f"{m['parameters']:,}" if m["parameters"] else "?"  # no metrics file
         print(
             f"{name}: MNIST {m['mnist_accuracy']:.2%}  canvas-style {m['canvas_accuracy']:.2%}  "
             f"{m['ms_per_image']:.3f} ms/image  {m['tflite_bytes']:,} bytes  "
-            f"{m['parameters'] or '?':,} parameters"
+            f"{parameters} parameters"
         )
         for label, key in (("MNIST", "mnist"), ("canvas", "canvas")):
             digits = ", ".join(f"{d}: {a:.2%}" for d, a in worst(m[f"{key}_per_digit_accuracy"]))
             print(f"    worst digits ({label}): {digits}")
+    if "numbers" in figures:
+        n = figures["numbers"]
+        print(
+            f"{n['numbers']} synthetic numbers of 2-6 digits: count of digits right "
+            f"{n['count_accuracy']:.2%}"
+        )
+        for name, m in n["models"].items():
+            print(
+                f"{name}: whole number {m['whole_number_accuracy']:.2%}  per digit where the "
+                f"count is right {m['digit_accuracy_where_count_right']:.2%}"
+            )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -163,7 +186,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mnist", help="mnist.npz path (default: MNIST_PATH)")
     parser.add_argument("--limit", type=int, help="use only the first N test digits")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the canvas renderings")
+    parser.add_argument("--numbers", type=int, default=1000, help="synthetic numbers to read")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help=f"write the number figures to <models>/{NUMBERS_FILE} for the model card",
+    )
     return parser.parse_args(argv)
 
 
@@ -173,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     mnist = args.mnist or settings.mnist_path
     if not mnist:
         raise SystemExit("give --mnist PATH or set MNIST_PATH (evaluate does not download)")
-    figures = evaluate(Path(args.models or settings.weights_dir), mnist, args.limit, args.seed)
+    models_dir = Path(args.models or settings.weights_dir)
+    figures = evaluate(models_dir, mnist, args.limit, args.seed, args.numbers)
     print_figures(figures)
+    if args.record and "numbers" in figures:
+        (models_dir / NUMBERS_FILE).write_text(json.dumps(figures["numbers"], indent=2) + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from worker.trainer.builders import BUILDERS
+from worker.trainer.numbers import NUMBERS_FILE
 
 ATTRIBUTION = (
     "MNIST by Yann LeCun and Corinna Cortes (and Christopher J. C. Burges), "
@@ -34,7 +35,7 @@ def model_card(out: Path) -> str:
         "aspect, shear, shift, elastic wobble), then normalises them with the same MNIST recipe "
         "as `shared.imaging` (crop, fit 20 px, centre by mass).",
     ]
-    return "\n".join([*lines, *model_rows(out), *fine_tuning_rows(out)])
+    return "\n".join([*lines, *model_rows(out), *number_rows(out), *fine_tuning_rows(out)])
 
 
 def model_rows(out: Path) -> list[str]:
@@ -72,6 +73,32 @@ def model_rows(out: Path) -> list[str]:
         "",
     ]
     return lines
+
+
+def number_rows(out: Path) -> list[str]:
+    """How well whole numbers are read: segmentation (shared.segmentation) and each model."""
+    path = out / NUMBERS_FILE
+    if not path.exists():
+        return []
+    n = json.loads(path.read_text())
+    lines = [
+        "## Numbers",
+        "",
+        f"{n['numbers']:,} synthetic numbers (MNIST test digits composed 2 to 6 at a time on a "
+        "3:1 canvas: uneven sizes, a sloping line, gaps from a slight overlap to wide spacing; "
+        "`worker/trainer/numbers.py`), read through web's segmentation "
+        "(`shared/segmentation.py`). The count of digits was right for "
+        f"{n['count_accuracy']:.1%} of them.",
+        "",
+        "| model | whole number right | per digit, where the count is right |",
+        "|---|---|---|",
+    ]
+    for name, m in n["models"].items():
+        lines.append(
+            f"| {name} | {m['whole_number_accuracy']:.1%} "
+            f"| {m['digit_accuracy_where_count_right']:.2%} |"
+        )
+    return [*lines, ""]
 
 
 #: Written by ``python -m worker.trainer.learning_curve experiments --out models``.

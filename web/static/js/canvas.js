@@ -1,13 +1,14 @@
-// A square drawing pad shared by the Draw and Collect pages.
+// The drawing pad shared by the Draw page (3:1, for numbers) and the Collect page (square).
 //
-// Strokes are kept as lists of points in pad units (0..1), not pixels, so the bitmap can
-// be redrawn exactly after an undo or when the size or devicePixelRatio changes.
+// Strokes are kept as lists of points in pad units (0..1 of the width and of the height,
+// plus milliseconds since the stroke began), not pixels, so the bitmap can be redrawn
+// exactly after an undo or when the size or devicePixelRatio changes.
 // The background is never filled: the exported PNG is transparent with dark ink, which is
 // what the server expects (it composites onto white itself). The guide box is CSS.
 
 const INK = "#111";
-// About 1/14 of the side: at 280 px that is 20 px, which after the server scales the
-// ink to 20 px of a 28 px square gives strokes as thick as MNIST's.
+// About 1/14 of the height: at 280 px that is 20 px, which after the server scales a
+// digit's ink to 20 px of a 28 px square gives strokes as thick as MNIST's.
 const STROKE_RATIO = 1 / 14;
 // Beyond 2x the bitmap only makes the upload bigger; the models see 28x28 anyway.
 const MAX_SCALE = 2;
@@ -55,22 +56,41 @@ export class DrawingPad extends EventTarget {
     return this.#canvas.toDataURL("image/png");
   }
 
+  // The strokes as the API takes them: [[x, y, t], ...] per stroke, in pixels of the
+  // exported image and milliseconds since the stroke began.
+  get strokes() {
+    const { width, height } = this.#canvas;
+    return this.#strokes.map((stroke) =>
+      stroke.map(([x, y, t]) => [Math.round(x * width), Math.round(y * height), Math.round(t)]),
+    );
+  }
+
+  // The bitmap's size in canvas pixels, for drawing over it (the boxes of a number).
+  get size() {
+    return { width: this.#canvas.width, height: this.#canvas.height };
+  }
+
   #fit() {
     const rect = this.#canvas.getBoundingClientRect();
     if (rect.width === 0) return; // hidden; fit again when it shows
     const scale = Math.min(window.devicePixelRatio || 1, MAX_SCALE);
-    const side = Math.round(rect.width * scale);
-    if (this.#canvas.width !== side || this.#canvas.height !== side) {
-      this.#canvas.width = side; // resizing also wipes the bitmap and the context state
-      this.#canvas.height = side;
+    const width = Math.round(rect.width * scale);
+    const height = Math.round(rect.height * scale);
+    if (this.#canvas.width !== width || this.#canvas.height !== height) {
+      this.#canvas.width = width; // resizing also wipes the bitmap and the context state
+      this.#canvas.height = height;
       this.#redraw();
     }
   }
 
-  #point(event) {
+  #point(event, startedAt = event.timeStamp) {
     const rect = this.#canvas.getBoundingClientRect();
     const clamp = (v) => Math.min(1, Math.max(0, v));
-    return [clamp((event.clientX - rect.left) / rect.width), clamp((event.clientY - rect.top) / rect.height)];
+    return [
+      clamp((event.clientX - rect.left) / rect.width),
+      clamp((event.clientY - rect.top) / rect.height),
+      Math.max(0, event.timeStamp - startedAt),
+    ];
   }
 
   #start(event) {
@@ -80,6 +100,7 @@ export class DrawingPad extends EventTarget {
     this.#canvas.setPointerCapture(event.pointerId);
     this.#pointerId = event.pointerId;
     const stroke = [this.#point(event)];
+    stroke.startedAt = event.timeStamp;
     this.#strokes.push(stroke);
     this.#paint(stroke);
   }
@@ -92,7 +113,7 @@ export class DrawingPad extends EventTarget {
     const events = event.getCoalescedEvents?.() ?? [];
     for (const e of events.length ? events : [event]) {
       const last = stroke.at(-1);
-      const next = this.#point(e);
+      const next = this.#point(e, stroke.startedAt);
       stroke.push(next);
       this.#segment(last, next);
     }
@@ -108,33 +129,33 @@ export class DrawingPad extends EventTarget {
     const ctx = this.#ctx;
     ctx.strokeStyle = INK;
     ctx.fillStyle = INK;
-    ctx.lineWidth = this.#canvas.width * STROKE_RATIO;
+    ctx.lineWidth = this.#canvas.height * STROKE_RATIO;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
   }
 
   #segment(from, to) {
-    const side = this.#canvas.width;
+    const { width, height } = this.#canvas;
     this.#setPen();
     this.#ctx.beginPath();
-    this.#ctx.moveTo(from[0] * side, from[1] * side);
-    this.#ctx.lineTo(to[0] * side, to[1] * side);
+    this.#ctx.moveTo(from[0] * width, from[1] * height);
+    this.#ctx.lineTo(to[0] * width, to[1] * height);
     this.#ctx.stroke();
   }
 
   #paint(stroke) {
-    const side = this.#canvas.width;
+    const { width, height } = this.#canvas;
     const ctx = this.#ctx;
     this.#setPen();
     // Start with a dot: a tap must leave ink, and a zero-length line is not reliably
     // drawn with round caps.
     ctx.beginPath();
-    ctx.arc(stroke[0][0] * side, stroke[0][1] * side, ctx.lineWidth / 2, 0, 2 * Math.PI);
+    ctx.arc(stroke[0][0] * width, stroke[0][1] * height, ctx.lineWidth / 2, 0, 2 * Math.PI);
     ctx.fill();
     if (stroke.length === 1) return;
     ctx.beginPath();
-    ctx.moveTo(stroke[0][0] * side, stroke[0][1] * side);
-    for (const [x, y] of stroke.slice(1)) ctx.lineTo(x * side, y * side);
+    ctx.moveTo(stroke[0][0] * width, stroke[0][1] * height);
+    for (const [x, y] of stroke.slice(1)) ctx.lineTo(x * width, y * height);
     ctx.stroke();
   }
 

@@ -1,5 +1,5 @@
-// The Draw page: send the drawing, follow the job until both models answer, show the
-// answers, and take the person's verdict on them.
+// The Draw page: send the drawing (a digit or a number), follow the job until both
+// models answer, show the answers and the digits found, and take the person's verdict.
 
 import { ApiError, TimeoutError, errorMessage, postJSON, submitJob } from "./api.js";
 import { DrawingPad } from "./canvas.js";
@@ -10,19 +10,33 @@ const predictionsUrl = config.predictionsUrl;
 // How long the server may hold the POST (Prefer: wait) and then each poll, in seconds.
 const pollWait = Number(config.pollWait || 2);
 const pollTimeout = Number(config.pollTimeout || 20);
+// The API's bound on the strokes sent beside the image (web/strokes.py).
+const MAX_STROKE_POINTS = 10000;
+const SVG = "http://www.w3.org/2000/svg";
 
 const pad = new DrawingPad($("canvas"));
 const status = $("status");
 const result = $("result");
 let job = null; // AbortController of the recognition in flight; a new one supersedes it
 let predictionId = null;
+let number = null; // the digits read on the canvas: {text, digits}
 
 function forgetResult() {
   job?.abort();
   job = null;
   predictionId = null;
+  number = null;
   result.hidden = true;
   $("result-empty").hidden = false;
+  $("pad-boxes").replaceChildren();
+}
+
+// The image, and the strokes when they are within the API's bounds (they are optional).
+function drawing() {
+  const body = { image: pad.toDataURL() };
+  const strokes = pad.strokes;
+  if (strokes.reduce((n, stroke) => n + stroke.length, 0) <= MAX_STROKE_POINTS) body.strokes = strokes;
+  return body;
 }
 
 // ---- recognizing ----------------------------------------------------------------------
@@ -34,7 +48,8 @@ async function recognize() {
   let polling = false; // a 404 while polling means the job expired, not a missing route
   setStatus(status, "sending", t("status.sending"));
   try {
-    const final = await submitJob(predictionsUrl, { image: pad.toDataURL() }, {
+    const size = pad.size; // the exported image's pixels: the boxes come back in them
+    const final = await submitJob(predictionsUrl, drawing(), {
       wait: pollWait,
       timeoutMs: pollTimeout * 1000,
       signal,
@@ -51,8 +66,11 @@ async function recognize() {
     });
     if (final.status === "done") {
       predictionId = final.id;
-      showResult(final.result);
-      setStatus(status, "done", t("status.done", { answers: answersText(final.result) }));
+      showResult(final.result, size);
+      const done = isNumber()
+        ? t("status.number", { number: number.text })
+        : t("status.done", { answers: answersText(final.result) });
+      setStatus(status, "done", done);
     } else {
       setStatus(status, "failed", t("status.failed", { message: errorMessage(final.error) }));
     }
@@ -121,7 +139,43 @@ function showModel(name, answer) {
   }
 }
 
-function showResult(answers) {
+// The digits found: boxes over the drawing, the reading, each digit's 28x28 preview.
+function showNumber(found, size) {
+  number = found ?? null;
+  const digits = number?.digits ?? [];
+  const boxes = $("pad-boxes");
+  boxes.setAttribute("viewBox", `0 0 ${size.width} ${size.height}`);
+  const fontSize = Math.round(size.height / 10);
+  boxes.replaceChildren(
+    ...digits.flatMap(({ box: [x0, y0, x1, y1], cnn }) => {
+      const rect = document.createElementNS(SVG, "rect");
+      for (const [k, v] of Object.entries({ x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 4 })) {
+        rect.setAttribute(k, String(v));
+      }
+      const label = document.createElementNS(SVG, "text");
+      label.setAttribute("x", String(x0));
+      label.setAttribute("y", String(Math.max(fontSize, y0 - 4)));
+      label.setAttribute("font-size", String(fontSize));
+      label.textContent = `${cnn.digit} · ${formatPercent(cnn.probabilities[cnn.digit])}`;
+      return [rect, label];
+    }),
+  );
+  // A number is shown digit by digit; the whole canvas read as one digit only for one.
+  $("number").hidden = digits.length < 2;
+  $("whole-reading").hidden = digits.length > 1;
+  $("whole-preview").hidden = digits.length > 1;
+  $("number-text").textContent = number?.text ?? "";
+  $("number-digits").replaceChildren(
+    ...digits.map(({ preview, cnn }, i) => {
+      const text = t("digit_reading", { index: i + 1, digit: cnn.digit, percent: percent(cnn.probabilities[cnn.digit]) });
+      const img = el("img", { src: preview, width: "28", height: "28", alt: text });
+      return el("li", { class: "text-center" }, img, el("div", { class: "small", "aria-hidden": "true" }, String(cnn.digit)));
+    }),
+  );
+}
+
+function showResult(answers, size) {
+  showNumber(answers.number, size);
   for (const { name } of models) showModel(name, answers[name]);
   const preview = $("preview");
   if (typeof answers.preview === "string" && answers.preview.startsWith("data:image/png;base64,")) {
@@ -134,7 +188,7 @@ function showResult(answers) {
   const agree = new Set(digits).size === 1;
   $("disagree").hidden = agree;
   $("disagree").textContent = agree ? "" : t("disagree");
-  resetFeedback(agree ? digits[0] : null);
+  resetFeedback(agree ? digits[0] : null, isNumber() ? number.text : null);
   $("result-empty").hidden = true;
   result.hidden = false;
 }
@@ -143,49 +197,80 @@ function showResult(answers) {
 
 const feedbackStatus = $("feedback-status");
 const digitPicker = $("feedback-digits");
+const numberForm = $("feedback-number");
+const numberInput = $("feedback-number-input");
 const wrong = $("feedback-wrong");
 const correct = $("feedback-correct");
 const feedbackControls = () => [
   ...document.querySelectorAll("#feedback button"),
   $("feedback-consent"),
+  numberInput,
 ];
 
+// Several digits on the canvas: the verdict is on the whole number.
+const isNumber = () => (number?.digits?.length ?? 0) > 1;
+
 // `agreed` is the digit both models read, or null when they disagree: then "Correct"
-// would be ambiguous, so the picker opens straight away instead.
-function resetFeedback(agreed) {
+// would be ambiguous, so the picker opens straight away instead. `numberText` is the
+// number read when there are several digits: "Correct" confirms it, "Wrong" asks for it.
+function resetFeedback(agreed, numberText) {
   for (const control of feedbackControls()) control.disabled = false;
-  correct.hidden = agreed === null;
-  wrong.hidden = agreed === null;
+  const many = numberText !== null;
+  correct.hidden = !many && agreed === null;
+  wrong.hidden = !many && agreed === null;
   correct.dataset.label = agreed ?? "";
-  digitPicker.hidden = agreed !== null;
-  wrong.setAttribute("aria-expanded", String(agreed === null));
+  correct.dataset.number = numberText ?? "";
+  digitPicker.hidden = many || agreed !== null;
+  numberForm.hidden = true;
+  numberInput.value = "";
+  wrong.setAttribute("aria-controls", many ? "feedback-number" : "feedback-digits");
+  wrong.setAttribute("aria-expanded", String(!many && agreed === null));
   $("feedback-pick").textContent = agreed === null ? t("feedback.disagree") : $("feedback-pick").dataset.text;
   setStatus(feedbackStatus, "idle");
 }
 $("feedback-pick").dataset.text = $("feedback-pick").textContent;
 
-async function sendFeedback(label) {
+// `verdict` is {label} (one digit, or null: not a digit) or {number} (the right number).
+async function sendFeedback(verdict) {
   if (predictionId === null) return;
   const consent = $("feedback-consent").checked;
   const controls = feedbackControls();
   for (const control of controls) control.disabled = true;
   setStatus(feedbackStatus, "sending", t("feedback.sending"));
   try {
-    await postJSON(`${predictionsUrl}/${encodeURIComponent(predictionId)}/feedback`, { label, consent });
-    setStatus(feedbackStatus, "done", t(consent ? "feedback.used" : "feedback.not_stored"));
+    const answer = await postJSON(`${predictionsUrl}/${encodeURIComponent(predictionId)}/feedback`, {
+      ...verdict,
+      consent,
+    });
+    let message = t(consent ? "feedback.used" : "feedback.not_stored");
+    if ("number" in verdict) message = t(answer.samples > 0 ? "feedback.number_used" : "feedback.number_counted");
+    setStatus(feedbackStatus, "done", message);
   } catch (err) {
     setStatus(feedbackStatus, "error", errorMessage(err));
     for (const control of controls) control.disabled = false;
   }
 }
 
-correct.addEventListener("click", () => sendFeedback(Number(correct.dataset.label)));
-$("feedback-none").addEventListener("click", () => sendFeedback(null));
+correct.addEventListener("click", () =>
+  sendFeedback(isNumber() ? { number: correct.dataset.number } : { label: Number(correct.dataset.label) }),
+);
+$("feedback-none").addEventListener("click", () => sendFeedback({ label: null }));
 wrong.addEventListener("click", () => {
-  digitPicker.hidden = !digitPicker.hidden;
-  wrong.setAttribute("aria-expanded", String(!digitPicker.hidden));
-  if (!digitPicker.hidden) $("feedback-digit-0").focus();
+  const panel = isNumber() ? numberForm : digitPicker;
+  panel.hidden = !panel.hidden;
+  wrong.setAttribute("aria-expanded", String(!panel.hidden));
+  if (!panel.hidden) (isNumber() ? numberInput : $("feedback-digit-0")).focus();
 });
 for (const button of digitPicker.querySelectorAll("button[data-label]")) {
-  button.addEventListener("click", () => sendFeedback(Number(button.dataset.label)));
+  button.addEventListener("click", () => sendFeedback({ label: Number(button.dataset.label) }));
 }
+numberForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = numberInput.value.trim();
+  if (!/^[0-9]{1,6}$/.test(text)) {
+    setStatus(feedbackStatus, "error", t("feedback.number_invalid"));
+    numberInput.focus();
+    return;
+  }
+  sendFeedback({ number: text });
+});

@@ -1,0 +1,273 @@
+"""Numbers: a canvas holding several digits is split into them, from the image alone.
+
+Strokes are drawn the way the page draws them (round 18 px pen on a 3:1 canvas) and
+the hard cases each get a test by name.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
+from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png, ink_from_image, load_png
+from shared.segmentation import preprocess_canvas_png, segment
+from tests.helpers import ROOT, SAMPLE, data_url
+from tests.processes import wait_for
+from worker.trainer.numbers import CANVAS_HEIGHT, CANVAS_WIDTH, compose
+
+PEN = 18
+Stroke = list[tuple[float, float]]
+
+
+def drawn(strokes: list[Stroke], size: tuple[int, int] = (CANVAS_WIDTH, CANVAS_HEIGHT)) -> bytes:
+    """A canvas PNG with each stroke (points in canvas pixels) drawn with a round pen."""
+    ink = Image.new("L", size, 0)
+    pen = ImageDraw.Draw(ink)
+    for stroke in strokes:
+        pen.line(stroke, fill=255, width=PEN, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):
+            pen.ellipse((x - PEN / 2, y - PEN / 2, x + PEN / 2, y + PEN / 2), fill=255)
+    return ink_canvas_png(ink)
+
+
+def parts_of(png: bytes) -> list:
+    return segment(ink_from_image(load_png(png, 4096)), MAX_DIGITS)
+
+
+def shifted(strokes: list[Stroke], dx: float, dy: float = 0, scale: float = 1) -> list[Stroke]:
+    return [[(x * scale + dx, y * scale + dy) for x, y in stroke] for stroke in strokes]
+
+
+SEVEN_WITH_CROSSBAR = [[(20, 40), (120, 40), (60, 220)], [(50, 130), (115, 130)]]
+# The bar crosses the stem, as most people draw a 4 in two strokes.
+FOUR_IN_TWO_STROKES = [[(40, 40), (20, 150), (130, 150)], [(100, 60), (100, 230)]]
+# Or with the bar stopping short of the stem: two strokes that do not touch.
+OPEN_FOUR = [[(40, 40), (20, 150), (85, 150)], [(105, 60), (105, 230)]]
+FIVE_WITH_A_LOOSE_FLAG = [
+    [(40, 62), (35, 120), (90, 115), (115, 160), (95, 215), (35, 210)],
+    [(64, 40), (125, 40)],
+]
+ONE = [[(60, 40), (60, 220)]]
+ZERO = [[(60, 40), (110, 70), (115, 180), (60, 220), (10, 180), (15, 70), (60, 40)]]
+
+
+@pytest.mark.parametrize(
+    "strokes",
+    [SEVEN_WITH_CROSSBAR, FOUR_IN_TWO_STROKES, OPEN_FOUR, FIVE_WITH_A_LOOSE_FLAG],
+    ids=["seven-with-a-crossbar", "four-in-two-strokes", "open-four", "five-with-a-loose-flag"],
+)
+def test_a_digit_drawn_in_two_strokes_stays_one_digit(strokes):
+    assert len(parts_of(drawn(shifted(strokes, 300)))) == 1
+
+
+def test_a_one_beside_a_four_stays_a_digit_of_its_own():
+    parts = parts_of(drawn(shifted(OPEN_FOUR, 200) + shifted(ONE, 380)))
+    assert len(parts) == 2
+
+
+def test_a_speck_is_ignored():
+    speck = [[(700, 250), (701, 250)]]
+    parts = parts_of(drawn(shifted(FOUR_IN_TWO_STROKES, 200) + speck))
+    assert len(parts) == 1
+    assert parts[0].box[2] < 400  # the four's box, not stretched to the speck
+
+
+def test_touching_digits_are_cut(mnist_sample):
+    rng = np.random.default_rng(3)
+    digits, labels = mnist_sample["x_test"], mnist_sample["y_test"]
+    # A 4 and a 2, written so close that their ink runs together.
+    four, two = (digits[np.flatnonzero(labels == d)[0]] for d in (4, 2))
+    for _ in range(500):  # until the two touch: one connected stroke
+        ink = compose([four, two], rng)
+        if ndimage.label(ink > INK_THRESHOLD)[1] == 1:
+            break
+    assert ndimage.label(ink > INK_THRESHOLD)[1] == 1
+    parts = parts_of(ink_canvas_png(Image.fromarray(ink)))
+    assert len(parts) == 2
+    assert parts[0].box[0] < parts[1].box[0]
+
+
+def test_digits_of_different_heights_on_a_sloping_line_are_read_left_to_right():
+    # Written uphill, each smaller than the last, the later ones higher on the canvas.
+    strokes = (
+        shifted(ONE, 40, 30, 0.9)
+        + shifted(ZERO, 250, -10, 0.7)
+        + shifted(SEVEN_WITH_CROSSBAR, 450, -20, 0.5)
+    )
+    parts = parts_of(drawn(strokes))
+    assert len(parts) == 3
+    lefts = [part.box[0] for part in parts]
+    assert lefts == sorted(lefts)
+    heights = [part.box[3] - part.box[1] for part in parts]
+    assert heights[0] > heights[1] > heights[2]
+
+
+def test_one_digit_reads_as_the_whole_canvas_does():
+    canvas = preprocess_canvas_png(drawn(shifted(ZERO, 300)), 4096, MAX_DIGITS)
+    assert len(canvas.parts) == 1
+    assert np.array_equal(canvas.parts[0][1], canvas.whole)
+
+
+def test_an_empty_canvas_is_still_empty():
+    with pytest.raises(EmptyCanvas):
+        preprocess_canvas_png(drawn([]), 4096, MAX_DIGITS)
+
+
+def test_more_digits_than_allowed_is_too_many():
+    strokes = [stroke for i in range(MAX_DIGITS + 1) for stroke in shifted(ONE, 40 + i * 110)]
+    with pytest.raises(TooManyDigits):
+        preprocess_canvas_png(drawn(strokes), 4096, MAX_DIGITS)
+
+
+def test_a_canvas_far_wider_than_high_is_refused():
+    png = drawn([[(10, 10), (100, 20)]], size=(1800, 100))
+    with pytest.raises(CanvasTooWide):
+        preprocess_canvas_png(png, 4096, MAX_DIGITS)
+
+
+def test_the_composed_numbers_are_canvas_pngs(mnist_sample):
+    rng = np.random.default_rng(0)
+    ink = compose(list(mnist_sample["x_test"][:4]), rng)
+    png = ink_canvas_png(Image.fromarray(ink))
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "RGBA" and image.size == (CANVAS_WIDTH, CANVAS_HEIGHT)
+    assert np.asarray(image)[..., 3].max() == 255
+
+
+def number_canvas(mnist_sample, text: str) -> str:
+    """A canvas data URL of MNIST test digits spelling ``text``, well spaced."""
+    digits, labels = mnist_sample["x_test"], mnist_sample["y_test"]
+    picks = [digits[np.flatnonzero(labels == int(c))[0]] for c in text]
+    ink = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), np.uint8)
+    for i, digit in enumerate(picks):
+        scaled = np.asarray(Image.fromarray(digit).resize((160, 160), Image.Resampling.BICUBIC))
+        ink[60:220, 40 + i * 180 : 200 + i * 180] = np.maximum(
+            ink[60:220, 40 + i * 180 : 200 + i * 180], scaled
+        )
+    return data_url(ink_canvas_png(Image.fromarray(ink)))
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_a_number_comes_back_digit_by_digit_and_its_feedback_stores_each_digit(
+    client, app, mnist_sample
+):
+    answer = client.post(
+        "/api/predictions",
+        json={"image": number_canvas(mnist_sample, "307"), "strokes": [[[1, 2, 0], [3, 4, 16]]]},
+        headers={"Prefer": "wait=10"},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    result = answer.get_json()["result"]
+    # The whole canvas as one digit, as single-digit clients read it ...
+    assert {"fnn", "cnn", "preview"} <= result.keys()
+    # ... and the number, left to right.
+    number = result["number"]
+    assert number["text"] == "307"
+    assert [d["cnn"]["digit"] for d in number["digits"]] == [3, 0, 7]
+    lefts = [d["box"][0] for d in number["digits"]]
+    assert lefts == sorted(lefts) and lefts[0] < 200 < lefts[1] < 400 < lefts[2]
+    for digit in number["digits"]:
+        assert digit["preview"].startswith("data:image/png;base64,")
+        assert abs(sum(digit["fnn"]["probabilities"]) - 1) < 1e-3
+    job_id = answer.get_json()["id"]
+    assert client.get(f"/api/predictions/{job_id}").get_json()["result"] == result
+
+    feedback = client.post(
+        f"/api/predictions/{job_id}/feedback", json={"number": "308", "consent": True}
+    )
+    assert feedback.status_code == 202 and feedback.get_json()["samples"] == 3
+    store = app.extensions["digits"].store
+    keys = [f"samples/{uuid.uuid5(uuid.UUID(job_id), str(i)).hex}.json" for i in range(3)]
+    wait_for(lambda: all(store.exists(key) for key in keys), 30, "the three digit samples")
+    metas = [json.loads(store.get_bytes(key)) for key in keys]
+    assert [m["label"] for m in metas] == [3, 0, 8]  # the person's digits, not the models'
+    assert [m["predictions"]["cnn"]["digit"] for m in metas] == [3, 0, 7]
+    assert all(m["source"] == "feedback" and m["consent"] is True for m in metas)
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_a_number_with_another_count_of_digits_is_counted_but_stores_no_sample(
+    client, mnist_sample
+):
+    answer = client.post(
+        "/api/predictions", json={"image": number_canvas(mnist_sample, "12")},
+        headers={"Prefer": "wait=10"},
+    )  # fmt: skip
+    job_id = answer.get_json()["id"]
+    feedback = client.post(
+        f"/api/predictions/{job_id}/feedback", json={"number": "123", "consent": True}
+    )
+    assert feedback.status_code == 202
+    assert feedback.get_json() == {"id": job_id, "stored": False, "samples": 0}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"label": 1, "number": "1", "consent": True}, "either label"),
+        ({"consent": True}, "either label"),
+        ({"number": "4a", "consent": True}, "string of digits"),
+        ({"number": 42, "consent": True}, "string of digits"),
+        ({"number": "1234567", "consent": True}, "at most 6"),
+    ],
+)
+def test_malformed_number_feedback_is_400(client, body, message):
+    answer = client.post(f"/api/predictions/{'b' * 32}/feedback", json=body)
+    assert answer.status_code == 400
+    assert message in answer.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("strokes", "message"),
+    [
+        ("not a list", "strokes must be a list"),
+        ([[[1, 2]]], "[x, y, t]"),
+        ([[[1, 2, float("nan")]]], "[x, y, t]"),
+        ([[[1, 2, True]]], "[x, y, t]"),
+        ([[[0, 0, 0]]] * 65, "at most 64 strokes"),
+        ([[[0, 0, 0]] * 2001], "at most 2000"),
+        ([[[0, 0, 0]] * 2000] * 6, "at most 10000 points"),
+    ],
+)
+def test_malformed_strokes_are_400(client, mnist_sample, strokes, message):
+    image = number_canvas(mnist_sample, "1")
+    answer = client.post("/api/predictions", json={"image": image, "strokes": strokes})
+    assert answer.status_code == 400, answer.get_json()
+    assert message in answer.get_json()["error"]["message"]
+
+
+def test_too_many_digits_and_a_too_wide_canvas_are_422(client):
+    strokes = [stroke for i in range(MAX_DIGITS + 1) for stroke in shifted(ONE, 40 + i * 110)]
+    answer = client.post("/api/predictions", json={"image": data_url(drawn(strokes))})
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["code"] == "too_many_digits"
+    wide = drawn([[(10, 10), (100, 20)]], size=(1800, 100))
+    answer = client.post("/api/predictions", json={"image": data_url(wide)})
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["code"] == "canvas_too_wide"
+
+
+def test_evaluate_prints_and_records_the_number_figures(tmp_path, capsys):
+    from worker.trainer import evaluate
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("fnn", "cnn"):
+        (models / f"{name}.tflite").write_bytes((ROOT / "models" / f"{name}.tflite").read_bytes())
+    argv = ["--mnist", str(SAMPLE), "--models", str(models), "--limit", "300", "--numbers", "40"]
+    assert evaluate.main([*argv, "--record"]) == 0
+    printed = capsys.readouterr().out
+    assert "40 synthetic numbers of 2-6 digits" in printed and "whole number" in printed
+    figures = json.loads((models / "numbers.json").read_text())
+    assert figures["numbers"] == 40 and 0.5 < figures["count_accuracy"] <= 1
+    for name in ("fnn", "cnn"):
+        m = figures["models"][name]
+        assert 0.5 < m["digit_accuracy_where_count_right"] <= 1
+        assert 0 < m["whole_number_accuracy"] <= figures["count_accuracy"]

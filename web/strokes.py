@@ -1,0 +1,44 @@
+"""The optional ``strokes`` a page sends beside its PNG: checked and bounded, then unused.
+
+Segmentation reads the image alone, so every client that sends only a PNG gets the same
+answer; the strokes are accepted (the page records them) so that a future segmenter can
+group strokes by pen-up and pen-down. Until then they are validated and dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shared.errors import InvalidRequest
+
+#: At most this many strokes, this many points each, and this many points in all.
+MAX_STROKES = 64
+MAX_POINTS_PER_STROKE = 2000
+MAX_POINTS = 10_000
+
+
+def check_strokes(strokes: Any) -> None:
+    """``[[[x, y, t], ...], ...]``: finite numbers, within the bounds above; else 400."""
+    if not isinstance(strokes, list) or len(strokes) > MAX_STROKES:
+        raise InvalidRequest(f"strokes must be a list of at most {MAX_STROKES} strokes")
+    total = 0
+    for stroke in strokes:
+        if not isinstance(stroke, list) or len(stroke) > MAX_POINTS_PER_STROKE:
+            raise InvalidRequest(
+                f"each stroke must be a list of at most {MAX_POINTS_PER_STROKE} [x, y, t] points"
+            )
+        total += len(stroke)
+        for point in stroke:
+            if not (
+                isinstance(point, list)
+                and len(point) == 3
+                and all(_finite(value) for value in point)
+            ):
+                raise InvalidRequest("each point of a stroke must be [x, y, t], three numbers")
+    if total > MAX_POINTS:
+        raise InvalidRequest(f"strokes may hold at most {MAX_POINTS} points in all")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,130 @@
+"""Synthetic numbers for evaluating segmentation: MNIST digits composed on a wide canvas.
+
+Two to six digits side by side on a rough line, as people write a number on the page:
+uneven sizes, a sloping and wandering baseline, gaps from a slight overlap to wide
+spacing, solid dark strokes on a transparent background (the page's canvas style).
+``number_figures`` reads them back through web's segmentation and the LiteRT models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from shared.errors import DigitsError
+from shared.imaging import MAX_DIGITS, ink_canvas_png
+from shared.segmentation import preprocess_canvas_png
+from worker.predict.inference import LiteModel
+
+#: The page's number canvas: 3:1.
+CANVAS_WIDTH, CANVAS_HEIGHT = 840, 280
+#: Digit heights as shares of the canvas height (uneven sizes within one number).
+HEIGHTS = (0.4, 0.7)
+#: Gap between neighbouring digits as a share of the mean digit height; negative overlaps.
+GAPS = (-0.08, 0.5)
+#: Slope of the line the digits sit on, and how far each digit strays from it.
+SLOPE = 0.12
+WANDER = 0.06
+MARGIN = 12
+#: The figures ``python -m worker.trainer.evaluate --record`` keeps for the model card.
+NUMBERS_FILE = "numbers.json"
+
+
+@dataclass(frozen=True)
+class Number:
+    text: str
+    png: bytes
+
+
+def _pen(digit: np.ndarray, height: int) -> np.ndarray:
+    """A 28x28 MNIST digit cropped to its ink, scaled to ``height``, with solid strokes."""
+    rows = np.flatnonzero(digit.max(axis=1) > 30)
+    cols = np.flatnonzero(digit.max(axis=0) > 30)
+    crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    width = max(2, round(crop.shape[1] * height / crop.shape[0]))
+    scaled = Image.fromarray(crop).resize((width, height), Image.Resampling.BICUBIC)
+    ink = np.asarray(scaled, dtype=np.float32)
+    return np.clip((ink - 60.0) * (255.0 / 100.0), 0, 255).astype(np.uint8)
+
+
+def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """The ink (0 = paper) of ``digits`` written in a row on one canvas."""
+    heights = [int(rng.uniform(*HEIGHTS) * CANVAS_HEIGHT) for _ in digits]
+    pens = [_pen(d, h) for d, h in zip(digits, heights, strict=True)]
+    gaps = rng.uniform(*GAPS, size=len(pens) - 1) * float(np.mean(heights))
+    total = sum(p.shape[1] for p in pens) + float(gaps.sum())
+    room = CANVAS_WIDTH - 2 * MARGIN
+    if total > room:  # too long for the canvas: write smaller, as a person would
+        shrink = room / total
+        pens = [_pen(d, max(12, int(h * shrink))) for d, h in zip(digits, heights, strict=True)]
+        gaps = gaps * shrink
+        total = sum(p.shape[1] for p in pens) + float(gaps.sum())
+    canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
+    x = MARGIN + rng.uniform(0, max(0.0, room - total))
+    slope = rng.uniform(-SLOPE, SLOPE)
+    for i, pen in enumerate(pens):
+        height, width = pen.shape
+        centre = CANVAS_HEIGHT / 2 + slope * (x - CANVAS_WIDTH / 2)
+        centre += rng.uniform(-WANDER, WANDER) * CANVAS_HEIGHT
+        top = int(np.clip(centre - height / 2, 0, CANVAS_HEIGHT - height))
+        left = int(np.clip(round(x), 0, CANVAS_WIDTH - width))
+        window = canvas[top : top + height, left : left + width]
+        np.maximum(window, pen, out=window)
+        x += width + (gaps[i] if i < len(gaps) else 0)
+    return canvas
+
+
+def number_set(
+    digits: np.ndarray, labels: np.ndarray, count: int, seed: int, lengths: tuple[int, int] = (2, 6)
+) -> list[Number]:
+    """``count`` numbers of ``lengths`` digits drawn from ``digits`` (MNIST test), as PNGs."""
+    rng = np.random.default_rng(seed)
+    numbers = []
+    for _ in range(count):
+        picks = rng.choice(len(digits), size=int(rng.integers(lengths[0], lengths[1] + 1)))
+        ink = compose([digits[i] for i in picks], rng)
+        shade = int(rng.integers(0, 60))
+        text = "".join(str(int(labels[i])) for i in picks)
+        numbers.append(Number(text, ink_canvas_png(Image.fromarray(ink), shade)))
+    return numbers
+
+
+def number_figures(models: dict[str, LiteModel], numbers: list[Number]) -> dict[str, Any]:
+    """Whole-number accuracy, per-digit accuracy where the count is right, count right.
+
+    The canvases go through web's own reading (``preprocess_canvas_png``), then each model
+    reads every digit found in one batch. A canvas web refuses counts as wrong.
+    """
+    found: list[list[np.ndarray]] = []
+    for number in numbers:
+        try:
+            canvas = preprocess_canvas_png(number.png, 4096, MAX_DIGITS)
+            found.append([image for _, image in canvas.parts])
+        except DigitsError:
+            found.append([])
+    count_right = [len(f) == len(n.text) for f, n in zip(found, numbers, strict=True)]
+    figures: dict[str, Any] = {
+        "numbers": len(numbers),
+        "count_accuracy": round(float(np.mean(count_right)), 4),
+        "models": {},
+    }
+    for name, model in models.items():
+        whole = digits_right = digits_seen = 0
+        for digits, number, right in zip(found, numbers, count_right, strict=True):
+            text = (
+                "".join(str(d) for d in model.predict(np.stack(digits)).argmax(axis=1))
+                if digits
+                else ""
+            )
+            whole += text == number.text
+            if right:
+                digits_right += sum(a == b for a, b in zip(text, number.text, strict=True))
+                digits_seen += len(number.text)
+        figures["models"][name] = {
+            "whole_number_accuracy": round(whole / len(numbers), 4),
+            "digit_accuracy_where_count_right": round(digits_right / max(1, digits_seen), 4),
+        }
+    return figures
