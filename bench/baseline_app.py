@@ -22,6 +22,7 @@ from flask import Flask, jsonify, request
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, png_data_url
 from shared.names import MODEL_NAMES
+from shared.number_reading import agreement, choose
 from shared.segmentation import Canvas, preprocess_canvas_data_url
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
@@ -43,10 +44,7 @@ def lazy_models(weights: Path) -> Models:
 
 
 def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
-    # As in Digits: one digit alone reads as the whole canvas does, with no second image.
-    alone = len(canvas.parts) == 1 and np.array_equal(canvas.parts[0][1], canvas.whole)
-    images = np.stack([canvas.whole, *([] if alone else (image for _, image in canvas.parts))])
-    rows = {name: model.predict(images) for name, model in models().items()}
+    rows = {name: model.predict(np.stack(canvas.images)) for name, model in models().items()}
 
     def reading(index: int) -> dict[str, Any]:
         return {
@@ -58,9 +56,11 @@ def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
             for name in rows
         }
 
+    # As the predict worker does: the models' agreement chooses how to read the number.
+    chosen = choose(canvas.readings, agreement(rows["cnn"].tolist(), rows["fnn"].tolist()))
     digits = [
-        {"box": box, "preview": png_data_url(image), **reading(0 if alone else i + 1)}
-        for i, (box, image) in enumerate(canvas.parts)
+        {"box": canvas.boxes[i], "preview": png_data_url(canvas.images[i]), **reading(i)}
+        for i in chosen
     ]
     text = "".join(str(d["cnn"]["digit"]) for d in digits)
     return {

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
@@ -22,6 +23,8 @@ from shared.imaging import INK_THRESHOLD, decode_data_url, ink_from_image, load_
 
 #: A canvas may be at most this many times as wide as it is high (a row of digits).
 MAX_ASPECT = 8
+#: Canvases are segmented at about this height (an integer factor down from theirs).
+WORK_HEIGHT = 140
 #: A stroke whose longest side is under this share of the tallest stroke, and whose area is
 #: under ``SPECK_AREA`` of the largest, is a speck, not a digit or part of one.
 SPECK_EXTENT = 0.25
@@ -38,6 +41,10 @@ BROAD = 0.9
 VALLEY = 0.1
 #: Where to look for a cut, as a share of a digit's width either side of where one is due.
 CUT_MARGIN = 0.3
+#: A part wider than this for its height may also be read cut in two, anywhere between
+#: this share of its width from either side; the models choose.
+OTHER_ASPECT = 0.7
+OTHER_MARGIN = 0.25
 #: Each side of a cut must be at least this share of the part's height, and of its ink.
 SIDE_HEIGHT = 0.5
 SIDE_INK = 0.2
@@ -80,17 +87,37 @@ class _Group:
         return self.y1 - self.y0
 
 
+Box = tuple[int, int, int, int]
+
+
 @dataclass(frozen=True)
 class Canvas:
-    """What the models read from one canvas: the whole of it as one digit, and each digit."""
+    """What the models read from one canvas, and the ways its digits may be read.
 
-    whole: np.ndarray
-    #: (box on the canvas as x0, y0, x1, y1; 28x28 digit), left to right.
-    parts: list[tuple[tuple[int, int, int, int], np.ndarray]]
+    ``images[0]`` is the whole canvas as one digit; the others are digits found on it.
+    ``readings`` holds, per group of strokes left to right, the ways to read the group as
+    lists of indices into ``images``: the one the image alone suggests first, then at most
+    one other (cut in two, or left whole). The predict worker keeps, per group, the
+    reading whose least sure digit is surest (``shared.number_reading.choose``).
+    """
+
+    images: list[np.ndarray]
+    #: The box of each image on the canvas (x0, y0, x1, y1); the whole canvas's ink first.
+    boxes: list[Box]
+    readings: list[list[list[int]]]
+
+    @property
+    def whole(self) -> np.ndarray:
+        return self.images[0]
+
+    @property
+    def parts(self) -> list[tuple[Box, np.ndarray]]:
+        """The digits as the image alone reads them, left to right."""
+        return [(self.boxes[i], self.images[i]) for ways in self.readings for i in ways[0]]
 
 
 def preprocess_canvas_png(png: bytes, max_side: int, max_parts: int) -> Canvas:
-    """PNG bytes to the whole canvas as one 28x28 digit plus each digit found on it."""
+    """PNG bytes to the whole canvas as one 28x28 digit plus the digits found on it."""
     image = load_png(png, max_side)
     width, height = image.size
     if width > MAX_ASPECT * height:
@@ -99,13 +126,40 @@ def preprocess_canvas_png(png: bytes, max_side: int, max_parts: int) -> Canvas:
         )
     ink = ink_from_image(image)
     whole = to_mnist(ink)
-    parts = []
-    for part in segment(ink, max_parts):
-        try:
-            parts.append((part.box, to_mnist(part.ink)))
-        except EmptyCanvas:  # a sliver left by a cut: not a digit
-            continue
-    return Canvas(whole, parts or [((0, 0, width, height), whole)])
+    # Segment at a working resolution: a digit's 28x28 image comes from a 20 px box, so
+    # a canvas sent at 2x (a phone's 1680x560) holds 10 times the pixels it needs.
+    scale = max(1, height // WORK_HEIGHT)
+    work = np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink
+    groups, all_ink = segment(work, max_parts)
+    if len(groups) == 1 and len(groups[0]) == 1 and len(groups[0][0]) == 1 and all_ink:
+        # One digit, all the ink: it reads as the whole canvas does, no second image.
+        return Canvas([whole], [_ink_box(ink)], [[[0]]])
+    images, boxes, readings = [whole], [_ink_box(ink)], []
+    for ways in groups:
+        indices = []
+        for way in ways:
+            try:
+                digits = [to_mnist(part.ink) for part in way]
+            except EmptyCanvas:  # a sliver left by a cut: not a way to read it
+                continue
+            indices.append(list(range(len(images), len(images) + len(digits))))
+            images += digits
+            boxes += [_scaled(part.box, scale, width, height) for part in way]
+        if indices:
+            readings.append(indices)
+    return Canvas(images, boxes, readings or [[[0]]])
+
+
+def _scaled(box: Box, scale: int, width: int, height: int) -> Box:
+    """A box found at the working resolution, in the posted image's pixels."""
+    x0, y0, x1, y1 = box
+    return (x0 * scale, y0 * scale, min(width, x1 * scale), min(height, y1 * scale))
+
+
+def _ink_box(ink: np.ndarray) -> Box:
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 def preprocess_canvas_data_url(
@@ -115,30 +169,59 @@ def preprocess_canvas_data_url(
     return preprocess_canvas_png(decode_data_url(data_url, max_bytes), max_side, max_parts)
 
 
-def segment(ink: np.ndarray, max_parts: int) -> list[Part]:
-    """The digits on ``ink`` (2-D, 0 = paper), left to right; EmptyCanvas or TooManyDigits."""
+def segment(ink: np.ndarray, max_parts: int) -> tuple[list[list[list[Part]]], bool]:
+    """The groups of strokes on ``ink`` (2-D, 0 = paper), left to right, each with the ways
+    to read it (the image's own choice first); and whether every stroke is in a group.
+
+    EmptyCanvas for no ink; TooManyDigits when even the fewest digits it may be read as
+    are more than ``max_parts``.
+    """
     mask = ink > INK_THRESHOLD
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise EmptyCanvas("the drawing has no ink: draw a digit first")
-    groups = _group_strokes(_strokes_without_specks(labels, count))
-    groups = _attach_fragments(groups)
-    # A cut through a loop (the inside of a 0, 6, 8 or 9) never separates two digits.
-    holes = ndimage.binary_fill_holes(mask) & ~mask
-    parts: list[Part] = []
+    strokes = _strokes_without_specks(labels, count)
+    groups = _attach_fragments(_group_strokes(strokes))
+    holes = _Holes(mask)
+    found: list[list[list[Part]]] = []
+    digits = 0
     for group in sorted(groups, key=lambda g: (g.x0 + g.x1) / 2):
         window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
         group_ink = np.where(np.isin(labels[window], group.labels), ink[window], 0)
-        parts += _cut_wide(_trimmed(group_ink, group.x0, group.y0), holes)
-        if len(parts) > max_parts:
+        whole = _trimmed(group_ink, group.x0, group.y0)
+        if whole is None:
+            continue
+        first = _cut_wide(whole, holes)
+        other = [whole] if len(first) > 1 else _cut_once(whole, holes)
+        found.append([first, other] if other else [first])
+        digits += min(len(first), len(other or first))
+        if digits > max_parts:
             raise TooManyDigits(f"the canvas holds more than {max_parts} digits")
-    return parts
+    return found, len(strokes) == count
+
+
+class _Holes:
+    """Where the paper is enclosed by ink (inside a 0, 6, 8 or 9): no cut goes through it.
+
+    Computed per part, on its own box: most parts (narrow digits) never need it.
+    """
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self._mask = mask
+
+    def columns(self, box: Box) -> np.ndarray:
+        """For each column of ``box``, whether it crosses a hole."""
+        x0, y0, x1, y1 = box
+        # One pixel of paper around the box, so ink at its edge does not close a "hole".
+        window = np.pad(self._mask[y0:y1, x0:x1], 1)
+        holes = ndimage.binary_fill_holes(window) & ~window
+        return np.asarray(holes[1:-1, 1:-1].any(axis=0))
 
 
 def _strokes_without_specks(labels: np.ndarray, count: int) -> list[_Group]:
     """One group per connected stroke, minus the specks."""
     slices = ndimage.find_objects(labels)
-    areas = ndimage.sum_labels(labels > 0, labels, index=np.arange(1, count + 1))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     strokes = [
         _Group(s[1].start, s[0].start, s[1].stop, s[0].stop, [i + 1]) for i, s in enumerate(slices)
     ]
@@ -232,41 +315,66 @@ def _trimmed(ink: np.ndarray, x: int, y: int) -> Part | None:
     return Part((x, y, x + ink.shape[1], y + ink.shape[0]), ink)
 
 
-def _cut_wide(part: Part | None, holes: np.ndarray) -> list[Part]:
+def _cut_wide(part: Part, holes: _Holes) -> list[Part]:
     """Cut a part that holds several digits where its ink is thinnest (projection profile).
 
     A part wider than ``WIDE`` times its height is cut at its thinnest column near where a
     digit should end; one merely broad (``BROAD``) only at a clear valley, a column with
     at most ``VALLEY`` of the busiest column's ink, as where two digits touch. Never
-    through a loop, and only where both sides are digit-high: a wide part with nowhere
-    to cut stays whole (a wide 0, a 7 with a long bar).
+    through a loop, and only where both sides are digits: a wide part with nowhere to cut
+    stays whole (a wide 0, a 7 with a long bar).
     """
-    if part is None:
-        return []
     height, width = part.ink.shape
     if width <= BROAD * height:
         return [part]
-    x0, y0, x1, y1 = part.box
-    profile = part.ink.astype(np.int64).sum(axis=0)
-    blocked: np.ndarray = np.asarray(holes[y0:y1, x0:x1].any(axis=0))
     digits = max(2, round(width / (DIGIT_ASPECT * height)))
     step = width / digits
-    low = int(max(1, step * (1 - CUT_MARGIN)))
-    high = int(min(width - 1, step * (1 + CUT_MARGIN)))
-    allowed = [c for c in range(low, high) if not blocked[c]]
-    if not allowed:
+    profile = part.ink.astype(np.int64).sum(axis=0)
+    cut = _thinnest(part, holes, step * (1 - CUT_MARGIN), step * (1 + CUT_MARGIN), profile)
+    if cut is None or (width <= WIDE * height and profile[cut] > VALLEY * profile.max()):
         return [part]
-    cut = min(allowed, key=lambda c: profile[c])
-    if width <= WIDE * height and profile[cut] > VALLEY * profile.max():
+    sides = _sides(part, cut, profile)
+    if sides is None:
         return [part]
+    return _cut_wide(sides[0], holes) + _cut_wide(sides[1], holes)
+
+
+def _cut_once(part: Part, holes: _Holes) -> list[Part] | None:
+    """The part cut in two at its thinnest column, as another way to read a broad part."""
+    height, width = part.ink.shape
+    if width <= OTHER_ASPECT * height:
+        return None
+    profile = part.ink.astype(np.int64).sum(axis=0)
+    cut = _thinnest(part, holes, width * OTHER_MARGIN, width * (1 - OTHER_MARGIN), profile)
+    if cut is None:
+        return None
+    sides = _sides(part, cut, profile)
+    return list(sides) if sides else None
+
+
+def _thinnest(
+    part: Part, holes: _Holes, low: float, high: float, profile: np.ndarray | None = None
+) -> int | None:
+    """The column between ``low`` and ``high`` with the least ink, outside any loop."""
+    if profile is None:
+        profile = part.ink.astype(np.int64).sum(axis=0)
+    blocked = holes.columns(part.box)
+    columns = range(max(1, int(low)), min(part.ink.shape[1] - 1, int(high)))
+    allowed = [c for c in columns if not blocked[c]]
+    return min(allowed, key=lambda c: profile[c]) if allowed else None
+
+
+def _sides(part: Part, cut: int, profile: np.ndarray) -> tuple[Part, Part] | None:
+    """Both sides of a cut, if each is a digit: a cut that leaves a bar (the flag of a 5)
+    or the tips of a 3's arcs is no cut."""
+    x0, y0 = part.box[0], part.box[1]
     left = _trimmed(part.ink[:, :cut], x0, y0)
     right = _trimmed(part.ink[:, cut:], x0 + cut, y0)
-    # Both sides must be digits: a cut that leaves a bar (the flag of a 5) or the tips of
-    # a 3's arcs is no cut.
     total = float(profile.sum())
     for side in (left, right):
-        if side is None or side.ink.shape[0] < SIDE_HEIGHT * height:
-            return [part]
+        if side is None or side.ink.shape[0] < SIDE_HEIGHT * part.ink.shape[0]:
+            return None
         if side.ink.sum(dtype=np.int64) < SIDE_INK * total:
-            return [part]
-    return _cut_wide(left, holes) + _cut_wide(right, holes)
+            return None
+    assert left is not None and right is not None
+    return left, right

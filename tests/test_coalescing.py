@@ -38,8 +38,12 @@ WAITING = 300
 def test_a_bad_image_fails_only_its_own_prediction_in_a_batch(app, predict_worker, mnist_sample):
     services = app.extensions["digits"]
     good = [encode_pixels(digit) for digit in mnist_sample["x_test"][:3]]
-    jobs = {uuid.uuid4().hex: pixels for pixels in [good[0], "not pixels!", good[1], good[2]]}
-    bad_id = list(jobs)[1]
+    one_digit = [[[0]]]
+    # (pixels, ways to read them): the second is no image, the last names an image it lacks.
+    sent = [(good[0], one_digit), ("not pixels!", one_digit), (good[1], one_digit),
+            (good[2], one_digit), (good[0], [[[3]]])]  # fmt: skip
+    jobs = {uuid.uuid4().hex: job for job in sent}
+    bad_ids = {list(jobs)[1], list(jobs)[4]}
     reply_to = f"test-replies:{uuid.uuid4().hex}"
     listener = services.redis.pubsub()
     listener.subscribe(reply_to)
@@ -47,22 +51,23 @@ def test_a_bad_image_fails_only_its_own_prediction_in_a_batch(app, predict_worke
         assert listener.get_message(timeout=5)["type"] == "subscribe"
         records = {
             i: {prediction_records.PIXELS: p, prediction_records.BOXES: "[[0, 0, 28, 28]]"}
-            for i, p in jobs.items()
+            for i, (p, _) in jobs.items()
         }
         prediction_records.create(services.redis, records, ttl=60)
-        send(services.celery, names.PREDICT_BATCH, [reply_to, [[i, p] for i, p in jobs.items()]])
+        batch = [[i, p, ways] for i, (p, ways) in jobs.items()]
+        send(services.celery, names.PREDICT_BATCH, [reply_to, batch])
         message = wait_for(lambda: listener.get_message(timeout=1), 30, "the batch's outcomes")
     finally:
         listener.close()
     # One message for the whole batch, one outcome per prediction.
     published = json.loads(message["data"])
     assert set(published) == set(jobs)
-    assert published[bad_id]["error"]["code"] == "invalid_image"
+    assert {published[i]["error"]["code"] for i in bad_ids} == {"invalid_image"}
     client = app.test_client()
     labels = iter(int(label) for label in mnist_sample["y_test"][:3])
     for job_id in jobs:
         body = client.get(f"/api/predictions/{job_id}").get_json()
-        if job_id == bad_id:
+        if job_id in bad_ids:
             assert body["status"] == "failed" and body["error"]["code"] == "invalid_image"
         else:
             assert body["status"] == "done"
@@ -141,7 +146,7 @@ def test_one_gevent_process_holds_hundreds_of_waiters_and_coalesces_their_jobs(
     queue = redis.Redis.from_url(valkey.url.rsplit("/", 1)[0] + f"/{IDLE_DB}")
     messages = [json.loads(raw) for raw in queue.lrange(names.QUEUE_PREDICT, 0, -1)]
     batches = [json.loads(base64.b64decode(m["body"]))[0][1] for m in messages]
-    job_ids = [job_id for batch in batches for job_id, _ in batch]
+    job_ids = [job_id for batch in batches for job_id, *_ in batch]
     assert sorted(job_ids) == sorted(a.json()["id"] for a in answers)
     assert len(batches) < WAITING, len(batches)
     assert max(len(batch) for batch in batches) > 1

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
 from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png, ink_from_image, load_png
+from shared.number_reading import agreement, choose, valid
 from shared.segmentation import preprocess_canvas_png, segment
 from tests.helpers import ROOT, SAMPLE, data_url
 from tests.processes import wait_for
@@ -38,7 +39,9 @@ def drawn(strokes: list[Stroke], size: tuple[int, int] = (CANVAS_WIDTH, CANVAS_H
 
 
 def parts_of(png: bytes) -> list:
-    return segment(ink_from_image(load_png(png, 4096)), MAX_DIGITS)
+    """The digits the image alone reads (the first way to read each group of strokes)."""
+    groups, _ = segment(ink_from_image(load_png(png, 4096)), MAX_DIGITS)
+    return [part for ways in groups for part in ways[0]]
 
 
 def shifted(strokes: list[Stroke], dx: float, dy: float = 0, scale: float = 1) -> list[Stroke]:
@@ -111,8 +114,7 @@ def test_digits_of_different_heights_on_a_sloping_line_are_read_left_to_right():
 
 def test_one_digit_reads_as_the_whole_canvas_does():
     canvas = preprocess_canvas_png(drawn(shifted(ZERO, 300)), 4096, MAX_DIGITS)
-    assert len(canvas.parts) == 1
-    assert np.array_equal(canvas.parts[0][1], canvas.whole)
+    assert len(canvas.images) == 1 and canvas.readings == [[[0]]]
 
 
 def test_an_empty_canvas_is_still_empty():
@@ -271,3 +273,32 @@ def test_evaluate_prints_and_records_the_number_figures(tmp_path, capsys):
         m = figures["models"][name]
         assert 0.5 < m["digit_accuracy_where_count_right"] <= 1
         assert 0 < m["whole_number_accuracy"] <= figures["count_accuracy"]
+
+
+def test_the_reading_both_models_are_surest_of_is_chosen_per_group():
+    # Group 1: read whole (image 1) or cut (2, 3); group 2: one way (image 4).
+    readings = [[[1], [2, 3]], [[4]]]
+    assert choose(readings, [1.0, 0.4, 0.9, 0.8, 0.99]) == [2, 3, 4]  # the cut is surer
+    assert choose(readings, [1.0, 0.9, 0.9, 0.8, 0.99]) == [1, 4]  # the whole is
+    assert choose(readings, [1.0, 0.9, 0.9, 0.9, 0.99]) == [1, 4]  # a tie: the image's own way
+    one_hot = [[0.0] * 10 for _ in range(2)]
+    one_hot[0][3] = one_hot[1][3] = 1.0
+    fnn = [[0.1] * 10, [0.0] * 3 + [1.0] + [0.0] * 6]
+    assert agreement(one_hot, fnn) == [0.1, 1.0]  # the CNN alone is sure of both
+
+
+@pytest.mark.parametrize(
+    ("readings", "images", "ok"),
+    [
+        ([[[0]]], 1, True),
+        ([[[1], [2, 3]], [[4]]], 5, True),
+        ([[[5]]], 5, False),
+        ([[[1], [2], [3]]], 4, False),
+        ([[[]]], 2, False),
+        ([], 2, False),
+        ([[[True]]], 2, False),
+        ("[[[0]]]", 2, False),
+    ],
+)
+def test_readings_from_a_message_are_checked(readings, images, ok):
+    assert valid(readings, images) is ok

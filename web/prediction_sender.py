@@ -17,10 +17,11 @@ from celery import Celery
 from shared import names, prediction_records
 from shared.batching import MicroBatcher
 from shared.celery_config import send
+from shared.number_reading import Readings
 from web.result_listener import ResultListener
 
-#: (job id, encoded 28x28 images, their boxes as JSON)
-Job = tuple[str, str, str]
+#: (job id, encoded 28x28 images, their boxes as JSON, the ways to read the number)
+Job = tuple[str, str, str, Readings]
 
 
 class PredictionSender:
@@ -51,15 +52,15 @@ class PredictionSender:
         """
         return self._listener.waiter_count() > pending
 
-    def send(self, job_id: str, pixels: str, boxes: str) -> None:
+    def send(self, job_id: str, pixels: str, boxes: str, readings: Readings) -> None:
         """Record and enqueue one prediction; return once it is on the queue, or raise."""
-        self._batcher.submit((job_id, pixels, boxes), timeout=10.0)
+        self._batcher.submit((job_id, pixels, boxes, readings), timeout=10.0)
 
     def _send_batch(self, jobs: list[Job]) -> Sequence[None]:
         """Write the records, then send the message; a record whose job was not sent goes."""
         records = {
             job_id: {prediction_records.PIXELS: pixels, prediction_records.BOXES: boxes}
-            for job_id, pixels, boxes in jobs
+            for job_id, pixels, boxes, _ in jobs
         }
         prediction_records.create(self._client, records, self._record_ttl)
         try:
@@ -67,10 +68,10 @@ class PredictionSender:
                 self._celery,
                 names.PREDICT_BATCH,
                 # Outcomes come back on this process's channel (it differs per process).
-                [self._listener.channel, [[job_id, pixels] for job_id, pixels, _ in jobs]],
+                [self._listener.channel, [[i, pixels, ways] for i, pixels, _, ways in jobs]],
                 expires=self._expires,
             )
         except Exception:
-            prediction_records.withdraw(self._client, [job_id for job_id, _, _ in jobs])
+            prediction_records.withdraw(self._client, [job_id for job_id, *_ in jobs])
             raise
         return [None] * len(jobs)

@@ -18,7 +18,7 @@ import numpy as np
 from shared import names, prediction_records
 from shared.celery_config import send
 from shared.errors import Conflict, NotFound
-from shared.imaging import MAX_DIGITS, decode_digits, encode_pixels, png_data_url
+from shared.imaging import MAX_IMAGES, decode_digits, encode_pixels, png_data_url
 from shared.names import MODEL_NAMES
 from shared.samples import new_meta
 from shared.segmentation import Canvas
@@ -36,18 +36,14 @@ def create_prediction(services: Services, canvas: Canvas, wait: float = 0.0) -> 
     in time (``Prefer: wait``).
     """
     job_id = uuid.uuid4().hex
-    images = [canvas.whole]
-    # One digit alone reads as the whole canvas does: no second image for the models.
-    if len(canvas.parts) > 1 or not np.array_equal(canvas.parts[0][1], canvas.whole):
-        images += [image for _, image in canvas.parts]
-    pixels = encode_pixels(np.stack(images))
-    boxes = json.dumps([box for box, _ in canvas.parts])
+    pixels = encode_pixels(np.stack(canvas.images))
+    boxes = json.dumps(canvas.boxes)
     if not wait:
-        services.sender.send(job_id, pixels, boxes)
+        services.sender.send(job_id, pixels, boxes, canvas.readings)
         return {"id": job_id, "status": "queued"}
     # Listen before sending: the outcome cannot arrive before we are ready for it.
     with services.results.waiting(job_id) as inbox:
-        services.sender.send(job_id, pixels, boxes)
+        services.sender.send(job_id, pixels, boxes, canvas.readings)
         outcome = _next_outcome(services, job_id, inbox, time.monotonic() + wait)
     record = {prediction_records.PIXELS: pixels, prediction_records.BOXES: boxes}
     return _answer(services, job_id, outcome, record, created_at=time.time())
@@ -126,16 +122,16 @@ def _answer(
 
 
 def _digits(result: dict[str, Any], record: dict[str, str]) -> list[dict[str, Any]]:
-    """Each digit on the canvas, left to right: its box, 28x28 image and both readings."""
-    images = decode_digits(record[prediction_records.PIXELS], MAX_DIGITS + 1)
-    boxes = json.loads(record.get(prediction_records.BOXES, "[]"))
-    if len(images) == 1:  # one digit: the whole canvas's reading is the digit's
-        parts, images = [result], images[:1]
-    else:
-        parts, images = result["parts"], images[1:]
+    """Each digit on the canvas, left to right: its box, 28x28 image and both readings.
+
+    The worker chose the images that make the number (``chosen``); image 0 is the whole
+    canvas, which is also the digit when there is only one.
+    """
+    images = decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)
+    boxes = json.loads(record[prediction_records.BOXES])
     return [
-        {"image": image, "box": box, **{name: part[name] for name in MODEL_NAMES}}
-        for image, box, part in zip(images, boxes, parts, strict=True)
+        {"image": images[i], "box": boxes[i], **{name: part[name] for name in MODEL_NAMES}}
+        for i, part in zip(result["chosen"], result["parts"], strict=True)
     ]
 
 
@@ -144,7 +140,7 @@ def _result(result: dict[str, Any], record: dict[str, str]) -> dict[str, Any]:
 
     Previews are rendered here from the record's pixels: the images the models saw.
     """
-    images = decode_digits(record[prediction_records.PIXELS], MAX_DIGITS + 1)
+    images = decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)
     digits = [
         {"box": d["box"], "preview": png_data_url(d.pop("image")), **d}
         for d in _digits(result, record)
@@ -185,7 +181,7 @@ def record_feedback(
         raise Conflict("this prediction has no result; send feedback once it is done")
     result = outcome["result"]
     if number is None:
-        whole = decode_digits(record[prediction_records.PIXELS], MAX_DIGITS + 1)[0]
+        whole = decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)[0]
         verdicts = [(job_id, whole, label, _predicted(result))]
     else:
         digits = _digits(result, record)

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from shared import fine_tune_jobs, names, prediction_records
+from shared import fine_tune_jobs, names, number_reading, prediction_records
 from shared.batching import MicroBatcher
 from shared.errors import DigitsError, InvalidImage
-from shared.imaging import MAX_DIGITS, decode_digits, decode_pixels
+from shared.imaging import MAX_IMAGES, decode_digits, decode_pixels
+from shared.number_reading import Readings
 from shared.samples import write_sample
 from worker.clients import redis_client, settings, store
 from worker.predict.celery import app
@@ -40,8 +41,8 @@ def batcher() -> MicroBatcher[np.ndarray, dict[str, Any]]:
 # No result and no STARTED state: the outcomes go into the prediction records, published
 # to the waiting web processes in one round trip (shared.prediction_records.deliver).
 @app.task(name=names.PREDICT_BATCH, ignore_result=True)
-def predict_batch(reply_to: str, jobs: list[list[str]]) -> int:
-    """Run both models on a batch of [job id, pixels] from one web process; deliver each outcome."""
+def predict_batch(reply_to: str, jobs: list[list[Any]]) -> int:
+    """Run both models on a batch of [job id, pixels, readings] from one web process; deliver."""
     outcomes = predict_outcomes(jobs)
     delivered = prediction_records.deliver(redis_client(), reply_to, outcomes)
     if delivered < len(outcomes):
@@ -49,26 +50,36 @@ def predict_batch(reply_to: str, jobs: list[list[str]]) -> int:
     return delivered
 
 
-def predict_outcomes(jobs: list[list[str]]) -> dict[str, dict[str, Any]]:
+def predict_outcomes(jobs: list[list[Any]]) -> dict[str, dict[str, Any]]:
     """Each job's outcome: its result, or an error for this job alone (a bad image).
 
-    A job's pixels are the whole canvas read as one digit, then each digit on it when
-    there are several; the images of every job go through the models as one batch.
+    A job is [id, pixels, readings]: the images are the whole canvas read as one digit,
+    then the digits found on it; ``readings`` the ways to read the number, of which the
+    surest is kept (``shared.number_reading``). The images of every job go through the
+    models as one batch.
     """
     outcomes: dict[str, dict[str, Any]] = {}
     images: dict[str, np.ndarray] = {}
+    readings: dict[str, Readings] = {}
     for job in jobs:
-        if not (isinstance(job, list) and len(job) == 2 and isinstance(job[0], str)):
+        if not (isinstance(job, list) and len(job) == 3 and isinstance(job[0], str)):
             log.warning("dropped a malformed predict job: %.80r", job)
             continue
-        job_id, pixels = job
+        job_id, pixels, ways = job
         if not prediction_records.is_job_id(job_id):
             log.warning("dropped a predict job with a malformed id: %.80r", job_id)
             continue
         try:
-            images[job_id] = decode_digits(pixels, MAX_DIGITS + 1)
+            images[job_id] = decode_digits(pixels, MAX_IMAGES)
         except InvalidImage as exc:
             outcomes[job_id] = {"error": {"code": exc.code, "message": str(exc)}}
+            continue
+        if not number_reading.valid(ways, len(images[job_id])):
+            del images[job_id]
+            message = "the ways to read the number do not fit its images"
+            outcomes[job_id] = {"error": {"code": "invalid_image", "message": message}}
+            continue
+        readings[job_id] = ways
     if images:
         try:
             answers = batcher().submit_many([image for stack in images.values() for image in stack])
@@ -79,10 +90,20 @@ def predict_outcomes(jobs: list[list[str]]) -> dict[str, dict[str, Any]]:
         else:
             start = 0
             for job_id, stack in images.items():
-                whole, *parts = answers[start : start + len(stack)]
+                mine = answers[start : start + len(stack)]
                 start += len(stack)
-                outcomes[job_id] = {"result": {**whole, "parts": parts}}
+                outcomes[job_id] = {"result": read_number(mine, readings[job_id])}
     return outcomes
+
+
+def read_number(answers: list[dict[str, Any]], readings: Readings) -> dict[str, Any]:
+    """The whole canvas's answers, and the digits of the reading both models are surest of."""
+    sure = number_reading.agreement(
+        [answer["cnn"]["probabilities"] for answer in answers],
+        [answer["fnn"]["probabilities"] for answer in answers],
+    )
+    chosen = number_reading.choose(readings, sure)
+    return {**answers[0], "parts": [answers[i] for i in chosen], "chosen": chosen}
 
 
 @app.task(

