@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from flask import Flask, jsonify, request
 
+from shared.canvas import Canvas, preprocess_canvas_data_url
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, png_data_url
 from shared.names import MODEL_NAMES
 from shared.number_reading import agreement, choose
-from shared.segmentation import Canvas, preprocess_canvas_data_url
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
 

@@ -1,9 +1,6 @@
 """Split a canvas holding a number into its digits, from the image alone.
 
-Web reads every canvas this way (``preprocess_canvas_png``): the whole canvas as one
-digit, as single-digit clients expect, and each digit found on it.
-
-The steps, each a small function: connected strokes (SciPy's ``ndimage.label``), specks
+``shared.canvas`` calls ``segment`` on every canvas web receives. The steps, each a small function: connected strokes (SciPy's ``ndimage.label``), specks
 dropped, strokes that belong to one digit grouped (the bar of a 7, the two strokes of a
 4 or 5), groups too wide to be one digit cut where the ink is thinnest (a projection
 profile), and the digits ordered left to right. Each part keeps only its own ink, so a
@@ -15,16 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
-from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
-from shared.imaging import INK_THRESHOLD, decode_data_url, ink_from_image, load_png, to_mnist
+from shared.errors import EmptyCanvas, TooManyDigits
+from shared.imaging import INK_THRESHOLD
 
-#: A canvas may be at most this many times as wide as it is high (a row of digits).
-MAX_ASPECT = 8
-#: Canvases are segmented at about this height (an integer factor down from theirs).
-WORK_HEIGHT = 140
 #: A stroke whose longest side is under this share of the tallest stroke, and whose area is
 #: under ``SPECK_AREA`` of the largest, is a speck, not a digit or part of one.
 SPECK_EXTENT = 0.25
@@ -62,11 +54,14 @@ NEAR = 0.25
 DIGIT_ASPECT = 0.7
 
 
+Box = tuple[int, int, int, int]
+
+
 @dataclass(frozen=True)
 class Part:
     """One digit: its box on the canvas (x0, y0, x1, y1, ends exclusive) and its own ink."""
 
-    box: tuple[int, int, int, int]
+    box: Box
     ink: np.ndarray
 
 
@@ -85,88 +80,6 @@ class _Group:
     @property
     def height(self) -> int:
         return self.y1 - self.y0
-
-
-Box = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True)
-class Canvas:
-    """What the models read from one canvas, and the ways its digits may be read.
-
-    ``images[0]`` is the whole canvas as one digit; the others are digits found on it.
-    ``readings`` holds, per group of strokes left to right, the ways to read the group as
-    lists of indices into ``images``: the one the image alone suggests first, then at most
-    one other (cut in two, or left whole). The predict worker keeps, per group, the
-    reading whose least sure digit is surest (``shared.number_reading.choose``).
-    """
-
-    images: list[np.ndarray]
-    #: The box of each image on the canvas (x0, y0, x1, y1); the whole canvas's ink first.
-    boxes: list[Box]
-    readings: list[list[list[int]]]
-
-    @property
-    def whole(self) -> np.ndarray:
-        return self.images[0]
-
-    @property
-    def parts(self) -> list[tuple[Box, np.ndarray]]:
-        """The digits as the image alone reads them, left to right."""
-        return [(self.boxes[i], self.images[i]) for ways in self.readings for i in ways[0]]
-
-
-def preprocess_canvas_png(png: bytes, max_side: int, max_parts: int) -> Canvas:
-    """PNG bytes to the whole canvas as one 28x28 digit plus the digits found on it."""
-    image = load_png(png, max_side)
-    width, height = image.size
-    if width > MAX_ASPECT * height:
-        raise CanvasTooWide(
-            f"the canvas is {width}x{height}; it may be at most {MAX_ASPECT} times as wide as high"
-        )
-    ink = ink_from_image(image)
-    whole = to_mnist(ink)
-    # Segment at a working resolution: a digit's 28x28 image comes from a 20 px box, so
-    # a canvas sent at 2x (a phone's 1680x560) holds 10 times the pixels it needs.
-    scale = max(1, height // WORK_HEIGHT)
-    work = np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink
-    groups, all_ink = segment(work, max_parts)
-    if len(groups) == 1 and len(groups[0]) == 1 and len(groups[0][0]) == 1 and all_ink:
-        # One digit, all the ink: it reads as the whole canvas does, no second image.
-        return Canvas([whole], [_ink_box(ink)], [[[0]]])
-    images, boxes, readings = [whole], [_ink_box(ink)], []
-    for ways in groups:
-        indices = []
-        for way in ways:
-            try:
-                digits = [to_mnist(part.ink) for part in way]
-            except EmptyCanvas:  # a sliver left by a cut: not a way to read it
-                continue
-            indices.append(list(range(len(images), len(images) + len(digits))))
-            images += digits
-            boxes += [_scaled(part.box, scale, width, height) for part in way]
-        if indices:
-            readings.append(indices)
-    return Canvas(images, boxes, readings or [[[0]]])
-
-
-def _scaled(box: Box, scale: int, width: int, height: int) -> Box:
-    """A box found at the working resolution, in the posted image's pixels."""
-    x0, y0, x1, y1 = box
-    return (x0 * scale, y0 * scale, min(width, x1 * scale), min(height, y1 * scale))
-
-
-def _ink_box(ink: np.ndarray) -> Box:
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-
-
-def preprocess_canvas_data_url(
-    data_url: object, max_bytes: int, max_side: int, max_parts: int
-) -> Canvas:
-    """Validate and preprocess a canvas data URL that may hold several digits."""
-    return preprocess_canvas_png(decode_data_url(data_url, max_bytes), max_side, max_parts)
 
 
 def segment(ink: np.ndarray, max_parts: int) -> tuple[list[list[list[Part]]], bool]:

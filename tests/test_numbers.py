@@ -15,10 +15,11 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from shared.canvas import preprocess_canvas_png
 from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
 from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png, ink_from_image, load_png
 from shared.number_reading import agreement, choose, valid
-from shared.segmentation import preprocess_canvas_png, segment
+from shared.segmentation import segment
 from tests.helpers import ROOT, SAMPLE, data_url
 from tests.processes import wait_for
 from worker.trainer.numbers import CANVAS_HEIGHT, CANVAS_WIDTH, compose

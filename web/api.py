@@ -10,11 +10,11 @@ import numpy as np
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from shared import names
+from shared.canvas import Canvas, preprocess_canvas_data_url
 from shared.celery_config import send
 from shared.errors import InvalidRequest
 from shared.imaging import MAX_DIGITS, encode_pixels, preprocess_data_url
 from shared.samples import SOURCES, new_meta
-from shared.segmentation import Canvas, preprocess_canvas_data_url
 from web import dataset, learning, predictions
 from web.admin import admin_required
 from web.services import current_services

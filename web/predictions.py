@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from shared import names, prediction_records
+from shared.canvas import Canvas
 from shared.celery_config import send
 from shared.errors import Conflict, NotFound
 from shared.imaging import MAX_IMAGES, decode_digits, encode_pixels, png_data_url
 from shared.names import MODEL_NAMES
 from shared.samples import new_meta
-from shared.segmentation import Canvas
 from web import stats
 from web.services import Services
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from shared.canvas import Canvas, preprocess_canvas_png
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, ink_canvas_png
 from shared.number_reading import agreement, choose
-from shared.segmentation import Canvas, preprocess_canvas_png
 from worker.predict.inference import LiteModel
 
 #: The page's number canvas: 3:1.
