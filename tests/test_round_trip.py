@@ -17,6 +17,7 @@ import redis
 from flask import Flask
 from PIL import Image
 
+from shared import prediction_records
 from shared.imaging import preprocess_png, render_canvas_png
 from shared.prediction_records import record_key
 from tests.helpers import data_url, wait_done
@@ -215,3 +216,34 @@ def test_waiters_read_again_when_the_subscription_comes_back(idle_app, monitor, 
     assert answer.get_json()["result"]["cnn"] == job["result"]["cnn"]
     assert outcome["elapsed"] < 5, outcome["elapsed"]
     wait_for(lambda: subscribed_connections(monitor, db=IDLE_DB), 5, "the subscription back")
+
+
+def test_a_long_poll_on_another_process_is_woken_by_a_copy_of_the_outcome(
+    idle_app, stack_env, valkey, drawings
+):
+    from web import create_app
+
+    env = dict(stack_env, REDIS_URL=valkey.url.rsplit("/", 1)[0] + f"/{IDLE_DB}")
+    other = create_app({"TESTING": True, "SETTINGS_ENV": env})  # another web process
+    sender = idle_app.extensions["digits"]
+    posted = idle_app.test_client().post(
+        "/api/predictions", json={"image": data_url(drawings[4][1])}
+    )
+    job_id = posted.get_json()["id"]
+    outcome: dict = {}
+
+    def long_poll() -> None:
+        started = time.monotonic()
+        answer = other.test_client().get(f"/api/predictions/{job_id}?wait=5")
+        outcome.update(body=answer.get_json(), elapsed=time.monotonic() - started)
+
+    thread = threading.Thread(target=long_poll, daemon=True)
+    thread.start()
+    time.sleep(0.5)  # the other process is waiting, and has asked for a copy
+    reading = {"fnn": {"digit": 4}, "cnn": {"digit": 4}}
+    result = {**reading, "parts": [reading], "chosen": [0]}
+    # The worker publishes to the sending process's channel; the watcher gets a copy.
+    prediction_records.deliver(sender.redis, sender.results.channel, {job_id: {"result": result}})
+    thread.join(10)
+    assert outcome["body"]["status"] == "done"
+    assert outcome["elapsed"] < 2, outcome["elapsed"]
