@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from shared.errors import CanvasTooWide, EmptyCanvas
-from shared.imaging import INK_THRESHOLD, decode_data_url, ink_from_image, load_png, to_mnist
-from shared.segmentation import Box, segment
+from shared.imaging import decode_data_url, ink_from_image, load_png, to_mnist
+from shared.segmentation import Box, ink_box, segment
 
 #: A canvas may be at most this many times as wide as it is high (a row of digits).
 MAX_ASPECT = 8
@@ -42,11 +42,6 @@ class Canvas:
     def whole(self) -> np.ndarray:
         return self.images[0]
 
-    @property
-    def parts(self) -> list[tuple[Box, np.ndarray]]:
-        """The digits as the image alone reads them, left to right."""
-        return [(self.boxes[i], self.images[i]) for ways in self.readings for i in ways[0]]
-
 
 def preprocess_canvas_png(png: bytes, max_side: int, max_parts: int) -> Canvas:
     """PNG bytes to the whole canvas as one 28x28 digit plus the digits found on it."""
@@ -63,10 +58,11 @@ def preprocess_canvas_png(png: bytes, max_side: int, max_parts: int) -> Canvas:
     scale = max(1, height // WORK_HEIGHT)
     work = np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink
     groups, all_ink = segment(work, max_parts)
+    whole_box = ink_box(ink) or (0, 0, width, height)  # to_mnist found ink: never the default
     if len(groups) == 1 and len(groups[0]) == 1 and len(groups[0][0]) == 1 and all_ink:
         # One digit, all the ink: it reads as the whole canvas does, no second image.
-        return Canvas([whole], [_ink_box(ink)], [[[0]]])
-    images, boxes, readings = [whole], [_ink_box(ink)], []
+        return Canvas([whole], [whole_box], [[[0]]])
+    images, boxes, readings = [whole], [whole_box], []
     for ways in groups:
         indices = []
         for way in ways:
@@ -86,12 +82,6 @@ def _scaled(box: Box, scale: int, width: int, height: int) -> Box:
     """A box found at the working resolution, in the posted image's pixels."""
     x0, y0, x1, y1 = box
     return (x0 * scale, y0 * scale, min(width, x1 * scale), min(height, y1 * scale))
-
-
-def _ink_box(ink: np.ndarray) -> Box:
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 def preprocess_canvas_data_url(

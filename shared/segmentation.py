@@ -217,15 +217,22 @@ def _attach_fragments(groups: list[_Group]) -> list[_Group]:
     return kept
 
 
-def _trimmed(ink: np.ndarray, x: int, y: int) -> Part | None:
-    """``ink`` cropped to its strokes, as a part at its place on the canvas."""
+def ink_box(ink: np.ndarray) -> Box | None:
+    """The box around the strokes of ``ink`` (x0, y0, x1, y1), or None without any."""
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
     if len(rows) == 0:
         return None
-    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    x, y = x + int(cols[0]), y + int(rows[0])
-    return Part((x, y, x + ink.shape[1], y + ink.shape[0]), ink)
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def _trimmed(ink: np.ndarray, x: int, y: int) -> Part | None:
+    """``ink`` cropped to its strokes, as a part at its place on the canvas."""
+    box = ink_box(ink)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    return Part((x + x0, y + y0, x + x1, y + y1), ink[y0:y1, x0:x1])
 
 
 def _cut_wide(part: Part, holes: _Holes) -> list[Part]:

@@ -121,13 +121,19 @@ def _answer(
     return answer
 
 
-def _digits(result: dict[str, Any], record: dict[str, str]) -> list[dict[str, Any]]:
+def _images(record: dict[str, str]) -> np.ndarray:
+    """The 28x28 images the models read: the whole canvas first, then its digits."""
+    return decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)
+
+
+def _digits(
+    result: dict[str, Any], record: dict[str, str], images: np.ndarray
+) -> list[dict[str, Any]]:
     """Each digit on the canvas, left to right: its box, 28x28 image and both readings.
 
     The worker chose the images that make the number (``chosen``); image 0 is the whole
     canvas, which is also the digit when there is only one.
     """
-    images = decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)
     boxes = json.loads(record[prediction_records.BOXES])
     return [
         {"image": images[i], "box": boxes[i], **{name: part[name] for name in MODEL_NAMES}}
@@ -140,10 +146,10 @@ def _result(result: dict[str, Any], record: dict[str, str]) -> dict[str, Any]:
 
     Previews are rendered here from the record's pixels: the images the models saw.
     """
-    images = decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)
+    images = _images(record)
     digits = [
         {"box": d["box"], "preview": png_data_url(d.pop("image")), **d}
-        for d in _digits(result, record)
+        for d in _digits(result, record, images)
     ]
     return {
         **{name: result[name] for name in MODEL_NAMES},
@@ -180,11 +186,11 @@ def record_feedback(
     if outcome is None or "result" not in outcome:
         raise Conflict("this prediction has no result; send feedback once it is done")
     result = outcome["result"]
+    images = _images(record)
     if number is None:
-        whole = decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)[0]
-        verdicts = [(job_id, whole, label, _predicted(result))]
+        verdicts = [(job_id, images[0], label, _predicted(result))]
     else:
-        digits = _digits(result, record)
+        digits = _digits(result, record, images)
         verdicts = []
         if len(number) == len(digits):
             verdicts = [
