@@ -11,6 +11,7 @@ work per drawing. Served by the bench under gunicorn with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from flask import Flask, jsonify, request
 
+from shared import answers, number_reading
 from shared.canvas import Canvas, preprocess_canvas_data_url
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, png_data_url
@@ -30,31 +32,31 @@ from worker.predict.inference import LiteModel
 MAX_IMAGE_BYTES = 1_000_000
 MAX_IMAGE_SIDE = 2048
 
-Models = Callable[[], dict[str, LiteModel]]
+Models = Callable[[], dict[str, tuple[LiteModel, float]]]
 
 
 def lazy_models(weights: Path) -> Models:
-    """The models, loaded on first use, in each gunicorn worker process (after fork)."""
+    """The models and their thresholds, loaded on first use in each gunicorn worker process."""
 
     @cache
-    def models() -> dict[str, LiteModel]:
-        return {name: LiteModel.from_path(weights / f"{name}.tflite") for name in MODEL_NAMES}
+    def models() -> dict[str, tuple[LiteModel, float]]:
+        return {
+            name: (
+                LiteModel.from_path(weights / f"{name}.tflite"),
+                answers.threshold_of(json.loads((weights / f"{name}.metrics.json").read_text())),
+            )
+            for name in MODEL_NAMES
+        }
 
     return models
 
 
 def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
-    rows = {name: model.predict(np.stack(canvas.images)) for name, model in models().items()}
+    loaded = models()
+    rows = {name: model.predict(np.stack(canvas.images)) for name, (model, _) in loaded.items()}
 
     def reading(index: int) -> dict[str, Any]:
-        return {
-            name: {
-                "digit": int(np.argmax(rows[name][index])),
-                "probabilities": [round(float(p), 6) for p in rows[name][index]],
-                "version": 1,
-            }
-            for name in rows
-        }
+        return {name: answers.model_answer(rows[name][index], loaded[name][1], 1) for name in rows}
 
     # As the predict worker does: the models' agreement chooses how to read the number.
     chosen = choose(canvas.readings, agreement(rows["cnn"].tolist(), rows["fnn"].tolist()))
@@ -62,7 +64,7 @@ def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
         {"box": canvas.boxes[i], "preview": png_data_url(canvas.images[i]), **reading(i)}
         for i in chosen
     ]
-    text = "".join(str(d["cnn"]["digit"]) for d in digits)
+    text = number_reading.text([d["cnn"]["digit"] for d in digits])
     return {
         **reading(0),
         "preview": png_data_url(canvas.whole),

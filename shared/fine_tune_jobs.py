@@ -115,18 +115,26 @@ def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None
     client.eval(_RELEASE, 1, LOCK_KEY, job_id)
 
 
-def note_new_sample(client: redis.Redis, sample_id: str, label: int, every: int) -> bool:
+#: The label field of samples labelled "not a digit".
+NOT_DIGIT_LABEL = "not_digit"
+
+
+def note_new_sample(client: redis.Redis, sample_id: str, label: int | None, every: int) -> bool:
     """Count a stored sample once (a redelivered job counts once); True at the threshold.
 
-    One script, so a worker killed half-way cannot leave the sample listed but uncounted.
+    ``label`` None is "not a digit": a negative the next fine-tune learns from too. One
+    script, so a worker killed half-way cannot leave the sample listed but uncounted.
     """
-    pending = client.eval(_NOTE_SAMPLE, 3, ALL_KEY, PENDING_KEY, PER_LABEL_KEY, sample_id, label)
+    field = NOT_DIGIT_LABEL if label is None else label
+    pending = client.eval(_NOTE_SAMPLE, 3, ALL_KEY, PENDING_KEY, PER_LABEL_KEY, sample_id, field)
     return int(pending) >= every
 
 
 def samples_per_label(client: redis.Redis) -> dict[str, int]:
+    """Stored samples per digit ("0" to "9") and labelled "not a digit" (``not_digit``)."""
     counts = {_text(k): int(v) for k, v in client.hgetall(PER_LABEL_KEY).items()}
-    return {str(digit): counts.get(str(digit), 0) for digit in range(10)}
+    labels = [*(str(digit) for digit in range(10)), NOT_DIGIT_LABEL]
+    return {label: counts.get(label, 0) for label in labels}
 
 
 def pending_samples(client: redis.Redis) -> set[str]:

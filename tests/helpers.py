@@ -9,7 +9,11 @@ import time
 import zlib
 from pathlib import Path
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageDraw
+
+from shared.imaging import ink_canvas_png, render_canvas_png
+from tests.processes import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
@@ -56,6 +60,46 @@ def wait_done(client, status_url: str, timeout: float = 60) -> dict:
         if body["status"] in {"done", "failed"}:
             return body
     raise AssertionError(f"{status_url} not finished in {timeout} s")
+
+
+def predict(client, digit: np.ndarray) -> dict:
+    """An MNIST-style digit drawn on a canvas, read through the API to the end."""
+    answer = client.post("/api/predictions", json={"image": data_url(render_canvas_png(digit))})
+    assert answer.status_code == 202
+    done = wait_done(client, answer.get_json()["status_url"])
+    assert done["status"] == "done", done
+    return done
+
+
+def run_fine_tune(client) -> dict:
+    """Start a fine-tune as the admin and wait for its outcome, watching progress move."""
+    answer = client.post("/api/fine-tunes", headers=ADMIN)
+    assert answer.status_code == 202, answer.get_json()
+    status_url = answer.get_json()["status_url"]
+    seen_progress = []
+
+    def finished():
+        job = client.get(status_url).get_json()
+        seen_progress.append(job.get("step", 0))
+        return job if job["status"] in {"promoted", "rejected", "failed"} else None
+
+    job = wait_for(finished, 300, "fine-tune outcome")
+    assert job["status"] != "failed", job
+    assert job["total"] > 0 and max(seen_progress) > 0
+    return job
+
+
+def hand_drawn(
+    strokes: list[list[tuple[float, float]]], size: tuple[int, int] = (280, 280), pen: int = 18
+) -> bytes:
+    """A canvas PNG with each stroke (points in canvas pixels) drawn with a round pen."""
+    ink = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(ink)
+    for stroke in strokes:
+        draw.line(stroke, fill=255, width=pen, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+    return ink_canvas_png(ink)
 
 
 def procfile() -> dict[str, str]:

@@ -40,6 +40,7 @@ def test_drawn_digit_is_recognized_by_both_models_through_the_queue(client, mnis
         for name in names.MODEL_NAMES:
             probabilities = result[name]["probabilities"]
             assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 1e-4
+            assert 0 <= result[name]["not_digit"] < 0.5  # a clear digit is not refused
             assert result[name]["digit"] == int(np.argmax(probabilities))
             assert result[name]["version"] >= 1
             correct[name] += result[name]["digit"] == label

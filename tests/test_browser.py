@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -88,5 +89,31 @@ def test_a_number_drawn_on_the_page_shows_a_box_per_digit(page, live_server):
     with page.expect_response(lambda r: r.url.endswith("/feedback")) as answered:
         page.click("#feedback-number-send")
     assert answered.value.status == 202
+    expect(page.locator("#feedback-status")).to_have_attribute("data-state", "done")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_face_drawn_on_the_page_is_shown_as_not_a_digit(page, live_server):
+    page.goto(live_server + "/")
+    # A face on the left of the 3:1 pad: a round head (x is a share of the width), two eyes
+    # and a smile, so it stays one group of strokes.
+    head = [(0.2 + 0.1 * math.cos(a / 12 * math.pi), 0.5 + 0.38 * math.sin(a / 12 * math.pi))
+            for a in range(25)]  # fmt: skip
+    draw_stroke(page, head)
+    draw_stroke(page, [(0.165, 0.38), (0.166, 0.44)])
+    draw_stroke(page, [(0.235, 0.38), (0.236, 0.44)])
+    draw_stroke(page, [(0.16, 0.6), (0.2, 0.7), (0.24, 0.6)])
+    page.click("#recognize")
+    for name in ("cnn", "fnn"):
+        expect(page.locator(f"#{name}-digit")).to_have_text("Not a digit", timeout=60_000)
+        expect(page.locator(f"#{name}-digit")).to_have_class(re.compile("is-refused"))
+        expect(page.locator(f"#{name}-not-digit")).to_have_text(re.compile(r"Not a digit: [<>]?\d"))
+    expect(page.locator("#status")).to_contain_text("not a digit")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "draw-not-a-digit.png"), full_page=True)
+    # Both models agree, so "Correct" confirms it: the label sent is null, "not a digit".
+    with page.expect_request(lambda r: r.url.endswith("/feedback")) as sent:
+        page.click("#feedback-correct")
+    assert sent.value.post_data_json["label"] is None
     expect(page.locator("#feedback-status")).to_have_attribute("data-state", "done")
     assert page.console_errors == []  # type: ignore[attr-defined]

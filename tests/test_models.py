@@ -12,6 +12,7 @@ import pytest
 
 keras = pytest.importorskip("keras", reason="the train extra (tensorflow-cpu, keras) is needed")
 
+from shared import answers  # noqa: E402
 from shared.names import MODEL_NAMES  # noqa: E402
 from tests.helpers import ROOT, SAMPLE  # noqa: E402
 from worker.predict.inference import LiteModel  # noqa: E402
@@ -32,7 +33,7 @@ def test_shipped_tflite_agrees_with_shipped_keras_model(name: str, sample: Mnist
     lite = LiteModel.from_path(MODELS / f"{name}.tflite").predict(sample.x_test)
     model = keras.saving.load_model(MODELS / f"{name}.keras", compile=False)
     reference = np.asarray(model(to_inputs(sample.x_test), training=False))
-    assert lite.shape == (len(sample.x_test), 10)
+    assert lite.shape == (len(sample.x_test), 11)  # ten digits, then "not a digit"
     np.testing.assert_array_equal(lite.argmax(axis=1), reference.argmax(axis=1))
     np.testing.assert_allclose(lite, reference, atol=1e-4)
 
@@ -42,21 +43,26 @@ def test_shipped_model_reads_sample_test_digits(name: str, sample: Mnist) -> Non
     probabilities = LiteModel.from_path(MODELS / f"{name}.tflite").predict(sample.x_test)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert (probabilities.argmax(axis=1) == sample.y_test).mean() >= 0.97
+    threshold = answers.threshold_of(json.loads((MODELS / f"{name}.metrics.json").read_text()))
+    assert (answers.not_digit_scores(probabilities) >= threshold).mean() <= 0.01
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_shipped_metrics_describe_the_shipped_model(name: str) -> None:
     metrics = json.loads((MODELS / f"{name}.metrics.json").read_text())
     assert metrics["file_bytes"]["tflite"] == (MODELS / f"{name}.tflite").stat().st_size
-    assert np.asarray(metrics["confusion_matrix"]).shape == (10, 10)
+    assert np.asarray(metrics["confusion_matrix"]).shape == (10, 11)  # last: refused
     assert "LeCun" in metrics["data"]["license"]
+    assert 0 < metrics["reject_threshold"] < 1 and metrics["data"]["negatives"] > 0
+    assert metrics["validation"]["digits_refused"] <= metrics["false_reject_rate_target"]
+    assert metrics["not_a_digit"]["negatives_refused"] >= 0.9  # measured by evaluate --record
 
 
 @pytest.mark.parametrize("builder", [build_fnn, build_cnn])
-def test_builders_map_28x28_images_to_ten_probabilities(builder: Callable[[], Any]) -> None:
+def test_builders_map_28x28_images_to_eleven_probabilities(builder: Callable[[], Any]) -> None:
     model = builder()
     assert model.input_shape == (None, 28, 28, 1)
-    assert model.output_shape == (None, 10)
+    assert model.output_shape == (None, 11)
     probabilities = np.asarray(model(np.zeros((3, 28, 28, 1), np.float32), training=False))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
@@ -85,8 +91,9 @@ def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
     assert main(["train", "--quick", "--out", str(tmp_path), "--mnist", str(SAMPLE)]) == 0
     for name in MODEL_NAMES:
         lite = LiteModel.from_path(tmp_path / f"{name}.tflite")
-        assert lite.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
+        assert lite.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 11)
         keras.saving.load_model(tmp_path / f"{name}.keras", compile=False)
         metrics = json.loads((tmp_path / f"{name}.metrics.json").read_text())
         assert metrics["epochs_run"] == 1
+        assert metrics["data"]["negatives"] > 0 and 0 < metrics["reject_threshold"] <= 1
     assert "CC BY-SA 3.0" in (tmp_path / "MODEL_CARD.md").read_text()

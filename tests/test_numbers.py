@@ -12,15 +12,15 @@ import uuid
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 from scipy import ndimage
 
 from shared.canvas import preprocess_canvas_png
 from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
 from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png, ink_from_image, load_png
-from shared.number_reading import agreement, choose, valid
+from shared.number_reading import agreement, choose, output_row, text, valid
 from shared.segmentation import segment
-from tests.helpers import ROOT, SAMPLE, data_url
+from tests.helpers import ROOT, SAMPLE, data_url, hand_drawn
 from tests.processes import wait_for
 from worker.trainer.numbers import CANVAS_HEIGHT, CANVAS_WIDTH, compose
 
@@ -29,14 +29,7 @@ Stroke = list[tuple[float, float]]
 
 
 def drawn(strokes: list[Stroke], size: tuple[int, int] = (CANVAS_WIDTH, CANVAS_HEIGHT)) -> bytes:
-    """A canvas PNG with each stroke (points in canvas pixels) drawn with a round pen."""
-    ink = Image.new("L", size, 0)
-    pen = ImageDraw.Draw(ink)
-    for stroke in strokes:
-        pen.line(stroke, fill=255, width=PEN, joint="curve")
-        for x, y in (stroke[0], stroke[-1]):
-            pen.ellipse((x - PEN / 2, y - PEN / 2, x + PEN / 2, y + PEN / 2), fill=255)
-    return ink_canvas_png(ink)
+    return hand_drawn(strokes, size, PEN)
 
 
 def parts_of(png: bytes) -> list:
@@ -286,6 +279,15 @@ def test_the_reading_both_models_are_surest_of_is_chosen_per_group():
     one_hot[0][3] = one_hot[1][3] = 1.0
     fnn = [[0.1] * 10, [0.0] * 3 + [1.0] + [0.0] * 6]
     assert agreement(one_hot, fnn) == [0.1, 1.0]  # the CNN alone is sure of both
+
+
+def test_a_part_either_model_refuses_is_unsure_and_reads_as_a_question_mark():
+    sure = [0.0] * 3 + [0.9] + [0.0] * 6 + [0.1]  # a 3, and a little "not a digit"
+    refused = [0.0] * 3 + [0.2] + [0.0] * 6 + [0.8]
+    assert agreement([sure, sure], [sure, refused]) == pytest.approx([0.81, 0.18])
+    answer = {"probabilities": [0.0] * 3 + [1.0] + [0.0] * 6, "not_digit": 0.8}
+    assert output_row(answer) == pytest.approx(refused)
+    assert text([3, None, 7]) == "3?7"
 
 
 @pytest.mark.parametrize(

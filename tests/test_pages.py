@@ -184,7 +184,8 @@ def test_stats_page_has_charts_heat_map_and_the_chart_library(page_client: Flask
     for chart in ["chart-by-day", "chart-by-version", "chart-samples", "chart-queues"]:
         assert page.by_id(chart)[0] == "canvas"
     cells = [a for t, a in page.elements if t == "td" and "data-row" in a]
-    assert len(cells) == 100
+    assert len(cells) == 121  # ten digits and "not a digit", drawn and read
+    assert page.by_id("refusals-body")[0] == "tbody"
     scripts = [a["src"] for t, a in page.elements if t == "script"]
     assert "/static/vendor/chart.js/chart.umd.min.js" in scripts
     assert page.first("body")["data-stats-url"] == "/api/stats"
@@ -243,7 +244,7 @@ def test_models_page_has_a_row_template_for_its_script(page_client: FlaskClient)
     slots = {a["data-slot"] for t, a in page.elements if "data-slot" in a}
     assert {"version", "current", "origin", "outcome", "trained", "rollback"} <= slots
     metrics = [a["data-metric"] for t, a in page.elements if "data-metric" in a]
-    assert metrics == ["mnist", "loss", "user"]
+    assert metrics == ["mnist", "loss", "user", "negatives", "digits_refused"]
 
 
 def test_vendored_chart_js_matches_the_lock_file() -> None:

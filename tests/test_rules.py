@@ -43,6 +43,24 @@ def test_gate_without_held_out_user_samples_judges_on_mnist_alone() -> None:
     assert not gate.passes_gate(parent, gate.Scores(0.98, 0.04, None), 0.9, RULE)
 
 
+@pytest.mark.parametrize(
+    ("digits_refused", "negatives_refused", "failures"),
+    [
+        (0.004, 0.95, []),  # as the parent
+        (0.009, 0.90, []),  # at both limits: +0.5 points of digits, -5 points of negatives
+        (0.0095, 0.95, ["digits_refused"]),  # learned to refuse digits
+        (0.004, 0.899, ["negatives_refused"]),  # learned to accept what is not a digit
+        (0.5, 0.2, ["digits_refused", "negatives_refused"]),
+    ],
+)
+def test_gate_checks_refusals_of_digits_and_of_negatives(
+    digits_refused: float, negatives_refused: float, failures: list[str]
+) -> None:
+    parent = gate.Scores(0.99, 0.04, 0.8, 0.3, digits_refused=0.004, negatives_refused=0.95)
+    candidate = gate.Scores(0.99, 0.04, 0.8, 0.2, digits_refused, negatives_refused)
+    assert gate.gate_failures(parent, candidate, 0.9, RULE) == failures
+
+
 def test_every_model_has_a_gate_rule() -> None:
     from shared.names import MODEL_NAMES
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from shared import names, prediction_records
+from shared import names, number_reading, prediction_records
 from shared.canvas import Canvas
 from shared.celery_config import send
 from shared.errors import Conflict, NotFound
@@ -154,7 +154,10 @@ def _result(result: dict[str, Any], record: dict[str, str]) -> dict[str, Any]:
     return {
         **{name: result[name] for name in MODEL_NAMES},
         "preview": png_data_url(images[0]),
-        "number": {"text": "".join(str(d["cnn"]["digit"]) for d in digits), "digits": digits},
+        "number": {
+            "text": number_reading.text([d["cnn"]["digit"] for d in digits]),
+            "digits": digits,
+        },
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,33 +33,44 @@ def _events(client: redis.Redis) -> list[dict[str, Any]]:
     return [json.loads(fields[b"event"]) for _, fields in client.xrange(STREAM_KEY)]
 
 
+#: Row and column of "not a digit" in the confusion matrices (after the ten digits).
+NOT_DIGIT = 10
+
+
 def compute_stats(client: redis.Redis) -> dict[str, Any]:
-    """Accuracy per model and version, per day, and confusion matrices (rows: true label)."""
+    """Accuracy per model and version, per day, refusals, and confusion matrices.
+
+    "Not a digit" is an answer like a digit: a model that refused a drawing the person
+    called not a digit was right. Per version, ``refused`` counts the model's refusals,
+    ``refused_disputed`` those the person said were a digit, and ``missed`` the drawings
+    the person called not a digit that the model read as one. Matrices are 11x11, rows
+    the person's answer, columns the model's, "not a digit" last.
+    """
     events = _events(client)
-    per_version: dict[str, dict[int, list[int]]] = {
-        m: defaultdict(lambda: [0, 0]) for m in MODEL_NAMES
-    }
-    per_day: dict[str, dict[str, list[int]]] = {m: defaultdict(lambda: [0, 0]) for m in MODEL_NAMES}
-    confusion = {m: [[0] * 10 for _ in range(10)] for m in MODEL_NAMES}
+    per_version: dict[str, dict[int, Counter[str]]] = {m: defaultdict(Counter) for m in MODEL_NAMES}
+    per_day: dict[str, dict[str, Counter[str]]] = {m: defaultdict(Counter) for m in MODEL_NAMES}
+    confusion = {m: [[0] * (NOT_DIGIT + 1) for _ in range(NOT_DIGIT + 1)] for m in MODEL_NAMES}
     not_a_digit = 0
     for event in events:
         label = event["label"]
-        if label is None:
-            not_a_digit += 1
-            continue
+        not_a_digit += label is None
         day = datetime.fromtimestamp(event["time"], UTC).date().isoformat()
         for model in MODEL_NAMES:
             answer = event["predicted"][model]
-            right = int(answer["digit"] == label)
-            for bucket in (per_version[model][answer["version"]], per_day[model][day]):
-                bucket[0] += right
-                bucket[1] += 1
-            confusion[model][label][answer["digit"]] += 1
+            digit = answer["digit"]
+            version = per_version[model][answer["version"]]
+            for bucket in (version, per_day[model][day]):
+                bucket["correct"] += digit == label
+                bucket["total"] += 1
+            version["refused"] += digit is None
+            version["refused_disputed"] += digit is None and label is not None
+            version["missed"] += digit is not None and label is None
+            row, col = (NOT_DIGIT if v is None else v for v in (label, digit))
+            confusion[model][row][col] += 1
 
-    def rows(counts: dict[Any, list[int]], key: str) -> list[dict[str, Any]]:
+    def rows(counts: dict[Any, Counter[str]], key: str) -> list[dict[str, Any]]:
         return [
-            {key: k, "correct": c, "total": n, "accuracy": c / n}
-            for k, (c, n) in sorted(counts.items())
+            {key: k, **c, "accuracy": c["correct"] / c["total"]} for k, c in sorted(counts.items())
         ]
 
     return {

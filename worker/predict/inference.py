@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from shared import registry
+from shared import answers, registry
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 
@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class LiteModel:
-    """One LiteRT interpreter; ``predict`` takes uint8 (n, 28, 28) and returns (n, 10)."""
+    """One LiteRT interpreter; ``predict`` takes uint8 (n, 28, 28) and returns (n, 11).
+
+    The eleven outputs are the ten digits and "not a digit" (``shared.answers``); versions
+    made before that class return ten.
+    """
 
     def __init__(self, content: bytes) -> None:
         self._content = content  # the interpreter reads this buffer in place: keep it alive
@@ -56,6 +60,8 @@ class LoadedModel:
     name: str
     version: int
     model: LiteModel
+    #: The not-a-digit probability from which this version refuses a drawing.
+    reject_threshold: float
 
 
 class ModelCache:
@@ -91,7 +97,8 @@ class ModelCache:
             if loaded is not None and loaded.version == version:
                 continue
             content = self._store.get_bytes(registry.version_key(name, version, "model.tflite"))
-            self._models[name] = LoadedModel(name, version, LiteModel(content))
+            threshold = answers.threshold_of(registry.read_metrics(self._store, name, version))
+            self._models[name] = LoadedModel(name, version, LiteModel(content), threshold)
             log.info("loaded model %s version %s", name, version)
 
 
@@ -103,16 +110,12 @@ def predict_digits(cache: ModelCache, digits: list[np.ndarray]) -> list[dict[str
     current = cache.current()
     batch = np.stack(digits)
     outputs = {name: loaded.model.predict(batch) for name, loaded in current.items()}
-    results = []
-    for index in range(len(digits)):
-        result: dict[str, Any] = {}
-        for name, probabilities in outputs.items():
-            row = probabilities[index]
-            result[name] = {
-                "digit": int(np.argmax(row)),
-                # Six decimals: what a page can show, and a third of the record.
-                "probabilities": [round(float(p), 6) for p in row],
-                "version": current[name].version,
-            }
-        results.append(result)
-    return results
+    return [
+        {
+            name: answers.model_answer(
+                rows[index], current[name].reject_threshold, current[name].version
+            )
+            for name, rows in outputs.items()
+        }
+        for index in range(len(digits))
+    ]

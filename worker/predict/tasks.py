@@ -99,8 +99,8 @@ def predict_outcomes(jobs: list[list[Any]]) -> dict[str, dict[str, Any]]:
 def read_number(answers: list[dict[str, Any]], readings: Readings) -> dict[str, Any]:
     """The whole canvas's answers, and the digits of the reading both models are surest of."""
     sure = number_reading.agreement(
-        [answer["cnn"]["probabilities"] for answer in answers],
-        [answer["fnn"]["probabilities"] for answer in answers],
+        [number_reading.output_row(answer["cnn"]) for answer in answers],
+        [number_reading.output_row(answer["fnn"]) for answer in answers],
     )
     chosen = number_reading.choose(readings, sure)
     return {**answers[0], "parts": [answers[i] for i in chosen], "chosen": chosen}
@@ -123,13 +123,16 @@ def save_sample(sample_id: str, pixels: str, meta: dict[str, Any]) -> dict[str, 
     log.info(
         "stored sample %s label=%s source=%s", sample_id, meta.get("label"), meta.get("source")
     )
-    if meta.get("label") is not None:
-        maybe_start_fine_tune(sample_id, int(meta["label"]))
+    label = meta.get("label")
+    maybe_start_fine_tune(sample_id, None if label is None else int(label))
     return {"id": sample_id}
 
 
-def maybe_start_fine_tune(sample_id: str, label: int) -> None:
-    """Every FINE_TUNE_EVERY new labelled samples, start a fine-tune unless one runs."""
+def maybe_start_fine_tune(sample_id: str, label: int | None) -> None:
+    """Every FINE_TUNE_EVERY new labelled samples, start a fine-tune unless one runs.
+
+    "Not a digit" (label None) is a label too: fine-tunes learn refusals from it.
+    """
     client, every = redis_client(), settings().fine_tune_every
     if fine_tune_jobs.note_new_sample(client, sample_id, label, every):
         job_id = fine_tune_jobs.enqueue(client, app, reason="samples")

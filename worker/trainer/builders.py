@@ -1,8 +1,9 @@
 """Keras builders for the two networks that read a digit.
 
 Contract shared by both: float32 input (batch, 28, 28, 1) in [0, 1] (pixel / 255, white
-digit on black as in MNIST) and softmax probabilities (batch, 10) out, so the LiteRT
-flat-buffers converted from them are interchangeable in the predict worker.
+digit on black as in MNIST) and softmax probabilities (batch, 11) out: the ten digits,
+then "not a digit" (``shared.answers``), so the LiteRT flat-buffers converted from them
+are interchangeable in the predict worker.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from shared import answers
+
 INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+NUM_CLASSES = answers.DIGITS + 1  # the digits and "not a digit"
 
 
 def build_fnn(

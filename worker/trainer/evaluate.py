@@ -1,12 +1,14 @@
 """Measure the shipped ``.tflite`` models: ``python -m worker.trainer.evaluate --mnist mnist.npz``.
 
-Prints, per model, MNIST test accuracy, accuracy on canvas-style digits (MNIST test digits
-drawn as a browser canvas exports them, then sent through the web's preprocessing), the
-worst digits, the single-image inference time, file size and parameter count; then reads
-synthetic numbers (MNIST test digits composed 2 to 6 at a time, ``worker.trainer.numbers``)
-through web's segmentation: whole-number accuracy, per-digit accuracy where the count of
-digits is right, and the count right. Uses LiteRT
-only, like the predict worker; a fixed seed makes the figures reproducible.
+Prints, per model, MNIST test accuracy and accuracy on canvas-style digits (MNIST test
+digits drawn as a browser canvas exports them, then sent through the web's preprocessing),
+both counting a refused digit as an error; the worst digits; "not a digit" on held-out
+negatives (``worker.trainer.rejection``: refusals, per kind, AUROC against the maximum
+softmax baseline); the single-image inference time, file size and parameter count; then
+reads synthetic numbers (MNIST test digits composed 2 to 6 at a time,
+``worker.trainer.numbers``) through web's segmentation: whole-number accuracy, per-digit
+accuracy where the count of digits is right, and the count right. Uses LiteRT only, like
+the predict worker; fixed seeds make the figures reproducible.
 """
 
 from __future__ import annotations
@@ -20,11 +22,19 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from shared import answers
 from shared.imaging import ink_canvas_png, preprocess_png
 from shared.names import MODEL_NAMES
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
+from worker.trainer.negatives import FONT_FAMILIES, SEEDS, make_negatives
 from worker.trainer.numbers import NUMBERS_FILE, number_figures, number_set
+from worker.trainer.rejection import (
+    ROC_FILE,
+    baseline_figures,
+    model_figures,
+    plot_roc,
+)
 
 CANVAS_SIDE = 280
 #: Side of the rendered 28x28 box on the canvas (the ink is about 20/28 of it).
@@ -32,11 +42,14 @@ DIGIT_HEIGHTS = (120, 260)
 #: Stroke growth in MNIST pixels: negative thins the pen, positive thickens it.
 THICKNESS = (-0.4, 1.0)
 TIMING_CALLS = 1000
+#: Held-out drawings that are not digits (other fonts, another seed than training's).
+NEGATIVES = 3000
+ROC_PLOT = "docs/not-digit-roc.png"
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Rows are true digits, columns predicted digits."""
-    matrix = np.zeros((10, 10), dtype=np.int64)
+    """Rows are true digits, columns predicted digits and, last, "not a digit" (refused)."""
+    matrix = np.zeros((answers.DIGITS, answers.DIGITS + 1), dtype=np.int64)
     np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
     return matrix
 
@@ -108,7 +121,13 @@ def worst(per_digit: dict[str, float | None], count: int = 3) -> list[tuple[str,
 
 
 def evaluate(
-    models_dir: Path, mnist_path: str, limit: int | None, seed: int, numbers: int = 0
+    models_dir: Path,
+    mnist_path: str,
+    limit: int | None,
+    seed: int,
+    numbers: int = 0,
+    negatives: int = NEGATIVES,
+    baseline_dir: Path | None = None,
 ) -> dict[str, Any]:
     """All the figures, as a JSON-ready dict."""
     with np.load(mnist_path) as data:
@@ -116,6 +135,7 @@ def evaluate(
     started = time.perf_counter()
     x_canvas = canvas_style_set(x_test, seed)
     render_seconds = time.perf_counter() - started
+    x_negatives, kinds = make_negatives(negatives, "held_out")
     figures: dict[str, Any] = {
         "mnist": mnist_path,
         "digits": int(len(x_test)),
@@ -126,9 +146,12 @@ def evaluate(
             "thickness_mnist_px": THICKNESS,
             "render_seconds": round(render_seconds, 1),
         },
+        "negatives": {"count": len(x_negatives), "family": "held_out", "seed": SEEDS["held_out"],
+                      "fonts": list(FONT_FAMILIES["held_out"])},
         "models": {},
-    }
+    }  # fmt: skip
     models: dict[str, LiteModel] = {}
+    thresholds: dict[str, float] = {}
     for name in MODEL_NAMES:
         path = models_dir / f"{name}.tflite"
         if not path.exists():
@@ -136,9 +159,11 @@ def evaluate(
         model = LiteModel.from_path(path)
         metrics_path = models_dir / f"{name}.metrics.json"
         trained = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-        mnist = accuracy_report(y_test, model.predict(x_test).argmax(axis=1))
-        canvas = accuracy_report(y_test, model.predict(x_canvas).argmax(axis=1))
-        models[name] = model
+        threshold = answers.threshold_of(trained)
+        mnist_out, canvas_out = model.predict(x_test), model.predict(x_canvas)
+        mnist = accuracy_report(y_test, answers.predicted_labels(mnist_out, threshold))
+        canvas = accuracy_report(y_test, answers.predicted_labels(canvas_out, threshold))
+        models[name], thresholds[name] = model, threshold
         figures["models"][name] = {
             "mnist_accuracy": mnist["accuracy"],
             "mnist_per_digit_accuracy": mnist["per_digit_accuracy"],
@@ -148,11 +173,25 @@ def evaluate(
             "ms_per_image": round(ms_per_image(model, x_test), 4),
             "tflite_bytes": path.stat().st_size,
             "parameters": trained.get("parameters"),
+            **model_figures(threshold, (mnist_out, y_test), (canvas_out, y_test),
+                            model.predict(x_negatives), kinds),
+        }  # fmt: skip
+    if baseline_dir is not None:
+        figures["baseline"] = {
+            name: baseline_figures(old.predict(x_canvas), old.predict(x_negatives))
+            for name in MODEL_NAMES
+            if (old := _lite(baseline_dir / f"{name}.tflite")) is not None
         }
     if numbers:
         # Numbers from the digits of the set evaluated (MNIST test), composed 2 to 6 at a time.
-        figures["numbers"] = number_figures(models, number_set(x_test, y_test, numbers, seed))
+        figures["numbers"] = number_figures(
+            models, thresholds, number_set(x_test, y_test, numbers, seed)
+        )
     return figures
+
+
+def _lite(path: Path) -> LiteModel | None:
+    return LiteModel.from_path(path) if path.exists() else None
 
 
 def print_figures(figures: dict[str, Any]) -> None:
@@ -161,12 +200,22 @@ def print_figures(figures: dict[str, Any]) -> None:
         parameters = f"{m['parameters']:,}" if m["parameters"] else "?"  # no metrics file
         print(
             f"{name}: MNIST {m['mnist_accuracy']:.2%}  canvas-style {m['canvas_accuracy']:.2%}  "
-            f"{m['ms_per_image']:.3f} ms/image  {m['tflite_bytes']:,} bytes  "
-            f"{parameters} parameters"
+            f"(a refusal is an error)  {m['ms_per_image']:.3f} ms/image  "
+            f"{m['tflite_bytes']:,} bytes  {parameters} parameters"
         )
         for label, key in (("MNIST", "mnist"), ("canvas", "canvas")):
             digits = ", ".join(f"{d}: {a:.2%}" for d, a in worst(m[f"{key}_per_digit_accuracy"]))
             print(f"    worst digits ({label}): {digits}")
+        by_kind = ", ".join(f"{k} {v:.0%}" for k, v in m["negatives_refused_by_kind"].items())
+        print(
+            f"    not a digit (threshold {m['reject_threshold']:.4g}): held-out negatives refused "
+            f"{m['negatives_refused']:.2%}; digits refused: MNIST {m['mnist_digits_refused']:.2%}, "
+            f"canvas-style {m['canvas_digits_refused']:.2%}; AUROC {m['auroc']:.4f} "
+            f"(max softmax {m['auroc_max_softmax']:.4f})"
+        )
+        print(f"    refused by kind: {by_kind}")
+    for name, b in figures.get("baseline", {}).items():
+        print(f"{name} baseline (10 classes, max softmax): AUROC {b['auroc']:.4f}")
     if "numbers" in figures:
         n = figures["numbers"]
         print(
@@ -180,6 +229,25 @@ def print_figures(figures: dict[str, Any]) -> None:
             )
 
 
+#: What each shipped version's metrics (so ``/api/models``) keep of the held-out figures.
+SUMMARY = ("negatives_refused", "mnist_digits_refused", "canvas_digits_refused",
+           "mnist_accuracy_refusal_is_error", "canvas_accuracy_refusal_is_error", "auroc",
+           "auroc_max_softmax")  # fmt: skip
+
+
+def record_summaries(models_dir: Path, figures: dict[str, Any]) -> None:
+    """Add the held-out not-a-digit figures to each ``<name>.metrics.json`` as ``not_a_digit``."""
+    for name, m in figures["models"].items():
+        path = models_dir / f"{name}.metrics.json"
+        if path.exists():
+            metrics = json.loads(path.read_text())
+            metrics["not_a_digit"] = {key: m[key] for key in SUMMARY} | {
+                "negatives": figures["negatives"]["count"],
+                "negatives_family": "held_out",
+            }
+            path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m worker.trainer.evaluate", description=__doc__)
     parser.add_argument("--models", help="directory of <name>.tflite (default: WEIGHTS_DIR)")
@@ -187,11 +255,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="use only the first N test digits")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the canvas renderings")
     parser.add_argument("--numbers", type=int, default=1000, help="synthetic numbers to read")
+    parser.add_argument(
+        "--negatives", type=int, default=NEGATIVES, help="held-out not-a-digit drawings"
+    )
+    parser.add_argument(
+        "--baseline", help="directory of earlier ten-class <name>.tflite: their max-softmax ROC"
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument(
         "--record",
         action="store_true",
-        help=f"write the number figures to <models>/{NUMBERS_FILE} for the model card",
+        help=f"write <models>/{NUMBERS_FILE}, <models>/{ROC_FILE} and {ROC_PLOT} for the card",
     )
     return parser.parse_args(argv)
 
@@ -203,10 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     if not mnist:
         raise SystemExit("give --mnist PATH or set MNIST_PATH (evaluate does not download)")
     models_dir = Path(args.models or settings.weights_dir)
-    figures = evaluate(models_dir, mnist, args.limit, args.seed, args.numbers)
+    baseline = Path(args.baseline) if args.baseline else None
+    figures = evaluate(
+        models_dir, mnist, args.limit, args.seed, args.numbers, args.negatives, baseline
+    )
     print_figures(figures)
-    if args.record and "numbers" in figures:
-        (models_dir / NUMBERS_FILE).write_text(json.dumps(figures["numbers"], indent=2) + "\n")
+    if args.record:
+        if "numbers" in figures:
+            (models_dir / NUMBERS_FILE).write_text(json.dumps(figures["numbers"], indent=2) + "\n")
+        keep = ("negatives", "models", "baseline", "digits", "seed")
+        record = {k: figures[k] for k in keep if k in figures}
+        (models_dir / ROC_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        record_summaries(models_dir, figures)
+        plot_roc(figures, ROC_PLOT)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -18,14 +18,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from shared import registry
+from shared import answers, registry
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 from worker.trainer import gate
 from worker.trainer.augmentation import AugmentedDigits
 from worker.trainer.conversion import to_tflite
 from worker.trainer.keras_files import keras_bytes, load_version
-from worker.trainer.mnist import Mnist, load_base_data, to_inputs
+from worker.trainer.mnist import Mnist, load_base_data, load_replay_negatives, to_inputs
 from worker.trainer.training import compile_model
 from worker.trainer.user_samples import UserSamples, load_user_samples
 
@@ -72,14 +72,19 @@ class TrainingMix:
     x: np.ndarray
     y: np.ndarray
     user_samples: int
+    #: Replayed base digits and, after them, replayed negatives (the end of ``x``).
     replay_digits: int
     recipe: Recipe
+    replay_negatives: int = 0
+    #: Of the user samples, those labelled "not a digit".
+    user_not_digit: int = 0
 
     def steps(self) -> int:
         return self.recipe.epochs * -(-len(self.x) // BATCH_SIZE)
 
     def is_replay(self) -> np.ndarray:
-        return np.arange(len(self.y)) >= len(self.y) - self.replay_digits
+        replayed = self.replay_digits + self.replay_negatives
+        return np.arange(len(self.y)) >= len(self.y) - replayed
 
 
 class Progress(keras.callbacks.Callback):
@@ -99,17 +104,35 @@ class Progress(keras.callbacks.Callback):
             self.report(self.step, self.total, float((logs or {}).get("loss", 0.0)))
 
 
-def build_training_mix(base: Mnist, user: UserSamples, recipe: Recipe, seed: int) -> TrainingMix:
+#: Replayed negatives per replayed digit: the share of negatives the shipped models had.
+NEGATIVES_PER_DIGIT = 0.2
+
+
+def build_training_mix(
+    base: Mnist, user: UserSamples, recipe: Recipe, seed: int, negatives: np.ndarray
+) -> TrainingMix:
+    """Repeated user samples, then replayed base digits, then replayed negatives."""
     n_user = len(user.train_y)
     if n_user == 0:
         raise ValueError("no labelled user samples to learn from")
     rng = np.random.default_rng(seed)
     size = min(len(base.x_train), recipe.replay_per_sample * n_user)
     replay = rng.choice(len(base.x_train), size=size)
+    n_negatives = min(len(negatives), int(size * NEGATIVES_PER_DIGIT))
+    junk = rng.choice(len(negatives), size=n_negatives, replace=False)
     repeats = recipe.user_repeats
-    x = np.concatenate([np.repeat(user.train_x, repeats, axis=0), base.x_train[replay]])
-    y = np.concatenate([np.repeat(user.train_y, repeats), base.y_train[replay]])
-    return TrainingMix(x, y, n_user, size, recipe)
+    x = np.concatenate(
+        [np.repeat(user.train_x, repeats, axis=0), base.x_train[replay], negatives[junk]]
+    )
+    y = np.concatenate(
+        [
+            np.repeat(user.train_y, repeats),
+            base.y_train[replay],
+            np.full(n_negatives, answers.NOT_DIGIT, np.int64),
+        ]
+    )
+    user_not_digit = int(np.sum(user.train_y == answers.NOT_DIGIT))
+    return TrainingMix(x, y, n_user, size, recipe, n_negatives, user_not_digit)
 
 
 def freeze_batch_norm(model: keras.Model) -> None:
@@ -133,7 +156,7 @@ def freeze_features(model: keras.Model) -> None:
 
 def targets(model: keras.Model, mix: TrainingMix) -> np.ndarray:
     """What each digit of the mix must answer: its label, or the parent's answer (distilled)."""
-    one_hot = np.eye(10, dtype=np.float32)[mix.y]
+    one_hot = np.eye(answers.DIGITS + 1, dtype=np.float32)[mix.y]
     if mix.recipe.distill and mix.replay_digits:
         replay = mix.is_replay()
         one_hot[replay] = model.predict(to_inputs(mix.x[replay]), batch_size=512, verbose=0)
@@ -177,21 +200,29 @@ def fine_tune_model(
     """One model's round: score the parent, tune, judge, publish; the version's metrics."""
     keras.utils.set_random_seed(seed)
     model = load_version(store, name, parent_version)
-    parent = gate.score(model, holdout)
-    agreement = gate.accuracy_and_loss(model, user.train_x, user.train_y)[0]
+    rate = answers.rate_of(registry.read_metrics(store, name, parent_version))
+    parent = gate.score(model, holdout, rate)
+    agreement = gate.accuracy_and_loss(model, user.train_x, user.train_y, parent.reject_threshold)[
+        0
+    ]
     final_loss = tune(model, mix, seed, progress)
-    candidate = gate.score(model, holdout)
+    candidate = gate.score(model, holdout, rate)
     rule = gate.RULES[name]
-    passed = gate.passes_gate(parent, candidate, agreement, rule)
+    failures = gate.gate_failures(parent, candidate, agreement, rule)
     metrics = {
-        "outcome": "promoted" if passed else "rejected",
+        "outcome": "rejected" if failures else "promoted",
         "parent_version": parent_version,
+        "reject_threshold": candidate.reject_threshold,
+        "false_reject_rate_target": rate,
+        "gate_failures": failures,
         "holdout": {"parent": asdict(parent), "candidate": asdict(candidate),
                     "mnist_digits": len(holdout.mnist_y), "user_samples": len(holdout.user_y),
-                    "user_holdout_by": user.holdout_by},
+                    "negatives": len(holdout.negatives), "user_holdout_by": user.holdout_by},
         "gate": asdict(rule),
         "label_agreement": agreement,
-        "training": {"user_samples": mix.user_samples, "replay_digits": mix.replay_digits,
+        "training": {"user_samples": mix.user_samples,
+                     "user_not_digit": mix.user_not_digit,
+                     "replay_digits": mix.replay_digits, "replay_negatives": mix.replay_negatives,
                      "recipe": asdict(mix.recipe), "final_loss": final_loss},
     }  # fmt: skip
     version = publish(store, name, model, metrics)
@@ -212,10 +243,19 @@ def run_fine_tune(
     started = time.monotonic()
     current = registry.ensure_initial_versions(store, weights_dir)
     base = load_base_data(mnist_path, weights_dir)
+    extras = load_replay_negatives(weights_dir)
     user = load_user_samples(store, new_ids)
-    mixes = {name: build_training_mix(base, user, recipes[name], seed) for name in MODEL_NAMES}
+    mixes = {
+        name: build_training_mix(base, user, recipes[name], seed, extras.train)
+        for name in MODEL_NAMES
+    }
     holdout = gate.Holdout(
-        base.x_test[:MNIST_HOLDOUT], base.y_test[:MNIST_HOLDOUT], user.holdout_x, user.holdout_y
+        base.x_test[:MNIST_HOLDOUT],
+        base.y_test[:MNIST_HOLDOUT],
+        user.holdout_x,
+        user.holdout_y,
+        extras.gate,
+        extras.threshold_x,
     )
     progress = Progress(report, sum(mix.steps() for mix in mixes.values()))
     outcomes = {

@@ -1,9 +1,14 @@
 """The gate a fine-tuned candidate must pass before it is promoted.
 
 The candidate and its parent are scored on the same holdout: the users' held-out samples
-(from other people than the round trains on, where the data allows) and MNIST test
-digits. The users' samples lead: a candidate passes when it reads them at least as well
-as its parent; MNIST is a guard rail, a stated tolerance in accuracy and in loss, per model.
+(from other people than the round trains on, where the data allows), MNIST test digits
+and a fixed set of drawings that are not digits. The users' samples lead: a candidate
+passes when it reads them at least as well as its parent; MNIST is a guard rail, a stated
+tolerance in accuracy and in loss, per model; and refusals are another: the candidate may
+neither refuse many more digits nor accept many more negatives than its parent, so a round
+cannot learn to refuse everything (or nothing). Each model is scored as it would serve:
+with a threshold chosen for its lineage's false-reject rate on digits it never trained
+on, and a refused digit counts as wrong.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from shared import answers
 from worker.trainer.mnist import to_inputs
 
 
@@ -30,6 +36,10 @@ class Rule:
     #: A round whose labels the current model contradicts this often is refused: honest
     #: users (even with a new style) agree with a 99 % model far more often than that.
     min_label_agreement: float = 0.2
+    #: MNIST holdout digits refused as "not a digit" may grow by at most this (half a point).
+    max_refused_digits_rise: float = 0.005
+    #: Fixed negatives refused may fall by at most this (five points).
+    max_refused_negatives_drop: float = 0.05
     user: str = "accuracy on held-out users' samples must not get worse"
 
 
@@ -48,12 +58,19 @@ RULES: dict[str, Rule] = {
 
 @dataclass(frozen=True)
 class Holdout:
-    """The digits both parent and candidate are scored on; uint8 (n, 28, 28) and labels."""
+    """What both parent and candidate are scored on; images uint8 (n, 28, 28).
+
+    ``user_y`` holds classes (a digit, or ``answers.NOT_DIGIT``); ``negatives`` are fixed
+    drawings that are not digits; ``threshold_x`` the digits each model's threshold is
+    chosen on.
+    """
 
     mnist_x: np.ndarray
     mnist_y: np.ndarray
     user_x: np.ndarray
     user_y: np.ndarray
+    negatives: np.ndarray
+    threshold_x: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -63,30 +80,61 @@ class Scores:
     mnist: float
     mnist_loss: float
     user: float | None
+    reject_threshold: float = answers.DEFAULT_THRESHOLD
+    digits_refused: float = 0.0
+    negatives_refused: float = 0.0
 
 
-def accuracy_and_loss(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of the true labels."""
-    probabilities = model.predict(to_inputs(x), batch_size=512, verbose=0)
+def outputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(to_inputs(x), batch_size=512, verbose=0))
+
+
+def accuracy_and_loss(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, threshold: float = 1.0
+) -> tuple[float, float]:
+    """Accuracy (a refusal at ``threshold`` is wrong unless the class is "not a digit") and
+    mean cross-entropy of the true classes."""
+    probabilities = outputs(model, x)
     truth = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
-    return float(np.mean(np.argmax(probabilities, axis=1) == y)), float(-np.mean(np.log(truth)))
+    predicted = answers.predicted_labels(probabilities, threshold)
+    return float(np.mean(predicted == y)), float(-np.mean(np.log(truth)))
 
 
-def score(model: keras.Model, holdout: Holdout) -> Scores:
-    mnist, mnist_loss = accuracy_and_loss(model, holdout.mnist_x, holdout.mnist_y)
+def score(model: keras.Model, holdout: Holdout, rate: float = answers.FALSE_REJECT_RATE) -> Scores:
+    """The model as it would serve: its threshold refuses ``rate`` of the threshold digits."""
+    threshold = answers.choose_threshold(
+        answers.not_digit_scores(outputs(model, holdout.threshold_x)), rate
+    )
+    mnist_out = outputs(model, holdout.mnist_x)
+    mnist, mnist_loss = accuracy_and_loss(model, holdout.mnist_x, holdout.mnist_y, threshold)
     user = None
     if len(holdout.user_y):
-        user = accuracy_and_loss(model, holdout.user_x, holdout.user_y)[0]
-    return Scores(mnist, mnist_loss, user)
+        user = accuracy_and_loss(model, holdout.user_x, holdout.user_y, threshold)[0]
+    refused = answers.predicted_labels(mnist_out, threshold) == answers.NOT_DIGIT
+    negatives = answers.not_digit_scores(outputs(model, holdout.negatives)) >= threshold
+    return Scores(
+        mnist, mnist_loss, user, threshold, float(refused.mean()), float(negatives.mean())
+    )
+
+
+def gate_failures(parent: Scores, candidate: Scores, agreement: float, rule: Rule) -> list[str]:
+    """The rules the candidate breaks (none: it passes)."""
+    failures = []
+    if agreement < rule.min_label_agreement:
+        failures.append("label_agreement")
+    if parent.user is not None and (candidate.user is None or candidate.user < parent.user):
+        failures.append("user_accuracy")
+    if candidate.mnist < parent.mnist - rule.max_mnist_drop:
+        failures.append("mnist_accuracy")
+    if candidate.mnist_loss > parent.mnist_loss * rule.max_mnist_loss_ratio + rule.mnist_loss_floor:
+        failures.append("mnist_loss")
+    if candidate.digits_refused > parent.digits_refused + rule.max_refused_digits_rise:
+        failures.append("digits_refused")
+    if candidate.negatives_refused < parent.negatives_refused - rule.max_refused_negatives_drop:
+        failures.append("negatives_refused")
+    return failures
 
 
 def passes_gate(parent: Scores, candidate: Scores, agreement: float, rule: Rule) -> bool:
-    """The rule: labels plausible, users' digits not worse, MNIST kept within tolerance."""
-    if agreement < rule.min_label_agreement:
-        return False
-    if parent.user is not None and (candidate.user is None or candidate.user < parent.user):
-        return False
-    if candidate.mnist < parent.mnist - rule.max_mnist_drop:
-        return False
-    limit = parent.mnist_loss * rule.max_mnist_loss_ratio + rule.mnist_loss_floor
-    return candidate.mnist_loss <= limit
+    """The rule: labels plausible, users' digits not worse, MNIST and refusals within tolerance."""
+    return not gate_failures(parent, candidate, agreement, rule)

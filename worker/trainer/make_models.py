@@ -25,20 +25,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from shared import answers
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
+from worker.trainer.augmentation import augment_batch
 from worker.trainer.builders import BUILDERS
 from worker.trainer.conversion import to_tflite
 from worker.trainer.evaluate import accuracy_report
 from worker.trainer.fine_tuning import MNIST_HOLDOUT
-from worker.trainer.mnist import REPLAY_FILE, Mnist, load_mnist, write_replay_set
+from worker.trainer.mnist import REPLAY_FILE, Mnist, ReplayNegatives, load_mnist, write_replay_set
 from worker.trainer.model_card import ATTRIBUTION, model_card
-from worker.trainer.training import train_model
+from worker.trainer.negatives import SEEDS, make_negatives
+from worker.trainer.training import train_model, validation_set
 
 PROG = "python -m worker.trainer.make_models"
 #: The learning rate decays over these; early stopping may end sooner.
 DEFAULT_EPOCHS = {"fnn": 25, "cnn": 20}
 QUICK_TRAIN, QUICK_TEST = 256, 200
+#: Drawings that are not digits trained on beside MNIST's 60,000 (about two digit classes).
+NEGATIVES, QUICK_NEGATIVES = 12_000, 64
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,11 +56,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--out", default="models", help="output directory")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--quick", action="store_true", help="seconds on a small sample (tests)")
+    train.add_argument("--negatives", type=int, help=f"not-a-digit drawings (default {NEGATIVES})")
     replay = commands.add_parser("replay-set", help=f"write the {REPLAY_FILE} shipped beside them")
     replay.add_argument("--mnist", help="mnist.npz path (default: MNIST_PATH, else keras)")
     replay.add_argument("--out", default=f"models/{REPLAY_FILE}")
     replay.add_argument("--train", type=int, default=5000, help="training digits to replay")
     replay.add_argument("--test", type=int, default=MNIST_HOLDOUT, help="test digits to gate on")
+    replay.add_argument("--negatives", type=int, default=2000, help="negatives to replay")
+    replay.add_argument(
+        "--threshold-digits", type=int, default=1000, help="test digits to choose thresholds on"
+    )
     card = commands.add_parser("card", help="rewrite MODEL_CARD.md from the files in --out")
     card.add_argument("--out", default="models", help="directory of the metrics files")
     return parser.parse_args(argv)
@@ -81,17 +91,74 @@ def save(name: str, model: keras.Model, out: Path) -> tuple[Path, Path]:
     return keras_path, tflite_path
 
 
-def train_one(name: str, data: Mnist, args: argparse.Namespace, command: str) -> dict[str, Any]:
+def with_negatives(data: Mnist, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's training digits and the negatives, labelled ``answers.NOT_DIGIT``."""
+    x = np.concatenate([data.x_train, negatives])
+    y = np.concatenate([data.y_train, np.full(len(negatives), answers.NOT_DIGIT, np.int64)])
+    return x, y
+
+
+#: Share of held-out-like negatives each model should refuse (the targets of issue 16).
+NEGATIVE_TARGETS = {"fnn": 0.90, "cnn": 0.95}
+
+
+def rejection_figures(
+    model: LiteModel, x_val: np.ndarray, y_val: np.ndarray, negative_target: float
+) -> dict[str, Any]:
+    """The threshold, chosen on validation digits and negatives, and what it does there.
+
+    The lowest false-reject rate of ``answers.FALSE_REJECT_RATES`` at which the validation
+    negatives are refused at least ``negative_target`` of the time (else the highest
+    rate): every digit refused is a person told their digit is not one, so refuse no more
+    than the negatives need.
+    """
+    outputs = model.predict(x_val)
+    scores = answers.not_digit_scores(outputs)
+    digits = y_val < answers.NOT_DIGIT
+    for rate in answers.FALSE_REJECT_RATES:
+        threshold = answers.choose_threshold(scores[digits], rate)
+        if np.mean(scores[~digits] >= threshold) >= negative_target:
+            break
+    return {
+        "reject_threshold": threshold,
+        "false_reject_rate_target": rate,
+        "negatives_refused_target": negative_target,
+        "validation": {
+            "digits": int(digits.sum()),
+            "negatives": int((~digits).sum()),
+            "digits_refused": round(float(np.mean(scores[digits] >= threshold)), 5),
+            "negatives_refused": round(float(np.mean(scores[~digits] >= threshold)), 5),
+        },
+    }
+
+
+def measure_test(model: LiteModel, data: Mnist, threshold: float) -> dict[str, Any]:
+    """MNIST test figures of the served model: a refused digit counts as an error."""
+    predicted = answers.predicted_labels(model.predict(data.x_test), threshold)
+    report = accuracy_report(data.y_test, predicted)
+    return {
+        "test_accuracy_tflite": report["accuracy"],
+        "test_digits_refused": round(float(np.mean(predicted == answers.NOT_DIGIT)), 5),
+        "per_digit_accuracy": report["per_digit_accuracy"],
+        "confusion_matrix": report["confusion_matrix"],
+    }
+
+
+def train_one(
+    name: str, data: Mnist, negatives: np.ndarray, args: argparse.Namespace, command: str
+) -> dict[str, Any]:
     """Train, save, convert and measure one model; returns its metrics."""
     out = Path(args.out)
     epochs = args.epochs or (1 if args.quick else DEFAULT_EPOCHS[name])
     model = BUILDERS[name]()
+    x, y = with_negatives(data, negatives)
     started = time.perf_counter()
-    history = train_model(model, data.x_train, data.y_train, epochs=epochs, seed=args.seed)
+    history = train_model(model, x, y, epochs=epochs, seed=args.seed)
     train_seconds = time.perf_counter() - started
     keras_path, tflite_path = save(name, model, out)
-    probabilities = LiteModel.from_path(tflite_path).predict(data.x_test)
-    report = accuracy_report(data.y_test, probabilities.argmax(axis=1))
+    lite = LiteModel.from_path(tflite_path)
+    rejection = rejection_figures(lite, *validation_set(x, y, args.seed), NEGATIVE_TARGETS[name])
+    test_figures = measure_test(lite, data, rejection["reject_threshold"])
     metrics = {
         "model": name,
         "data": {
@@ -100,14 +167,15 @@ def train_one(name: str, data: Mnist, args: argparse.Namespace, command: str) ->
             "train_digits": int(len(data.x_train)),
             "test_digits": int(len(data.x_test)),
             "license": ATTRIBUTION,
+            "negatives": int(len(negatives)),
+            "negatives_recipe": f"worker.trainer.negatives, family training, seed {SEEDS['training']}",
         },
         "epochs_max": epochs,
         "epochs_run": len(history.history["loss"]),
         "train_seconds": round(train_seconds, 1),
         "val_accuracy": round(float(max(history.history["val_accuracy"])), 5),
-        "test_accuracy_tflite": report["accuracy"],
-        "per_digit_accuracy": report["per_digit_accuracy"],
-        "confusion_matrix": report["confusion_matrix"],
+        **test_figures,
+        **rejection,
         "command": command,
         "versions": versions(),
         "seed": args.seed,
@@ -117,6 +185,20 @@ def train_one(name: str, data: Mnist, args: argparse.Namespace, command: str) ->
     }
     (out / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def replay_negatives(mnist: Mnist, gate_digits: int, count: int, digits: int) -> ReplayNegatives:
+    """Negatives to replay and to gate on (training fonts; two seeds of their own), and the
+    canvas-style test digits after the gate's that thresholds are chosen on."""
+    seed = SEEDS["training"]
+    threshold_x = augment_batch(
+        mnist.x_test[gate_digits : gate_digits + digits], np.random.default_rng([seed, 3])
+    )
+    return ReplayNegatives(
+        make_negatives(count, "training", seed=seed + 1)[0],
+        make_negatives(count // 2, "training", seed=seed + 2)[0],
+        threshold_x,
+    )
 
 
 def train(args: argparse.Namespace, command: str) -> None:
@@ -130,11 +212,19 @@ def train(args: argparse.Namespace, command: str) -> None:
         )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    count = (
+        args.negatives
+        if args.negatives is not None
+        else (QUICK_NEGATIVES if args.quick else NEGATIVES)
+    )
+    negatives, _ = make_negatives(count, "training")
     for name in list(BUILDERS) if args.model == "all" else [args.model]:
-        metrics = train_one(name, data, args, command)
+        metrics = train_one(name, data, negatives, args, command)
         print(
             f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s, "
-            f"MNIST test accuracy (tflite) {metrics['test_accuracy_tflite']:.2%}",
+            f"MNIST test accuracy (tflite, a refusal is an error) "
+            f"{metrics['test_accuracy_tflite']:.2%}, refused {metrics['test_digits_refused']:.2%}, "
+            f"threshold {metrics['reject_threshold']:.4g}",
             flush=True,
         )
     (out / "MODEL_CARD.md").write_text(model_card(out))
@@ -148,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.mnist:
         args.mnist = Settings.from_env(require_redis=False).mnist_path or None
     if args.command == "replay-set":
-        write_replay_set(load_mnist(args.mnist), Path(args.out), args.train, args.test)
+        mnist = load_mnist(args.mnist)
+        extras = replay_negatives(mnist, args.test, args.negatives, args.threshold_digits)
+        write_replay_set(mnist, Path(args.out), args.train, args.test, extras)
         print(f"wrote {args.out}", flush=True)
         return 0
     command = shlex.join([*PROG.split(), *(sys.argv[1:] if argv is None else argv)])

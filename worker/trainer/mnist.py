@@ -47,8 +47,33 @@ def load_base_data(mnist_path: str, weights_dir: str) -> Mnist:
     return load_mnist(mnist_path or str(Path(weights_dir) / REPLAY_FILE))
 
 
-def write_replay_set(mnist: Mnist, out: Path, train: int, test: int, seed: int = 0) -> None:
-    """A seeded random ``train`` training digits and the first ``test`` test digits."""
+@dataclass(frozen=True)
+class ReplayNegatives:
+    """What a fine-tune needs beside digits, shipped in the replay set (uint8 28x28 each).
+
+    ``train``: drawings that are not digits, replayed beside the digits; ``gate``: the
+    gate's fixed negatives (another seed); ``threshold_x``: canvas-style MNIST test digits,
+    after the gate's, on which each candidate's not-a-digit threshold is chosen.
+    """
+
+    train: np.ndarray
+    gate: np.ndarray
+    threshold_x: np.ndarray
+
+
+def load_replay_negatives(weights_dir: str) -> ReplayNegatives:
+    with np.load(Path(weights_dir) / REPLAY_FILE) as data:
+        return ReplayNegatives(
+            np.asarray(data["x_negatives"]),
+            np.asarray(data["x_gate_negatives"]),
+            np.asarray(data["x_threshold"]),
+        )
+
+
+def write_replay_set(
+    mnist: Mnist, out: Path, train: int, test: int, negatives: ReplayNegatives, seed: int = 0
+) -> None:
+    """A seeded random ``train`` training digits, the first ``test`` test digits, negatives."""
     pick = np.random.default_rng(seed).choice(len(mnist.x_train), size=train, replace=False)
     np.savez_compressed(
         out,
@@ -56,6 +81,9 @@ def write_replay_set(mnist: Mnist, out: Path, train: int, test: int, seed: int =
         y_train=mnist.y_train[pick],
         x_test=mnist.x_test[:test],
         y_test=mnist.y_test[:test],
+        x_negatives=negatives.train,
+        x_gate_negatives=negatives.gate,
+        x_threshold=negatives.threshold_x,
     )
 
 

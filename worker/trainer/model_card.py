@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from shared import answers
 from worker.trainer.builders import BUILDERS
+from worker.trainer.negatives import FONT_FAMILIES, KINDS, LETTERS, SEEDS
 from worker.trainer.numbers import NUMBERS_FILE
+from worker.trainer.rejection import ROC_FILE
 
 ATTRIBUTION = (
     "MNIST by Yann LeCun and Corinna Cortes (and Christopher J. C. Burges), "
@@ -21,7 +24,8 @@ def model_card(out: Path) -> str:
         "# Digits models",
         "",
         "Two networks read a 28x28 grey digit (white on black, pixel / 255, float32 "
-        "`(n, 28, 28, 1)`) and return softmax probabilities `(n, 10)`. The `.tflite` files "
+        "`(n, 28, 28, 1)`) and return softmax probabilities `(n, 11)`: the ten digits, then "
+        "*not a digit* (see below). The `.tflite` files "
         "(LiteRT, float32, dynamic batch) are what the predict worker serves; the `.keras` "
         "files are the starting point of fine-tunes. Written by "
         "`python -m worker.trainer.make_models train`.",
@@ -33,9 +37,11 @@ def model_card(out: Path) -> str:
         "60,000 training digits (10 % held out for validation), 10,000 test digits. Training "
         "augments the digits to look like canvas drawings (pen thickness, rotation, scale, "
         "aspect, shear, shift, elastic wobble), then normalises them with the same MNIST recipe "
-        "as `shared.imaging` (crop, fit 20 px, centre by mass).",
+        "as `shared.imaging` (crop, fit 20 px, centre by mass). Beside them, drawings that "
+        "are not digits, made by `worker/trainer/negatives.py` (below).",
     ]
-    return "\n".join([*lines, *model_rows(out), *number_rows(out), *fine_tuning_rows(out)])
+    sections = [model_rows(out), not_digit_rows(out), number_rows(out), fine_tuning_rows(out)]
+    return "\n".join([*lines, *(line for section in sections for line in section)])
 
 
 def model_rows(out: Path) -> list[str]:
@@ -44,14 +50,14 @@ def model_rows(out: Path) -> list[str]:
         "",
         "## Models",
         "",
-        "| model | architecture | parameters | epochs run | MNIST test accuracy (tflite) "
-        "| tflite bytes | trained at |",
+        "| model | architecture | parameters | epochs run | MNIST test accuracy (tflite; "
+        "a refusal is an error) | tflite bytes | trained at |",
         "|---|---|---|---|---|---|---|",
     ]
     architecture = {
-        "fnn": "Flatten, 2 x (Dense 800 relu, Dropout 0.3), Dense 10 softmax",
+        "fnn": "Flatten, 2 x (Dense 800 relu, Dropout 0.3), Dense 11 softmax",
         "cnn": "2 x [2 x (Conv 3x3, BatchNorm, relu), MaxPool 2] with 32 then 64 filters, "
-        "Dropout 0.4, Dense 128 relu, Dropout 0.4, Dense 10 softmax",
+        "Dropout 0.4, Dense 128 relu, Dropout 0.4, Dense 11 softmax",
     }
     commands = []
     for name in BUILDERS:
@@ -73,6 +79,92 @@ def model_rows(out: Path) -> list[str]:
         "",
     ]
     return lines
+
+
+def not_digit_rows(out: Path) -> list[str]:
+    """The negatives' recipe, each model's threshold, and how well it refuses (evaluate)."""
+    metrics = {
+        name: json.loads((out / f"{name}.metrics.json").read_text())
+        for name in BUILDERS
+        if (out / f"{name}.metrics.json").exists()
+    }
+    if not any("reject_threshold" in m for m in metrics.values()):
+        return []
+    shares = ", ".join(
+        f"{kind.replace('_', ' ')} {share:.0%}" for kind, (_, share) in KINDS.items()
+    )
+    some = next(m for m in metrics.values() if "reject_threshold" in m)
+    lines = [
+        "## Not a digit",
+        "",
+        f"The eleventh output is a background class (Dhamija et al. 2018) trained on "
+        f"{some['data'].get('negatives', 0):,} drawings that are not digits, beside MNIST: "
+        f"`{some['data'].get('negatives_recipe', '')}`. Each is drawn like the page draws "
+        "(round pen, varied width, placed anywhere) and goes through the web's preprocessing. "
+        f"Kinds and shares: {shares}. Letters and symbols no one would read as a digit "
+        f"(`{LETTERS}`) come from the fonts matplotlib ships: training uses "
+        f"{', '.join(FONT_FAMILIES['training'])}; evaluation uses only "
+        f"{', '.join(FONT_FAMILIES['held_out'])}, with seed {SEEDS['held_out']}. "
+        "No MNIST digit is ever a negative.",
+        "",
+        "A model refuses a drawing (`digit: null`) when its not-a-digit probability reaches "
+        "its threshold, chosen on the validation split (canvas-style digits and negatives, "
+        "never trained on): the lowest false-reject rate of "
+        f"{', '.join(f'{r:.1%}' for r in answers.FALSE_REJECT_RATES)} of the validation "
+        "digits at which the validation negatives are refused at least as often as the "
+        "model's target. Fine-tuned versions keep their parent's rate and choose their "
+        "threshold on digits shipped in `replay.npz`; the gate checks refusals of digits and "
+        "of fixed negatives.",
+        "",
+        "| model | negatives target | false-reject rate | threshold "
+        "| validation digits refused | validation negatives refused |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in metrics.items():
+        if "reject_threshold" in m:
+            v = m["validation"]
+            lines.append(
+                f"| {name} | {m.get('negatives_refused_target', 0):.0%} "
+                f"| {m['false_reject_rate_target']:.1%} | {m['reject_threshold']:.4g} "
+                f"| {v['digits_refused']:.2%} | {v['negatives_refused']:.2%} |"
+            )
+    return [*lines, "", *held_out_rows(out)]
+
+
+def held_out_rows(out: Path) -> list[str]:
+    """What ``evaluate --record`` measured on held-out negatives and test digits."""
+    path = out / ROC_FILE
+    if not path.exists():
+        return []
+    r = json.loads(path.read_text())
+    baseline = r.get("baseline", {})
+    lines = [
+        f"Measured by `python -m worker.trainer.evaluate --record` on {r['negatives']['count']:,} "
+        f"held-out negatives and the {r['digits']:,} MNIST test digits (canvas-style: seed "
+        f"{r['seed']}). AUROC ranks canvas-style digits against the negatives; the baselines "
+        "rank them by the maximum softmax probability over the digits (Hendrycks & Gimpel "
+        "2017), of the same model and of the ten-class models that came before.",
+        "",
+        "| model | negatives refused | MNIST digits refused | canvas digits refused "
+        "| MNIST accuracy (refusal = error) | AUROC | AUROC, its max softmax "
+        "| AUROC, 10-class max softmax |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in r["models"].items():
+        old = baseline.get(name, {}).get("auroc")
+        lines.append(
+            f"| {name} | {m['negatives_refused']:.1%} | {m['mnist_digits_refused']:.2%} "
+            f"| {m['canvas_digits_refused']:.2%} | {m['mnist_accuracy_refusal_is_error']:.2%} "
+            f"| {m['auroc']:.4f} | {m['auroc_max_softmax']:.4f} "
+            f"| {'–' if old is None else f'{old:.4f}'} |"
+        )
+    lines += ["", "Refused, by kind of held-out negative:", ""]
+    for name, m in r["models"].items():
+        kinds = ", ".join(
+            f"{k.replace('_', ' ')} {v:.0%}" for k, v in m["negatives_refused_by_kind"].items()
+        )
+        lines.append(f"- {name}: {kinds}")
+    return [*lines, "", "![ROC curves](../docs/not-digit-roc.png)", ""]
 
 
 def number_rows(out: Path) -> list[str]:

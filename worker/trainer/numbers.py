@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from shared import answers, number_reading
 from shared.canvas import Canvas, preprocess_canvas_png
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, ink_canvas_png
@@ -93,12 +94,15 @@ def number_set(
     return numbers
 
 
-def number_figures(models: dict[str, LiteModel], numbers: list[Number]) -> dict[str, Any]:
+def number_figures(
+    models: dict[str, LiteModel], thresholds: dict[str, float], numbers: list[Number]
+) -> dict[str, Any]:
     """Whole-number accuracy, per-digit accuracy where the count is right, count right.
 
     The canvases go through web's own reading (``preprocess_canvas_png``); each model reads
     every image of a canvas in one batch, and the two models' agreement chooses the
-    reading, as in the predict worker. A canvas web refuses counts as wrong.
+    reading, as in the predict worker. A canvas web refuses counts as wrong, and so does
+    a part the model refuses (read ``?``).
     """
     canvases: list[Canvas | None] = []
     for number in numbers:
@@ -127,7 +131,10 @@ def number_figures(models: dict[str, LiteModel], numbers: list[Number]) -> dict[
         for picks, p, number, right in zip(
             chosen, probabilities[name], numbers, count_right, strict=True
         ):
-            text = "".join(str(int(p[i].argmax())) for i in picks) if p is not None else ""
+            text = ""
+            if p is not None:
+                labels = answers.predicted_labels(p[picks], thresholds[name]).tolist()
+                text = number_reading.text([None if d == answers.NOT_DIGIT else d for d in labels])
             whole += text == number.text
             if right:
                 digits_right += sum(a == b for a, b in zip(text, number.text, strict=True))

@@ -45,6 +45,18 @@ def split_validation(
     return x[fit], y[fit], x[val], y[val]
 
 
+def validation_set(
+    x: np.ndarray, y: np.ndarray, seed: int, fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hold-out ``train_model`` validates on, augmented with a fixed draw.
+
+    Also what a version's not-a-digit threshold is chosen on: digits it never trained on,
+    drawn canvas-style.
+    """
+    _, _, x_val, y_val = split_validation(x, y, fraction, seed)
+    return (augment_batch(x_val, np.random.default_rng([seed, 2])) if len(x_val) else x_val), y_val
+
+
 def train_model(
     model: keras.Model,
     x: np.ndarray,
@@ -65,8 +77,8 @@ def train_model(
     ones that matter; the best weights by validation loss are kept.
     """
     keras.utils.set_random_seed(seed)
-    x_fit, y_fit, x_val, y_val = split_validation(x, y, validation_fraction, seed)
-    x_val = augment_batch(x_val, np.random.default_rng([seed, 2])) if len(x_val) else x_val
+    x_fit, y_fit, _, _ = split_validation(x, y, validation_fraction, seed)
+    x_val, y_val = validation_set(x, y, seed, validation_fraction)
     data = AugmentedDigits(
         x_fit, y_fit, batch_size, seed, augment_fraction, workers=2, max_queue_size=16
     )

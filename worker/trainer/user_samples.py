@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from shared import samples
+from shared import answers, samples
 from shared.storage import Store
 
 #: One part in HOLDOUT_EVERY is never trained on: one client in five once there are enough
@@ -54,13 +54,29 @@ def _stack(digits: list[np.ndarray]) -> np.ndarray:
     return np.stack(digits).astype(np.uint8) if digits else np.zeros((0, 28, 28), np.uint8)
 
 
+def training_label(meta: dict[str, Any]) -> int | None:
+    """A sample's class: its digit, ``answers.NOT_DIGIT`` for "not a digit", else None."""
+    if "label" not in meta:
+        return None
+    label = meta["label"]
+    if label is None:
+        return answers.NOT_DIGIT
+    if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < answers.DIGITS:
+        return label
+    return None
+
+
 def labelled_metas(store: Store) -> dict[str, dict[str, Any]]:
-    """Every stored sample a person labelled and agreed to share, by id, in id order."""
+    """Every stored sample a person labelled (a digit or "not a digit") and agreed to share.
+
+    By id, in id order; each meta gains ``class``, what the models learn it as.
+    """
     metas = {}
     for sample_id in sorted(samples.sample_ids(store)):
         meta = samples.read_meta(store, sample_id)
-        if isinstance(meta.get("label"), int) and meta.get("consent", False):
-            metas[sample_id] = meta
+        label = training_label(meta)
+        if label is not None and meta.get("consent", False):
+            metas[sample_id] = {**meta, "class": label}
     return metas
 
 
@@ -83,11 +99,11 @@ def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamp
         held_out = is_holdout(sample_id, client, by_people)
         if held_out:
             hold_x.append(_pixels(store, sample_id))
-            hold_y.append(meta["label"])
+            hold_y.append(meta["class"])
         elif sample_id in fresh and not (client and per_client[client] >= MAX_PER_CLIENT):
             per_client[client] += 1
             train_x.append(_pixels(store, sample_id))
-            train_y.append(meta["label"])
+            train_y.append(meta["class"])
             used.append(sample_id)
     return UserSamples(
         _stack(train_x),

@@ -90,7 +90,22 @@ async function recognize() {
 
 // "FNN says 1 and CNN says 7", in the page's language and the models' display order.
 function answersText(answers) {
-  return formatList(models.map(({ name, label }) => t("status.answer", { model: label, digit: answers[name].digit })));
+  return formatList(
+    models.map(({ name, label }) => {
+      const { digit } = answers[name];
+      return digit === null ? t("status.answer_none", { model: label }) : t("status.answer", { model: label, digit });
+    }),
+  );
+}
+
+// What a model read, for a box or a preview: its digit and how sure, or "?" when it refused.
+function reading(answer) {
+  const refused = answer.digit === null;
+  return {
+    text: refused ? "?" : String(answer.digit),
+    p: refused ? answer.not_digit : answer.probabilities[answer.digit],
+    refused,
+  };
 }
 
 $("recognize").addEventListener("click", recognize);
@@ -121,7 +136,12 @@ pad.addEventListener("change", () => {
 function showModel(name, answer) {
   const probabilities = answer.probabilities;
   const ranked = probabilities.map((p, digit) => [digit, p]).sort((a, b) => b[1] - a[1]);
-  $(`${name}-digit`).textContent = String(answer.digit);
+  const refused = answer.digit === null; // the model says it is not a digit
+  const top = $(`${name}-digit`);
+  top.textContent = refused ? t("answer.not_digit") : String(answer.digit);
+  top.classList.toggle("is-refused", refused);
+  $(`${name}-not-digit`).textContent = t("not_digit_p", { percent: percent(answer.not_digit ?? 0) });
+  $(`${name}-not-digit`).classList.toggle("fw-semibold", refused);
   $(`${name}-version`).textContent = String(answer.version);
 
   const top3 = ranked
@@ -156,7 +176,8 @@ function showNumber(found, size) {
       label.setAttribute("x", String(x0));
       label.setAttribute("y", String(Math.max(fontSize, y0 - 4)));
       label.setAttribute("font-size", String(fontSize));
-      label.textContent = `${cnn.digit} · ${formatPercent(cnn.probabilities[cnn.digit])}`;
+      const { text, p } = reading(cnn);
+      label.textContent = `${text} · ${formatPercent(p)}`;
       return [rect, label];
     }),
   );
@@ -167,9 +188,12 @@ function showNumber(found, size) {
   $("number-text").textContent = number?.text ?? "";
   $("number-digits").replaceChildren(
     ...digits.map(({ preview, cnn }, i) => {
-      const text = t("digit_reading", { index: i + 1, digit: cnn.digit, percent: percent(cnn.probabilities[cnn.digit]) });
-      const img = el("img", { src: preview, width: "28", height: "28", alt: text });
-      return el("li", { class: "text-center" }, img, el("div", { class: "small", "aria-hidden": "true" }, String(cnn.digit)));
+      const { text, p, refused } = reading(cnn);
+      const alt = refused
+        ? t("digit_reading_none", { index: i + 1, percent: percent(p) })
+        : t("digit_reading", { index: i + 1, digit: text, percent: percent(p) });
+      const img = el("img", { src: preview, width: "28", height: "28", alt });
+      return el("li", { class: "text-center" }, img, el("div", { class: "small", "aria-hidden": "true" }, text));
     }),
   );
 }
@@ -188,7 +212,7 @@ function showResult(answers, size) {
   const agree = new Set(digits).size === 1;
   $("disagree").hidden = agree;
   $("disagree").textContent = agree ? "" : t("disagree");
-  resetFeedback(agree ? digits[0] : null, isNumber() ? number.text : null);
+  resetFeedback(agree ? { label: digits[0] } : null, isNumber() ? number.text : null);
   $("result-empty").hidden = true;
   result.hidden = false;
 }
@@ -196,6 +220,7 @@ function showResult(answers, size) {
 // ---- feedback ---------------------------------------------------------------------------
 
 const feedbackStatus = $("feedback-status");
+const NOT_A_DIGIT = "none"; // "Correct" when both models said it is not a digit
 const digitPicker = $("feedback-digits");
 const numberForm = $("feedback-number");
 const numberInput = $("feedback-number-input");
@@ -210,15 +235,16 @@ const feedbackControls = () => [
 // Several digits on the canvas: the verdict is on the whole number.
 const isNumber = () => (number?.digits?.length ?? 0) > 1;
 
-// `agreed` is the digit both models read, or null when they disagree: then "Correct"
-// would be ambiguous, so the picker opens straight away instead. `numberText` is the
-// number read when there are several digits: "Correct" confirms it, "Wrong" asks for it.
+// `agreed` is {label}, what both models answered (a digit, or null: not a digit), or null
+// when they disagree: then "Correct" would be ambiguous, so the picker opens straight
+// away instead. `numberText` is the number read when there are several digits: "Correct"
+// confirms it, "Wrong" asks for it.
 function resetFeedback(agreed, numberText) {
   for (const control of feedbackControls()) control.disabled = false;
   const many = numberText !== null;
   correct.hidden = !many && agreed === null;
   wrong.hidden = !many && agreed === null;
-  correct.dataset.label = agreed ?? "";
+  correct.dataset.label = agreed === null ? "" : (agreed.label ?? NOT_A_DIGIT);
   correct.dataset.number = numberText ?? "";
   digitPicker.hidden = many || agreed !== null;
   numberForm.hidden = true;
@@ -251,9 +277,10 @@ async function sendFeedback(verdict) {
   }
 }
 
-correct.addEventListener("click", () =>
-  sendFeedback(isNumber() ? { number: correct.dataset.number } : { label: Number(correct.dataset.label) }),
-);
+correct.addEventListener("click", () => {
+  const { label } = correct.dataset;
+  sendFeedback(isNumber() ? { number: correct.dataset.number } : { label: label === NOT_A_DIGIT ? null : Number(label) });
+});
 $("feedback-none").addEventListener("click", () => sendFeedback({ label: null }));
 wrong.addEventListener("click", () => {
   const panel = isNumber() ? numberForm : digitPicker;

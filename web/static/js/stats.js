@@ -169,12 +169,35 @@ function drawConfusion(stats) {
     td.classList.toggle("is-zero", count === 0);
     td.classList.toggle("is-strong", share >= 0.5);
     td.title = t("stats.confusion_cell", {
-      label: td.dataset.row,
-      predicted: td.dataset.col,
+      label: cellLabel(td.dataset.row),
+      predicted: cellLabel(td.dataset.col),
       count,
       percent: percent(share),
     });
   }
+}
+
+// Row or column 10 of a confusion matrix is "not a digit".
+const cellLabel = (index) => (Number(index) === 10 ? t("stats.not_digit") : index);
+
+// Per model and version: answers, refusals, and how often people disagreed with them.
+function drawRefusals(stats) {
+  const rows = MODELS.flatMap((name) =>
+    stats.models[name].by_version.map((row) =>
+      el(
+        "tr",
+        {},
+        el("th", { scope: "row" }, `${modelLabel(name)} · ${t("stats.version_label", { version: row.version })}`),
+        ...[row.total, row.refused ?? 0, row.refused_disputed ?? 0, row.missed ?? 0].map((n) =>
+          el("td", { class: "text-end" }, formatNumber(n)),
+        ),
+      ),
+    ),
+  );
+  if (!rows.length) {
+    rows.push(el("tr", {}, el("td", { colspan: "5", class: "text-body-secondary" }, t("stats.no_refusals"))));
+  }
+  $("refusals-body").replaceChildren(...rows);
 }
 
 function drawFigures(stats) {
@@ -202,6 +225,7 @@ function draw(stats) {
   drawAccuracyByDay(stats, colors);
   drawAccuracyByVersion(stats, colors);
   drawConfusion(stats);
+  drawRefusals(stats);
   drawSamples(stats, colors);
   drawQueues(stats, colors);
 }
