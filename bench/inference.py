@@ -68,6 +68,45 @@ def lite(repeats: int) -> dict[str, dict[str, Any]]:
     return out
 
 
+def shadow(repeats: int) -> dict[str, Any]:
+    """Model CPU per prediction in the predict worker, without and with a live challenger.
+
+    ``predict_digits`` as the worker calls it, on batches of 1 and 8 images, over the
+    shipped models in a store of its own; the challenger is a copy of each model's
+    version 1 (the cost is the same whatever it learned). CPU time, not wall time.
+    """
+    import tempfile
+
+    from shared import challengers, registry
+    from shared.storage import LocalStore
+    from worker.predict.inference import ModelCache, predict_digits
+
+    images = list(digits(8))
+
+    def cpu_ms(cache: ModelCache, batch: int) -> float:
+        predict_digits(cache, images[:batch])  # load and warm up
+        started = time.process_time()
+        for _ in range(repeats):
+            predict_digits(cache, images[:batch])
+        return (time.process_time() - started) * 1000 / (repeats * batch)
+
+    out: dict[str, Any] = {}
+    rows = {"champions only": (), "cnn challenger": ("cnn",), "both challengers": NAMES}
+    for label, racing in rows.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            store = LocalStore(tmp)
+            registry.ensure_initial_versions(store, ROOT / "models")
+            for name in racing:
+                version = registry.next_version(store, name)
+                files = {f: store.get_bytes(registry.version_key(name, 1, f))
+                         for f in registry.ARTIFACTS}  # fmt: skip
+                registry.publish_version(store, name, version, files, {"outcome": "challenger"})
+                challengers.start(store, name, version, champion=1)
+            cache = ModelCache(store, 3600.0, str(ROOT / "models"))
+            out[label] = {f"batch{b}_ms_per_prediction": cpu_ms(cache, b) for b in (1, 8)}
+    return out
+
+
 def keras_figures(repeats: int) -> dict[str, dict[str, Any]]:
     """Runs in the child process: TensorFlow is imported here only."""
     started = time.perf_counter()
@@ -122,9 +161,13 @@ def keras(repeats: int, timeout: float = 300) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="inference timings")
     parser.add_argument("--keras", action="store_true", help="Keras figures (imports TensorFlow)")
+    parser.add_argument("--shadow", action="store_true", help="the challenger's CPU cost")
     parser.add_argument("--repeats", type=int, default=400)
     args = parser.parse_args()
-    result = keras_figures(args.repeats) if args.keras else lite(args.repeats)
+    if args.shadow:
+        result = shadow(args.repeats)
+    else:
+        result = keras_figures(args.repeats) if args.keras else lite(args.repeats)
     print(json.dumps(result))
 
 

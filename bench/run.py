@@ -55,6 +55,7 @@ def main() -> None:
         result["load"] = measure_load(running, images, args)
         result["numbers"] = measure_numbers(running, images, args)
         result["capacity"] = show_capacity(capacity.model(result["load"]))
+        result["shadow"] = measure_shadow(result["load"]["digits"], 300 if args.quick else 2000)
         memory |= memory_after_load(running)
         if not args.skip_pools:
             digits_rows, worker_cold_s = result["load"]["digits"], cold["worker_first_prediction_s"]
@@ -208,6 +209,27 @@ def measure_numbers(
     ratio = rows["five"]["p50_ms"] / rows["single"]["p50_ms"]
     say(f"  five-digit p50 / single-digit p50: {ratio:.2f}×")
     return {**rows, "p50_ratio": round(ratio, 2)}
+
+
+def measure_shadow(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """What a live challenger adds to the worker's CPU per prediction (issue 17: <= 15 %).
+
+    The models' CPU is measured in this process (``bench.inference.shadow``); the worker's
+    whole CPU per prediction at each load level comes from the load phase just run.
+    """
+    say("== challenger in shadow (model CPU per prediction, this process)")
+    costs = inference.shadow(repeats)
+    base = costs["champions only"]
+    worker = {row["clients"]: row["cpu_ms"]["worker"] / row["done"] for row in rows if row["done"]}
+    share: dict[str, dict[str, float]] = {}
+    for label, cost in costs.items():
+        # One image per prediction at 1 client; batches of about 8 under load.
+        extra = {1: cost["batch1_ms_per_prediction"] - base["batch1_ms_per_prediction"]}
+        extra |= {n: cost["batch8_ms_per_prediction"] - base["batch8_ms_per_prediction"]
+                  for n in worker if n > 1}  # fmt: skip
+        share[label] = {str(n): round(extra[n] / ms, 4) for n, ms in worker.items() if n in extra}
+        say(f"  {label}: " + ", ".join(f"{n} clients +{v:.1%}" for n, v in share[label].items()))
+    return {"model_cpu": costs, "worker_cpu_ms_per_prediction": worker, "extra_share": share}
 
 
 def show_capacity(cap: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,9 @@ PER_LABEL_KEY = "digits:samples:per_label"
 #: The lock outlives the time limit a little, so a crashed trainer cannot hold it forever.
 LOCK_SECONDS = TIME_LIMIT + 120
 JOB_TTL = 30 * 24 * 3600
-FINISHED = ("promoted", "rejected", "failed")
+#: "challenger": a candidate passed the gate and races its champion on live labels;
+#: "skipped": every model had a racing challenger, so none was tuned.
+FINISHED = ("promoted", "challenger", "rejected", "skipped", "failed")
 
 # Release the lock only if it still names this job (another may hold it by now).
 _RELEASE = """

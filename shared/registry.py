@@ -60,6 +60,16 @@ def publish_version(
     )
 
 
+def update_metrics(store: Store, name: str, version: int, changes: dict[str, Any]) -> None:
+    """Add ``changes`` to a complete version's metrics (a challenger's decision), in one PUT."""
+    body = {**read_metrics(store, name, version), **changes}
+    store.put_bytes(
+        version_key(name, version, "metrics.json"),
+        json.dumps(body, indent=2).encode(),
+        "application/json",
+    )
+
+
 def version_numbers(store: Store, name: str) -> list[int]:
     """Complete versions of a model (those whose metrics.json exists), ascending."""
     numbers = set()

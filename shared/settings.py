@@ -42,6 +42,10 @@ def _positive_int(text: str) -> int:
     return _int_in(text, 1, 2**63 - 1, "a positive integer")
 
 
+def _non_negative_int(text: str) -> int:
+    return _int_in(text, 0, 2**63 - 1, "an integer of 0 or more")
+
+
 def _port(text: str) -> int:
     # 0 asks the system for a free port: tests and benchmarks bind that way.
     return _int_in(text, 0, 65535, "a port number from 0 to 65535")
@@ -133,6 +137,15 @@ class Settings:
     )
     fine_tune_every: int = _setting(
         50, _positive_int, "new samples that trigger an automatic fine-tune"
+    )
+    challenger_pairs: int = _setting(
+        200,
+        _non_negative_int,
+        "labelled pairs after which a live challenger is decided (promoted if it was right at "
+        "least as often as the champion); 0 turns the challenger stage off",
+    )
+    challenger_max_days: float = _setting(
+        14.0, _positive_float, "days a challenger may run without a decision before it is retired"
     )
     max_image_bytes: int = _setting(1_000_000, _positive_int, "largest PNG accepted, in bytes")
     max_image_side: int = _setting(

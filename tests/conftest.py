@@ -71,6 +71,9 @@ def stack_env(valkey: processes.Service, seaweedfs: processes.Service) -> dict[s
         # Fine-tunes in tests start by hand and, as on a fresh machine, replay and gate
         # on the MNIST digits shipped in models/replay.npz.
         FINE_TUNE_EVERY="100000",
+        # The gate alone promotes, as with the challenger stage off; test_challenger.py
+        # runs its races on a stack of its own.
+        CHALLENGER_PAIRS="0",
         MNIST_PATH="",
         PYTHONUNBUFFERED="1",
     )

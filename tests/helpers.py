@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from shared import fine_tune_jobs
 from shared.imaging import ink_canvas_png, render_canvas_png
 from tests.processes import wait_for
 
@@ -81,7 +82,7 @@ def run_fine_tune(client) -> dict:
     def finished():
         job = client.get(status_url).get_json()
         seen_progress.append(job.get("step", 0))
-        return job if job["status"] in {"promoted", "rejected", "failed"} else None
+        return job if job["status"] in fine_tune_jobs.FINISHED else None
 
     job = wait_for(finished, 300, "fine-tune outcome")
     assert job["status"] != "failed", job

@@ -186,6 +186,7 @@ def test_stats_page_has_charts_heat_map_and_the_chart_library(page_client: Flask
     cells = [a for t, a in page.elements if t == "td" and "data-row" in a]
     assert len(cells) == 121  # ten digits and "not a digit", drawn and read
     assert page.by_id("refusals-body")[0] == "tbody"
+    assert page.by_id("races-live")[0] == "ul" and page.by_id("races-history")[0] == "ul"
     scripts = [a["src"] for t, a in page.elements if t == "script"]
     assert "/static/vendor/chart.js/chart.umd.min.js" in scripts
     assert page.first("body")["data-stats-url"] == "/api/stats"
@@ -245,6 +246,10 @@ def test_models_page_has_a_row_template_for_its_script(page_client: FlaskClient)
     assert {"version", "current", "origin", "outcome", "trained", "rollback"} <= slots
     metrics = [a["data-metric"] for t, a in page.elements if "data-metric" in a]
     assert metrics == ["mnist", "loss", "user", "negatives", "digits_refused"]
+    for name in ("fnn", "cnn"):  # the live race, with the admin's promote and retire
+        assert page.by_id(f"{name}-race")[0] == "div"
+    decisions = [a["data-decision"] for t, a in page.elements if "data-decision" in a]
+    assert decisions == ["promoted", "retired"] * 2
 
 
 def test_vendored_chart_js_matches_the_lock_file() -> None:

@@ -168,6 +168,16 @@ def rollback(name: str) -> Response:
     return jsonify(models=learning.rollback(current_services(), name, version))
 
 
+@bp.post("/models/<name>/challenger")
+@admin_required
+def decide_challenger(name: str) -> Response:
+    """``{"decision": "promoted" | "retired"}``: settle the live challenger by hand."""
+    decision = json_body({"decision"})["decision"]
+    if decision not in ("promoted", "retired"):
+        raise InvalidRequest('decision must be "promoted" or "retired"')
+    return jsonify(learning.decide_challenger(current_services(), name, decision))
+
+
 @bp.post("/fine-tunes")
 @admin_required
 def start_fine_tune() -> tuple[Response, int, dict[str, str]]:
@@ -184,7 +194,8 @@ def fine_tune_status(job_id: str) -> Response:
 @bp.get("/stats")
 def stats() -> Response:
     services = current_services()
-    return jsonify({**compute_stats(services.redis), **queue_state(services)})
+    races = {"challengers": learning.races(services)}
+    return jsonify({**compute_stats(services.redis), **queue_state(services), **races})
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import fine_tune_jobs, names, registry
+from shared import challengers, fine_tune_jobs, names, registry
 from shared.errors import Conflict, NotFound
 from web.services import Services
 
 
 def list_models(services: Services) -> dict[str, Any]:
-    """Each model's current version, and every complete version with its metrics."""
+    """Each model's current version, its live challenger, and every complete version with
+    its metrics; and the challengers' past decisions."""
     store = services.store
     current = registry.read_manifest(store) or {}
     models = {}
@@ -18,8 +19,55 @@ def list_models(services: Services) -> dict[str, Any]:
         versions = [
             registry.read_metrics(store, name, v) for v in registry.version_numbers(store, name)
         ]
-        models[name] = {"current": current.get(name), "versions": versions}
-    return {"models": models, "fine_tune": fine_tune_jobs.active_job(services.redis)}
+        models[name] = {
+            "current": current.get(name),
+            "challenger": challenger_status(services, name),
+            "versions": versions,
+        }
+    return {
+        "models": models,
+        "fine_tune": fine_tune_jobs.active_job(services.redis),
+        "challenger_history": challengers.history(store),
+    }
+
+
+def challenger_status(services: Services, name: str) -> dict[str, Any] | None:
+    """The live race of ``name``, or None. A race already decided (its time ran out, or
+    the label that decided it could not settle it) is settled on the way."""
+    settings = services.settings
+    race = challengers.status(
+        services.redis, services.store, name, settings.challenger_pairs,
+        settings.challenger_max_days,
+    )  # fmt: skip
+    if race is not None and race["decision"] is not None:
+        try:
+            challengers.settle(services.redis, services.store, name, race["decision"], race, "race")
+        except (Conflict, NotFound):
+            pass
+        return None
+    return race
+
+
+def races(services: Services) -> dict[str, Any]:
+    """The stats page's view: each live race, and the past decisions (newest first)."""
+    live = {name: challenger_status(services, name) for name in names.MODEL_NAMES}
+    return {
+        "live": {name: race for name, race in live.items() if race is not None},
+        "history": challengers.history(services.store),
+    }
+
+
+def decide_challenger(services: Services, name: str, decision: str) -> dict[str, Any]:
+    """An admin promotes or retires the live challenger by hand; the decision is recorded."""
+    if name not in names.MODEL_NAMES:
+        raise NotFound(f"no model named {name!r}")
+    race = challengers.status(
+        services.redis, services.store, name, services.settings.challenger_pairs,
+        services.settings.challenger_max_days,
+    )  # fmt: skip
+    if race is None:
+        raise NotFound(f"model {name} has no live challenger")
+    return challengers.settle(services.redis, services.store, name, decision, race, "admin")
 
 
 def rollback(services: Services, name: str, version: int) -> dict[str, int]:

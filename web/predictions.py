@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from shared import names, number_reading, prediction_records
+from shared import challengers, names, number_reading, prediction_records
 from shared.canvas import Canvas
 from shared.celery_config import send
 from shared.errors import Conflict, NotFound
@@ -211,6 +211,12 @@ def record_feedback(
                 send(services.celery, names.SAVE_SAMPLE, [sample_id, encode_pixels(image), sample])
         for _, _, digit, predicted in verdicts:
             stats.add_feedback(services.redis, digit, predicted)
+        if number is None and "shadow" in result:  # a live challenger read it too
+            settings = services.settings
+            challengers.score_label(
+                services.redis, services.store, job_id, label, result, result["shadow"],
+                settings.challenger_pairs, settings.challenger_max_days,
+            )  # fmt: skip
     except Exception:
         services.redis.hdel(key, "feedback")  # not accepted: the client may send it again
         raise

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from shared import answers, registry
+from shared import answers, challengers, registry
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 
@@ -75,47 +75,74 @@ class ModelCache:
         self._check_interval = check_interval
         self._weights_dir = weights_dir
         self._models: dict[str, LoadedModel] = {}
+        self._challengers: dict[str, LoadedModel] = {}
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
 
     def current(self) -> dict[str, LoadedModel]:
         """The models to use now; reloads only those whose version changed."""
+        return self.current_and_challengers()[0]
+
+    def current_and_challengers(self) -> tuple[dict[str, LoadedModel], dict[str, LoadedModel]]:
+        """The champions, and the live challengers that run beside them in shadow."""
         with self._lock:
             now = time.monotonic()
             if now - self._checked_at >= self._check_interval or not self._models:
                 self._refresh()
                 self._checked_at = now
-            return dict(self._models)
+            return dict(self._models), dict(self._challengers)
 
     def _refresh(self) -> None:
         manifest = registry.read_manifest(self._store)
         if manifest is None or any(name not in manifest for name in MODEL_NAMES):
             manifest = registry.ensure_initial_versions(self._store, self._weights_dir)
         for name in MODEL_NAMES:
-            version = manifest[name]
-            loaded = self._models.get(name)
-            if loaded is not None and loaded.version == version:
-                continue
-            content = self._store.get_bytes(registry.version_key(name, version, "model.tflite"))
-            threshold = answers.threshold_of(registry.read_metrics(self._store, name, version))
-            self._models[name] = LoadedModel(name, version, LiteModel(content), threshold)
-            log.info("loaded model %s version %s", name, version)
+            self._models[name] = self._load(self._models.get(name), name, manifest[name])
+        live = challengers.read_challengers(self._store)
+        self._challengers = {
+            name: self._load(self._challengers.get(name), name, int(entry["version"]))
+            for name, entry in live.items()
+            if name in MODEL_NAMES
+        }
+
+    def _load(self, loaded: LoadedModel | None, name: str, version: int) -> LoadedModel:
+        """``loaded`` if it is that version already, else the version from the store."""
+        if loaded is not None and loaded.version == version:
+            return loaded
+        content = self._store.get_bytes(registry.version_key(name, version, "model.tflite"))
+        threshold = answers.threshold_of(registry.read_metrics(self._store, name, version))
+        log.info("loaded model %s version %s", name, version)
+        return LoadedModel(name, version, LiteModel(content), threshold)
 
 
 def predict_digits(cache: ModelCache, digits: list[np.ndarray]) -> list[dict[str, Any]]:
     """Both models' answers for a batch of digits: one model call each, plain JSON data.
 
+    A model with a live challenger runs it on the same batch; its answers go under
+    ``shadow`` (by model name), for the record and the race, not for the person.
+
     No preview: the record keeps the drawing, and web renders it when it answers.
     """
-    current = cache.current()
+    current, shadows = cache.current_and_challengers()
     batch = np.stack(digits)
-    outputs = {name: loaded.model.predict(batch) for name, loaded in current.items()}
-    return [
-        {
-            name: answers.model_answer(
-                rows[index], current[name].reject_threshold, current[name].version
-            )
-            for name, rows in outputs.items()
-        }
-        for index in range(len(digits))
-    ]
+
+    def run(models: dict[str, LoadedModel]) -> list[dict[str, Any]]:
+        outputs = {name: loaded.model.predict(batch) for name, loaded in models.items()}
+        return [
+            {
+                name: answers.model_answer(
+                    rows[index], models[name].reject_threshold, models[name].version
+                )
+                for name, rows in outputs.items()
+            }
+            for index in range(len(digits))
+        ]
+
+    results = run(current)
+    if shadows:  # the challengers' answers are kept in the record, never shown
+        for result, shadow in zip(results, run(shadows), strict=True):
+            result["shadow"] = {
+                name: {key: answer[key] for key in ("digit", "not_digit", "version")}
+                for name, answer in shadow.items()
+            }
+    return results

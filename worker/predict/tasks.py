@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from shared import fine_tune_jobs, names, number_reading, prediction_records
+from shared import challengers, fine_tune_jobs, names, number_reading, prediction_records
 from shared.batching import MicroBatcher
 from shared.errors import DigitsError, InvalidImage
 from shared.imaging import MAX_IMAGES, decode_digits, decode_pixels
@@ -119,13 +119,34 @@ def read_number(answers: list[dict[str, Any]], readings: Readings) -> dict[str, 
 )
 def save_sample(sample_id: str, pixels: str, meta: dict[str, Any]) -> dict[str, str]:
     """Store a labelled sample; idempotent, so a redelivery rewrites the same keys."""
-    write_sample(store(), sample_id, decode_pixels(pixels), meta)
+    image = decode_pixels(pixels)
+    if meta.get("source") == "collect":
+        race_collected(sample_id, image, meta.get("label"))
+    write_sample(store(), sample_id, image, meta)
     log.info(
         "stored sample %s label=%s source=%s", sample_id, meta.get("label"), meta.get("source")
     )
     label = meta.get("label")
     maybe_start_fine_tune(sample_id, None if label is None else int(label))
     return {"id": sample_id}
+
+
+def race_collected(sample_id: str, image: np.ndarray, label: int | None) -> None:
+    """A newly collected sample scores the live challengers before it ever enters training.
+
+    Counted once per sample id, so a redelivered job adds no second pair.
+    """
+    if not models().current_and_challengers()[1]:
+        return
+    answer = predict_digits(models(), [image])[0]
+    decided = challengers.score_label(
+        redis_client(), store(), sample_id, label, answer, answer.get("shadow", {}),
+        settings().challenger_pairs, settings().challenger_max_days,
+    )  # fmt: skip
+    for decision in decided:
+        log.info(
+            "challenger %s v%s %s", decision["model"], decision["version"], decision["decision"]
+        )
 
 
 def maybe_start_fine_tune(sample_id: str, label: int | None) -> None:

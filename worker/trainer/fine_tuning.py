@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from shared import answers, registry
+from shared import answers, challengers, registry
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 from worker.trainer import gate
@@ -195,9 +195,13 @@ def publish(store: Store, name: str, model: keras.Model, metrics: dict[str, Any]
 
 def fine_tune_model(
     store: Store, name: str, parent_version: int, mix: TrainingMix, holdout: gate.Holdout,
-    user: UserSamples, progress: Progress, seed: int,
+    user: UserSamples, progress: Progress, seed: int, passed_as: str = "promoted",
 ) -> dict[str, Any]:  # fmt: skip
-    """One model's round: score the parent, tune, judge, publish; the version's metrics."""
+    """One model's round: score the parent, tune, judge, publish; the version's metrics.
+
+    A candidate that passes the gate is published as ``passed_as``: "promoted", or
+    "challenger" when it must still win a race on live labels.
+    """
     keras.utils.set_random_seed(seed)
     model = load_version(store, name, parent_version)
     rate = answers.rate_of(registry.read_metrics(store, name, parent_version))
@@ -210,7 +214,7 @@ def fine_tune_model(
     rule = gate.RULES[name]
     failures = gate.gate_failures(parent, candidate, agreement, rule)
     metrics = {
-        "outcome": "rejected" if failures else "promoted",
+        "outcome": "rejected" if failures else passed_as,
         "parent_version": parent_version,
         "reject_threshold": candidate.reject_threshold,
         "false_reject_rate_target": rate,
@@ -238,39 +242,62 @@ def run_fine_tune(
     new_ids: set[str] | None = None,
     seed: int = 0,
     recipes: dict[str, Recipe] = RECIPES,
+    challenger_pairs: int = 0,
 ) -> dict[str, Any]:
-    """Train, judge and publish a candidate of each model; promote those that pass."""
+    """Train, judge and publish a candidate of each model; promote those that pass.
+
+    With ``challenger_pairs`` above 0 a passing candidate becomes its model's challenger
+    instead (``shared.challengers``), and a model whose challenger is still racing is not
+    tuned this round (outcome "skipped").
+    """
     started = time.monotonic()
     current = registry.ensure_initial_versions(store, weights_dir)
-    base = load_base_data(mnist_path, weights_dir)
-    extras = load_replay_negatives(weights_dir)
-    user = load_user_samples(store, new_ids)
-    mixes = {
-        name: build_training_mix(base, user, recipes[name], seed, extras.train)
+    racing = set(challengers.read_challengers(store)) if challenger_pairs else set()
+    names = [name for name in MODEL_NAMES if name not in racing]
+    outcomes: dict[str, dict[str, Any]] = {
+        name: {"outcome": "skipped", "reason": "a challenger of this model is racing"}
         for name in MODEL_NAMES
+        if name in racing
     }
-    holdout = gate.Holdout(
-        base.x_test[:MNIST_HOLDOUT],
-        base.y_test[:MNIST_HOLDOUT],
-        user.holdout_x,
-        user.holdout_y,
-        extras.gate,
-        extras.threshold_x,
-    )
-    progress = Progress(report, sum(mix.steps() for mix in mixes.values()))
-    outcomes = {
-        name: fine_tune_model(
-            store, name, current[name], mixes[name], holdout, user, progress, seed + i
+    user_ids: list[str] = []
+    if names:
+        base = load_base_data(mnist_path, weights_dir)
+        extras = load_replay_negatives(weights_dir)
+        user = load_user_samples(store, new_ids)
+        mixes = {
+            name: build_training_mix(base, user, recipes[name], seed, extras.train)
+            for name in names
+        }
+        holdout = gate.Holdout(
+            base.x_test[:MNIST_HOLDOUT],
+            base.y_test[:MNIST_HOLDOUT],
+            user.holdout_x,
+            user.holdout_y,
+            extras.gate,
+            extras.threshold_x,
         )
-        for i, name in enumerate(MODEL_NAMES)
-    }
+        progress = Progress(report, sum(mix.steps() for mix in mixes.values()))
+        passed_as = "challenger" if challenger_pairs else "promoted"
+        for i, name in enumerate(MODEL_NAMES):
+            if name in mixes:
+                outcomes[name] = fine_tune_model(
+                    store, name, current[name], mixes[name], holdout, user, progress, seed + i,
+                    passed_as,
+                )  # fmt: skip
+        user_ids = list(user.used_ids)
     promoted = {n: o["version"] for n, o in outcomes.items() if o["outcome"] == "promoted"}
     if promoted:
         # Files of every version are complete by now; the manifest moves in one write.
         registry.promote(store, promoted)
+    for name, o in outcomes.items():
+        if o["outcome"] == "challenger":
+            challengers.start(store, name, o["version"], current[name])
+    kinds = {o["outcome"] for o in outcomes.values()}
+    overall = next((k for k in ("promoted", "challenger", "rejected") if k in kinds), "skipped")
     return {
-        "outcome": "promoted" if promoted else "rejected",
-        "models": outcomes,
+        "outcome": overall,
+        "models": dict(sorted(outcomes.items(), key=lambda item: MODEL_NAMES.index(item[0]))),
         "seconds": round(time.monotonic() - started, 2),
-        "used_sample_ids": list(user.used_ids),
+        "used_sample_ids": user_ids,
+        "skipped": sorted(racing),
     }

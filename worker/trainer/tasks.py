@@ -40,13 +40,15 @@ def fine_tune(job_id: str) -> dict[str, Any]:
 
     try:
         outcome = run_fine_tune(
-            store(), settings().mnist_path, settings().weights_dir, report, new_ids=pending
-        )
+            store(), settings().mnist_path, settings().weights_dir, report, new_ids=pending,
+            challenger_pairs=settings().challenger_pairs,
+        )  # fmt: skip
     except Exception as exc:
         fine_tune_jobs.finish(client, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
     used = outcome.pop("used_sample_ids")
     fine_tune_jobs.finish(client, job_id, outcome["outcome"], result=outcome)
-    fine_tune_jobs.clear_pending(client, pending)
+    if not outcome["skipped"]:  # a racing model has not seen them yet: they stay new
+        fine_tune_jobs.clear_pending(client, pending)
     log.info("fine-tune %s %s in %s s", job_id, outcome["outcome"], outcome["seconds"])
     return {"id": job_id, "status": outcome["outcome"], "samples": len(used)}

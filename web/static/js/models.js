@@ -4,10 +4,27 @@
 import { ApiError, errorMessage, request } from "./api.js";
 import { adminRequest, onAdminChange } from "./admin.js";
 import { formatDate, formatNumber, formatPercent, t } from "./i18n.js";
-import { $, cloneTemplate, config, el, modelLabel, models, setStatus, slot, tabStorage } from "./ui.js";
+import {
+  $,
+  cloneTemplate,
+  config,
+  el,
+  modelLabel,
+  models,
+  raceFigures,
+  setStatus,
+  slot,
+  tabStorage,
+} from "./ui.js";
 
-const OUTCOME_BADGES = { initial: "text-bg-secondary", promoted: "text-bg-success", rejected: "text-bg-danger" };
-const FINISHED = new Set(["promoted", "rejected", "failed"]);
+const OUTCOME_BADGES = {
+  initial: "text-bg-secondary",
+  promoted: "text-bg-success",
+  challenger: "text-bg-info",
+  retired: "text-bg-secondary",
+  rejected: "text-bg-danger",
+};
+const FINISHED = new Set(["promoted", "challenger", "rejected", "skipped", "failed"]);
 const POLL_MS = 1000;
 // The last job this tab followed, so its outcome is still shown after a reload.
 const LAST_JOB_KEY = "digits.fine_tune.last";
@@ -109,8 +126,37 @@ function showModels(data) {
     const versions = [...model.versions].sort((a, b) => b.version - a.version);
     const rows = versions.map((version) => versionRow(name, version, model.current));
     $(`${name}-versions`).replaceChildren(...(rows.length ? rows : [cloneTemplate("no-versions-row")]));
+    showRace(name, model.challenger);
   }
   if (data.fine_tune) follow(data.fine_tune);
+}
+
+// The live race of a model's challenger against its champion, on labels people gave.
+function showRace(name, race) {
+  const box = $(`${name}-race`);
+  box.hidden = !race;
+  if (!race) return;
+  $(`${name}-race-text`).textContent = t("models.race", raceFigures(race));
+  for (const button of box.querySelectorAll("button[data-decision]")) {
+    button.disabled = !isAdmin;
+    button.onclick = () => decide(name, button.dataset.decision, button);
+  }
+}
+
+async function decide(name, decision, button) {
+  button.disabled = true;
+  setStatus(adminStatus, "sending", t("models.deciding"));
+  try {
+    await adminRequest(`${config.modelsUrl}/${encodeURIComponent(name)}/challenger`, {
+      method: "POST",
+      body: { decision },
+    });
+    setStatus(adminStatus, "done", t(`models.decided.${decision}`, { model: modelLabel(name) }));
+    await loadModels();
+  } catch (err) {
+    setStatus(adminStatus, "error", errorMessage(err));
+    button.disabled = !isAdmin;
+  }
 }
 
 async function loadModels() {
@@ -135,7 +181,7 @@ function showProgress(job, share, finished) {
   bar.classList.toggle("progress-bar-animated", !finished);
   bar.classList.toggle("progress-bar-striped", !finished);
   bar.classList.remove("bg-success", "bg-danger", "bg-warning");
-  if (job.status === "promoted") bar.classList.add("bg-success");
+  if (job.status === "promoted" || job.status === "challenger") bar.classList.add("bg-success");
   if (job.status === "rejected") bar.classList.add("bg-warning");
   if (job.status === "failed") bar.classList.add("bg-danger");
   bar.textContent = finished ? "" : t("percent", { percent: formatNumber(share) });
@@ -146,7 +192,9 @@ function showOutcomes(job) {
   const result = $("fine-tune-result");
   const outcomes = Object.entries(job.result?.models ?? {});
   const line = ([name, outcome]) =>
-    t("models.job.model_outcome", {
+    outcome.version === undefined
+      ? t("models.job.model_skipped", { model: modelLabel(name), outcome: t(`models.outcome.${outcome.outcome}`) })
+      : t("models.job.model_outcome", {
       model: modelLabel(name),
       version: outcome.version,
       outcome: t(`models.outcome.${outcome.outcome}`),
@@ -238,7 +286,7 @@ onAdminChange((hasToken) => {
   isAdmin = hasToken;
   document.body.classList.toggle("is-admin", hasToken);
   startButton.disabled = !hasToken || followed !== null;
-  for (const button of document.querySelectorAll("button.rollback")) button.disabled = !hasToken;
+  for (const button of document.querySelectorAll("button.rollback, button[data-decision]")) button.disabled = !hasToken;
 });
 
 // Without a memory of an earlier job the models list still names a running one.

@@ -4,7 +4,7 @@
 
 import { errorMessage, request } from "./api.js";
 import { formatDate, formatDay, formatNumber, formatPercent, percent, t } from "./i18n.js";
-import { $, config, el, modelLabel, models, setStatus } from "./ui.js";
+import { $, config, el, modelLabel, models, raceFigures, setStatus } from "./ui.js";
 
 const { Chart } = window;
 // Names as the server declares them (shared/names.py), rendered onto <body> by the template.
@@ -219,6 +219,30 @@ function drawFigures(stats) {
   $("workers-list").replaceChildren(...items);
 }
 
+// The challengers: each live race against its champion, then the past decisions.
+function drawRaces(stats) {
+  const races = stats.challengers ?? { live: {}, history: [] };
+  const live = Object.entries(races.live).map(([name, race]) =>
+    el("li", {}, t("stats.race", { model: modelLabel(name), ...raceFigures(race) })),
+  );
+  $("races-live").replaceChildren(...(live.length ? live : [el("li", {}, t("stats.no_race"))]));
+  $("races-history").replaceChildren(
+    ...races.history.map((d) =>
+      el(
+        "li",
+        {},
+        t("stats.decision", {
+          model: modelLabel(d.model),
+          ...raceFigures(d),
+          decision: t(`stats.decision.${d.decision}`),
+          by: d.by,
+          time: formatDate(d.decided_at),
+        }),
+      ),
+    ),
+  );
+}
+
 function draw(stats) {
   const colors = palette();
   drawFigures(stats);
@@ -226,6 +250,7 @@ function draw(stats) {
   drawAccuracyByVersion(stats, colors);
   drawConfusion(stats);
   drawRefusals(stats);
+  drawRaces(stats);
   drawSamples(stats, colors);
   drawQueues(stats, colors);
 }

@@ -1,6 +1,8 @@
 // Small pieces every page script shares: the page's data, finding, making and filling
 // elements, the tab's storage, the status line, and the drawing pad's buttons and keys.
 
+import { formatNumber } from "./i18n.js";
+
 export const $ = (id) => document.getElementById(id);
 
 // What the template put on <body> for the scripts: URLs, settings (data-* attributes).
@@ -22,6 +24,16 @@ export function el(tag, attributes = {}, ...children) {
 }
 
 // A copy of the markup in <template id="...">: the page's HTML stays in the templates.
+// A challenger's race as the messages name its figures (models.race, stats.race).
+export const raceFigures = (race) => ({
+  version: race.version,
+  pairs: formatNumber(race.pairs),
+  champion: formatNumber(race.champion_only),
+  challenger: formatNumber(race.challenger_only),
+  worse: race.p_worse.toFixed(3),
+  better: race.p_better.toFixed(3),
+});
+
 export const cloneTemplate = (id) => $(id).content.firstElementChild.cloneNode(true);
 
 // The element of a cloned template marked data-slot="name", to fill in.

@@ -1,0 +1,266 @@
+"""The challenger stage: a gated version races its champion on live labels, then is decided."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared import challengers, prediction_records, registry
+from shared.imaging import render_canvas_png
+from shared.storage import LocalStore
+from tests import processes
+from tests.helpers import ADMIN, ROOT, data_url, wait_done
+from tests.processes import wait_for
+
+# ---- the decision rule ------------------------------------------------------------------
+
+
+def race(b: int, c: int, both_right: int = 0) -> dict[str, int]:
+    return {"both_right": both_right, "champion_only": b, "challenger_only": c, "both_wrong": 0}
+
+
+@pytest.mark.parametrize(
+    ("counted", "pairs_cap", "age", "decision"),
+    [
+        (race(5, 0), 200, 0, "retired"),  # worse at once: P(X >= 5 | 5) = 1/32 < 0.05
+        (race(4, 0), 200, 0, None),  # 1/16: not yet
+        (race(0, 5), 200, 0, "promoted"),  # better at once
+        (race(9, 4, 30), 200, 0, None),  # p = 0.13: go on
+        (race(3, 3, 194), 200, 0, "promoted"),  # at the cap, equal: c >= b
+        (race(4, 3, 193), 200, 0, "retired"),  # at the cap, c < b
+        (race(0, 0, 20), 20, 0, "promoted"),  # identical versions: c >= b at the cap
+        (race(1, 1), 200, 14, "retired"),  # out of time
+    ],
+)
+def test_the_exact_mcnemar_rule_decides(counted, pairs_cap, age, decision):
+    assert challengers.judge(counted, pairs_cap, age, 14)["decision"] == decision
+
+
+def test_one_sided_p_values_are_binomial_tails():
+    assert challengers.tail_at_least(5, 5) == 1 / 32
+    assert challengers.tail_at_least(0, 7) == 1.0
+    assert challengers.tail_at_least(9, 13) == pytest.approx(0.1334, abs=1e-4)
+
+
+# ---- races through the real API -------------------------------------------------------
+
+keras = pytest.importorskip("keras", reason="the train extra makes the bad model")
+
+
+def bad_model_bytes() -> bytes:
+    """A network that was never trained: it reads digits at chance."""
+    from worker.trainer.builders import build_fnn
+    from worker.trainer.conversion import to_tflite
+
+    keras.utils.set_random_seed(3)
+    return to_tflite(build_fnn(hidden_units=16))
+
+
+def publish_copy(store, name: str, files: dict[str, bytes], metrics: dict) -> int:
+    version = registry.next_version(store, name)
+    registry.publish_version(store, name, version, files, metrics)
+    return version
+
+
+class Stack:
+    """Web (in-process), a predict worker and a store of their own, with small races."""
+
+    def __init__(self, stack_env, valkey, tmp_path: Path, database: int) -> None:
+        self.env = dict(
+            stack_env,
+            REDIS_URL=valkey.url.rsplit("/", 1)[0] + f"/{database}",
+            STORAGE_URL=str(tmp_path / "store"),
+            CHALLENGER_PAIRS="20",
+            MODEL_CHECK_INTERVAL="0.2",
+        )
+        self.tmp_path = tmp_path
+        self.store = LocalStore(tmp_path / "store")
+        self.current = registry.ensure_initial_versions(self.store, ROOT / "models")
+        self.worker = self.start_worker("a")
+        from web import create_app
+
+        self.app = create_app({"TESTING": True, "SETTINGS_ENV": self.env})
+        self.client = self.app.test_client()
+        self.redis = self.app.extensions["digits"].redis
+
+    def start_worker(self, tag: str) -> processes.Service:
+        return processes.start_celery_worker(
+            self.env, "predict,samples", self.tmp_path / f"worker-{tag}.log", f"race-{tag}",
+            concurrency=2, redis_url=self.env["REDIS_URL"], pool="threads",
+        )  # fmt: skip
+
+    def files(self, name: str, version: int) -> dict[str, bytes]:
+        key = registry.version_key
+        return {f: self.store.get_bytes(key(name, version, f)) for f in registry.ARTIFACTS}
+
+    def predict(self, digit: np.ndarray) -> dict:
+        answer = self.client.post(
+            "/api/predictions", json={"image": data_url(render_canvas_png(digit))}
+        )
+        assert answer.status_code == 202, answer.get_json()
+        done = wait_done(self.client, answer.get_json()["status_url"])
+        assert done["status"] == "done", done
+        return done
+
+    def feedback(self, job_id: str, label: int) -> int:
+        sent = self.client.post(
+            f"/api/predictions/{job_id}/feedback", json={"label": label, "consent": False}
+        )
+        return sent.status_code
+
+    def challenger(self, name: str) -> dict | None:
+        return self.client.get("/api/models").get_json()["models"][name]["challenger"]
+
+    def wait_shadow(self, name: str, version: int, digit: np.ndarray) -> None:
+        """Until the worker has loaded the challenger (it checks every 0.2 s)."""
+
+        def shadowed() -> bool:
+            done = self.predict(digit)
+            outcome = json.loads(prediction_records.read(self.redis, done["id"])["outcome"])
+            return outcome["result"].get("shadow", {}).get(name, {}).get("version") == version
+
+        wait_for(shadowed, 30, "the challenger's shadow answers")
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.redis.flushdb()
+
+
+@pytest.fixture()
+def stack(stack_env, valkey, tmp_path) -> Iterator[Stack]:
+    running = Stack(stack_env, valkey, tmp_path, database=11)
+    yield running
+    running.close()
+
+
+def label_traffic(stack: Stack, digits, labels, count: int) -> None:
+    """``count`` predictions, each answered with its true label."""
+    for digit, label in list(zip(digits, labels, strict=True))[:count]:
+        done = stack.predict(digit)
+        assert stack.feedback(done["id"], int(label)) == 202
+
+
+def test_a_race_keeps_the_shadow_hidden_counts_once_and_survives_restarts(stack, mnist_sample):
+    x, y = mnist_sample["x_test"], mnist_sample["y_test"]
+    before = stack.predict(x[0])  # made before the challenger: its label must not count
+    version = publish_copy(stack.store, "cnn", stack.files("cnn", 1), {"outcome": "challenger"})
+    challengers.start(stack.store, "cnn", version, champion=1)
+    stack.wait_shadow("cnn", version, x[1])
+
+    done = stack.predict(x[2])
+    # The person sees the champion's answer; the record keeps both.
+    assert "shadow" not in done["result"] and done["result"]["cnn"]["version"] == 1
+    record = json.loads(prediction_records.read(stack.redis, done["id"])["outcome"])
+    assert record["result"]["shadow"]["cnn"]["version"] == version
+
+    assert stack.feedback(done["id"], int(y[2])) == 202
+    assert stack.challenger("cnn")["pairs"] == 1
+    assert stack.feedback(done["id"], int(y[2])) == 409  # one feedback, one pair
+    assert stack.feedback(before["id"], int(y[0])) == 202  # before the cut-off: no pair
+    answers = record["result"]
+    again = challengers.score_label(
+        stack.redis, stack.store, done["id"], int(y[2]), answers, answers["shadow"], 20, 14
+    )  # a redelivered label
+    assert again == [] and stack.challenger("cnn")["pairs"] == 1
+
+    # A collected sample races too, scored by the worker before it is stored.
+    sent = stack.client.post(
+        "/api/samples", json={"image": data_url(render_canvas_png(x[3])), "label": int(y[3])}
+    )
+    sample_id = sent.get_json()["id"]
+    wait_for(lambda: stack.store.exists(f"samples/{sample_id}.json"), 30, "the sample")
+    assert stack.challenger("cnn")["pairs"] == 2
+
+    # A worker restart mid-race, and a Redis that lost the counts: nothing is lost.
+    stack.worker.stop()
+    stack.worker = stack.start_worker("b")
+    for key in stack.redis.scan_iter("digits:challenger:*"):
+        stack.redis.delete(key)
+    label_traffic(stack, x[4:], y[4:], 3)
+    live = stack.challenger("cnn")
+    assert live["pairs"] == 5 and live["both_right"] + live["both_wrong"] == 5  # identical
+    assert live["version"] == version and live["decision"] is None
+
+    # An admin decides by hand; the decision is recorded with its counts.
+    retired = stack.client.post(
+        "/api/models/cnn/challenger", json={"decision": "retired"}, headers=ADMIN
+    )
+    assert retired.status_code == 200 and retired.get_json()["pairs"] == 5
+    assert stack.challenger("cnn") is None
+    listed = stack.client.get("/api/models").get_json()
+    assert listed["models"]["cnn"]["current"] == 1
+    assert listed["challenger_history"][0]["decision"] == "retired"
+    assert listed["challenger_history"][0]["by"] == "admin"
+    stats = stack.client.get("/api/stats").get_json()["challengers"]
+    assert stats["live"] == {} and stats["history"][0]["version"] == version
+    missing = stack.client.post(
+        "/api/models/cnn/challenger", json={"decision": "promoted"}, headers=ADMIN
+    )
+    assert missing.status_code == 404
+
+
+def test_simulated_races_promote_the_better_retire_the_worse_and_break_ties_for_c(
+    stack, mnist_sample
+):
+    x, y = mnist_sample["x_test"][20:], mnist_sample["y_test"][20:]
+    bad = {"model.tflite": bad_model_bytes(), "model.keras": b"-"}
+    real = stack.files("fnn", 1)
+
+    # Worse: a model that reads at chance is retired long before 20 pairs.
+    worse = publish_copy(stack.store, "fnn", bad, {"outcome": "challenger"})
+    challengers.start(stack.store, "fnn", worse, champion=1)
+    stack.wait_shadow("fnn", worse, x[0])
+    label_traffic(stack, x[1:], y[1:], 12)
+    decided = stack.client.get("/api/models").get_json()
+    assert decided["models"]["fnn"]["challenger"] is None
+    last = decided["challenger_history"][0]
+    assert last["decision"] == "retired" and last["reason"] == "worse" and last["pairs"] < 20
+    assert decided["models"]["fnn"]["current"] == 1
+
+    # Better: with the chance-level model as champion, the real one wins and goes live.
+    registry.promote(stack.store, {"fnn": worse})
+    better = publish_copy(stack.store, "fnn", real, {"outcome": "challenger"})
+    challengers.start(stack.store, "fnn", better, champion=worse)
+    stack.wait_shadow("fnn", better, x[0])
+    label_traffic(stack, x[13:], y[13:], 12)
+    decided = stack.client.get("/api/models").get_json()
+    last = decided["challenger_history"][0]
+    assert last["decision"] == "promoted" and last["reason"] == "better"
+    assert decided["models"]["fnn"]["current"] == better
+    metrics = registry.read_metrics(stack.store, "fnn", better)
+    assert metrics["outcome"] == "promoted" and metrics["race"]["challenger_only"] >= 5
+
+    # Equal: the same weights again never disagree, so at 20 pairs c >= b promotes.
+    equal = publish_copy(stack.store, "fnn", real, {"outcome": "challenger"})
+    challengers.start(stack.store, "fnn", equal, champion=better)
+    stack.wait_shadow("fnn", equal, x[0])
+    label_traffic(stack, x[30:], y[30:], 20)
+    last = stack.client.get("/api/models").get_json()["challenger_history"][0]
+    assert last["decision"] == "promoted" and last["reason"] == "pairs"
+    assert last["champion_only"] == last["challenger_only"] == 0 and last["pairs"] == 20
+
+
+def test_a_passing_fine_tune_becomes_a_challenger_and_the_model_waits(tmp_path, mnist_sample):
+    from shared.samples import write_sample
+    from worker.trainer.fine_tuning import run_fine_tune
+
+    store = LocalStore(tmp_path / "store")
+    for index in range(40):
+        meta = {"label": int(mnist_sample["y_train"][index]), "consent": True,
+                "source": "collect", "client": f"client-{index % 2}"}  # fmt: skip
+        write_sample(store, f"{index:08x}{0:024x}", mnist_sample["x_train"][index], meta)
+    weights = str(ROOT / "models")
+    outcome = run_fine_tune(store, "", weights, lambda *_: None, challenger_pairs=200)
+    passed = [n for n, o in outcome["models"].items() if o["outcome"] == "challenger"]
+    assert passed, json.dumps(outcome["models"], indent=1)
+    live = challengers.read_challengers(store)
+    assert set(live) == set(passed)
+    assert registry.read_manifest(store) == {"fnn": 1, "cnn": 1}  # nothing promoted yet
+    again = run_fine_tune(store, "", weights, lambda *_: None, challenger_pairs=200)
+    for name in passed:
+        assert again["models"][name]["outcome"] == "skipped"
+    assert again["skipped"] == sorted(passed)
