@@ -71,26 +71,35 @@ def lite(repeats: int) -> dict[str, dict[str, Any]]:
 def shadow(repeats: int) -> dict[str, Any]:
     """Model CPU per prediction in the predict worker, without and with a live challenger.
 
-    ``predict_digits`` as the worker calls it, on batches of 1 and 8 images, over the
-    shipped models in a store of its own; the challenger is a copy of each model's
-    version 1 (the cost is the same whatever it learned). CPU time, not wall time.
+    ``predict_digits`` as the worker calls it, on the images of real canvas predictions
+    (the whole canvas, and for about a third of single digits the alternative readings
+    segmentation offers), one prediction a call and eight; a challenger reads only the
+    whole canvas. The challenger is a copy of each model's version 1 (the cost is the
+    same whatever it learned). CPU time, not wall time.
     """
     import tempfile
 
     from shared import challengers, registry
+    from shared.canvas import preprocess_canvas_png
+    from shared.imaging import MAX_DIGITS, render_canvas_png
     from shared.storage import LocalStore
     from worker.predict.inference import ModelCache, predict_digits
 
-    images = list(digits(8))
+    jobs = [preprocess_canvas_png(render_canvas_png(d), 4096, MAX_DIGITS).images
+            for d in digits(32)]  # fmt: skip
 
-    def cpu_ms(cache: ModelCache, batch: int) -> float:
-        predict_digits(cache, images[:batch])  # load and warm up
+    def cpu_ms(cache: ModelCache, per_call: int) -> float:
+        calls = [jobs[i : i + per_call] for i in range(0, len(jobs), per_call)]
+        flat = [([image for job in c for image in job],
+                 [i == 0 for job in c for i in range(len(job))]) for c in calls]  # fmt: skip
+        predict_digits(cache, *flat[0])  # load and warm up
         started = time.process_time()
         for _ in range(repeats):
-            predict_digits(cache, images[:batch])
-        return (time.process_time() - started) * 1000 / (repeats * batch)
+            for images, marks in flat:
+                predict_digits(cache, images, marks)
+        return (time.process_time() - started) * 1000 / (repeats * len(jobs))
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"images_per_prediction": sum(map(len, jobs)) / len(jobs)}
     rows = {"champions only": (), "cnn challenger": ("cnn",), "both challengers": NAMES}
     for label, racing in rows.items():
         with tempfile.TemporaryDirectory() as tmp:

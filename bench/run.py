@@ -220,10 +220,12 @@ def measure_shadow(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     say("== challenger in shadow (model CPU per prediction, this process)")
     costs = inference.shadow(repeats)
     base = costs["champions only"]
+    say(f"  {costs['images_per_prediction']:.2f} images per prediction (whole canvas and readings)")
     worker = {row["clients"]: row["cpu_ms"]["worker"] / row["done"] for row in rows if row["done"]}
     share: dict[str, dict[str, float]] = {}
-    for label, cost in costs.items():
-        # One image per prediction at 1 client; batches of about 8 under load.
+    for label in ("cnn challenger", "both challengers"):
+        cost = costs[label]
+        # One prediction a model call at 1 client; about 8 under load.
         extra = {1: cost["batch1_ms_per_prediction"] - base["batch1_ms_per_prediction"]}
         extra |= {n: cost["batch8_ms_per_prediction"] - base["batch8_ms_per_prediction"]
                   for n in worker if n > 1}  # fmt: skip

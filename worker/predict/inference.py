@@ -115,18 +115,20 @@ class ModelCache:
         return LoadedModel(name, version, LiteModel(content), threshold)
 
 
-def predict_digits(cache: ModelCache, digits: list[np.ndarray]) -> list[dict[str, Any]]:
+def predict_digits(
+    cache: ModelCache, digits: list[np.ndarray], shadowed: list[bool] | None = None
+) -> list[dict[str, Any]]:
     """Both models' answers for a batch of digits: one model call each, plain JSON data.
 
-    A model with a live challenger runs it on the same batch; its answers go under
-    ``shadow`` (by model name), for the record and the race, not for the person.
+    A model with a live challenger runs it on the images ``shadowed`` marks (all by
+    default) in one more call; its answers go under ``shadow`` (by model name), for the
+    record and the race, not for the person.
 
     No preview: the record keeps the drawing, and web renders it when it answers.
     """
     current, shadows = cache.current_and_challengers()
-    batch = np.stack(digits)
 
-    def run(models: dict[str, LoadedModel]) -> list[dict[str, Any]]:
+    def run(models: dict[str, LoadedModel], batch: np.ndarray) -> list[dict[str, Any]]:
         outputs = {name: loaded.model.predict(batch) for name, loaded in models.items()}
         return [
             {
@@ -135,13 +137,15 @@ def predict_digits(cache: ModelCache, digits: list[np.ndarray]) -> list[dict[str
                 )
                 for name, rows in outputs.items()
             }
-            for index in range(len(digits))
+            for index in range(len(batch))
         ]
 
-    results = run(current)
-    if shadows:  # the challengers' answers are kept in the record, never shown
-        for result, shadow in zip(results, run(shadows), strict=True):
-            result["shadow"] = {
+    results = run(current, np.stack(digits))
+    marked = [i for i, wanted in enumerate(shadowed or [True] * len(digits)) if wanted]
+    if shadows and marked:  # the challengers' answers are kept in the record, never shown
+        batch = np.stack([digits[i] for i in marked])
+        for index, shadow in zip(marked, run(shadows, batch), strict=True):
+            results[index]["shadow"] = {
                 name: {key: answer[key] for key in ("digit", "not_digit", "version")}
                 for name, answer in shadow.items()
             }

@@ -28,10 +28,14 @@ def models() -> ModelCache:
 
 
 @cache
-def batcher() -> MicroBatcher[np.ndarray, dict[str, Any]]:
-    """Runs the images of the predict messages in this process at once as one model call."""
+def batcher() -> MicroBatcher[tuple[np.ndarray, bool], dict[str, Any]]:
+    """Runs the images of the predict messages in this process at once as one model call.
+
+    Each item is (image, whether a live challenger reads it too): only the whole canvas,
+    the image a label is about, is read in shadow.
+    """
     return MicroBatcher(
-        lambda digits: predict_digits(models(), digits),
+        lambda items: predict_digits(models(), [i for i, _ in items], [s for _, s in items]),
         settings().batch_max_size,
         0.0,  # what queued up during the previous call: never wait for more
         name="model-batcher",
@@ -82,7 +86,9 @@ def predict_outcomes(jobs: list[list[Any]]) -> dict[str, dict[str, Any]]:
         readings[job_id] = ways
     if images:
         try:
-            answers = batcher().submit_many([image for stack in images.values() for image in stack])
+            answers = batcher().submit_many(
+                [(image, i == 0) for stack in images.values() for i, image in enumerate(stack)]
+            )
         except Exception:
             log.exception("the models failed on a batch of %d jobs", len(images))
             failed = {"code": "prediction_failed", "message": "the worker could not run the models"}
