@@ -37,10 +37,14 @@ DECISIONS_PREFIX = "challengers/decisions/"
 FIELDS = {(True, True): "both_right", (True, False): "champion_only",
           (False, True): "challenger_only", (False, False): "both_wrong"}  # fmt: skip
 
-# Count a pair once per label id: add the id to the set, and only then count it.
+# Count a pair once per label id: add the id to the set, and only then count it, in all
+# and on its day (ARGV: label id, outcome field, day).
 _ADD_PAIR = """
-if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then redis.call('hincrby', KEYS[2], ARGV[2], 1) end
-return redis.call('hgetall', KEYS[2])
+if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then
+  redis.call('hincrby', KEYS[2], ARGV[2], 1)
+  redis.call('hincrby', KEYS[2], 'day:' .. ARGV[3] .. ':' .. ARGV[2], 1)
+end
+return 1
 """
 
 
@@ -81,8 +85,12 @@ def _decision_key(name: str, version: int) -> str:
     return f"{DECISIONS_PREFIX}{name}-{version}.json"
 
 
-def counts(client: redis.Redis, store: Store, name: str, version: int) -> dict[str, int]:
-    """The race's counts; rebuilt from the store's pair records if Redis lost them."""
+def _day(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
+
+
+def _counters(client: redis.Redis, store: Store, name: str, version: int) -> dict[str, int]:
+    """Every counter of the race (in all, and per day); rebuilt from the store if lost."""
     labels, key = _keys(name, version)
     raw = client.hgetall(key)
     if not raw and client.scard(labels) == 0:
@@ -91,10 +99,32 @@ def counts(client: redis.Redis, store: Store, name: str, version: int) -> dict[s
             pair = json.loads(store.get_bytes(item))
             label_id = item[len(prefix) : -len(".json")]
             field = FIELDS[(bool(pair["champion_right"]), bool(pair["challenger_right"]))]
-            client.eval(_ADD_PAIR, 2, labels, key, label_id, field)
+            client.eval(_ADD_PAIR, 2, labels, key, label_id, field, _day(pair["time"]))
         raw = client.hgetall(key)
-    found = {k.decode() if isinstance(k, bytes) else k: int(v) for k, v in raw.items()}
+    return {k.decode() if isinstance(k, bytes) else k: int(v) for k, v in raw.items()}
+
+
+def counts(client: redis.Redis, store: Store, name: str, version: int) -> dict[str, int]:
+    """The race's counts in all, one per kind of pair."""
+    found = _counters(client, store, name, version)
     return {field: found.get(field, 0) for field in FIELDS.values()}
+
+
+def by_day(found: dict[str, int]) -> list[dict[str, Any]]:
+    """Each day's pairs and how often each version was right on them (the race's chart)."""
+    days: dict[str, dict[str, int]] = {}
+    for counter, count in found.items():
+        if counter.startswith("day:"):
+            _, day, field = counter.split(":", 2)
+            days.setdefault(day, {})[field] = count
+    rows = []
+    for day, c in sorted(days.items()):
+        pairs = sum(c.values())
+        champion = c.get("both_right", 0) + c.get("champion_only", 0)
+        challenger = c.get("both_right", 0) + c.get("challenger_only", 0)
+        rows.append({"day": day, "pairs": pairs, "champion": champion / pairs,
+                     "challenger": challenger / pairs})  # fmt: skip
+    return rows
 
 
 def add_pair(
@@ -113,7 +143,8 @@ def add_pair(
                     "application/json")  # fmt: skip
     counts(client, store, name, version)  # rebuild first if Redis lost the race
     labels, key = _keys(name, version)
-    client.eval(_ADD_PAIR, 2, labels, key, label_id, FIELDS[(champion_right, challenger_right)])
+    field = FIELDS[(champion_right, challenger_right)]
+    client.eval(_ADD_PAIR, 2, labels, key, label_id, field, _day(pair["time"]))
     return counts(client, store, name, version)
 
 
@@ -155,9 +186,11 @@ def status(
     entry = read_challengers(store).get(name)
     if entry is None:
         return None
-    race = judge(counts(client, store, name, entry["version"]), pairs_cap,
-                 _age_days(entry["since"]), max_days)  # fmt: skip
-    return {"version": entry["version"], "since": entry["since"], **race}
+    found = _counters(client, store, name, entry["version"])
+    counted = {field: found.get(field, 0) for field in FIELDS.values()}
+    race = judge(counted, pairs_cap, _age_days(entry["since"]), max_days)
+    return {"version": entry["version"], "since": entry["since"], **race,
+            "by_day": by_day(found)}  # fmt: skip
 
 
 def settle(

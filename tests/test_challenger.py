@@ -184,6 +184,8 @@ def test_a_race_keeps_the_shadow_hidden_counts_once_and_survives_restarts(stack,
     live = stack.challenger("cnn")
     assert live["pairs"] == 5 and live["both_right"] + live["both_wrong"] == 5  # identical
     assert live["version"] == version and live["decision"] is None
+    today = live["by_day"][-1]  # the chart's points, rebuilt from the store with the rest
+    assert today["pairs"] == 5 and today["champion"] == today["challenger"]
 
     # An admin decides by hand; the decision is recorded with its counts.
     retired = stack.client.post(

@@ -181,7 +181,13 @@ def test_samples_page_has_filters_grid_and_export(page_client: FlaskClient) -> N
 
 def test_stats_page_has_charts_heat_map_and_the_chart_library(page_client: FlaskClient) -> None:
     page = get_page(page_client, "/stats")
-    for chart in ["chart-by-day", "chart-by-version", "chart-samples", "chart-queues"]:
+    for chart in [
+        "chart-by-day",
+        "chart-by-version",
+        "chart-samples",
+        "chart-queues",
+        "chart-races",
+    ]:
         assert page.by_id(chart)[0] == "canvas"
     cells = [a for t, a in page.elements if t == "td" and "data-row" in a]
     assert len(cells) == 121  # ten digits and "not a digit", drawn and read

@@ -106,6 +106,28 @@ function drawAccuracyByDay(stats, colors) {
   render("chart-by-day", "line", { labels: days.map(formatDay), datasets }, options, days.length === 0);
 }
 
+// Each live race: the champion's and the challenger's accuracy per day on the same labels.
+function drawRaceByDay(stats, colors) {
+  const live = Object.entries(stats.challengers?.live ?? {});
+  const days = [...new Set(live.flatMap(([, race]) => race.by_day.map((row) => row.day)))].sort();
+  const datasets = live.flatMap(([name, race]) => {
+    const byDay = new Map(race.by_day.map((row) => [row.day, row]));
+    return ["champion", "challenger"].map((side) => ({
+      label: t(`stats.race_line.${side}`, { model: modelLabel(name), version: race.version }),
+      data: days.map((day) => byDay.get(day)?.[side] ?? null),
+      borderColor: colors[name],
+      backgroundColor: colors[name],
+      borderDash: side === "challenger" ? [6, 4] : [],
+      spanGaps: true,
+      pointRadius: 4,
+      clip: false,
+    }));
+  });
+  const min = accuracyFloor(datasets.flatMap((d) => d.data));
+  const options = baseOptions(colors, { percentAxis: true, min });
+  render("chart-races", "line", { labels: days.map(formatDay), datasets }, options, days.length === 0);
+}
+
 function drawAccuracyByVersion(stats, colors) {
   const versions = [
     ...new Set(MODELS.flatMap((m) => stats.models[m].by_version.map((row) => row.version))),
@@ -251,6 +273,7 @@ function draw(stats) {
   drawConfusion(stats);
   drawRefusals(stats);
   drawRaces(stats);
+  drawRaceByDay(stats, colors);
   drawSamples(stats, colors);
   drawQueues(stats, colors);
 }
