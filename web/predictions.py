@@ -209,8 +209,8 @@ def record_feedback(
             for sample_id, image, digit, predicted in verdicts:
                 sample = new_meta(digit, "feedback", client, predictions=predicted)
                 send(services.celery, names.SAVE_SAMPLE, [sample_id, encode_pixels(image), sample])
-        for _, _, digit, predicted in verdicts:
-            stats.add_feedback(services.redis, digit, predicted)
+        for event_id, _, digit, predicted in verdicts:
+            stats.add_feedback(services.redis, event_id, digit, predicted)
         if number is None and "shadow" in result:  # a live challenger read it too
             settings = services.settings
             challengers.score_label(
