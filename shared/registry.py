@@ -80,6 +80,36 @@ def version_numbers(store: Store, name: str) -> list[int]:
     return sorted(numbers)
 
 
+#: Outcomes of versions that never served: they may be removed once old enough.
+NEVER_SERVED = ("rejected", "retired")
+
+
+def prune_versions(store: Store, name: str, keep: int, protect: set[int]) -> list[int]:
+    """Remove versions that never served and are older than the newest ``keep``.
+
+    Never a version that is current, shipped, promoted, racing or in ``protect`` (the
+    manifest's and the live challenger's). metrics.json goes first, so a reader sees
+    a version complete or not at all; returns the versions removed.
+    """
+    numbers = version_numbers(store, name)
+    removed = []
+    for version in numbers[: max(len(numbers) - keep, 0)]:
+        if (
+            version in protect
+            or read_metrics(store, name, version).get("outcome") not in NEVER_SERVED
+        ):
+            continue
+        store.delete(version_key(name, version, "metrics.json"))
+        for artifact in ARTIFACTS:
+            store.delete(version_key(name, version, artifact))
+        removed.append(version)
+    if removed:
+        log.info(
+            "removed %s versions %s (never served, older than the newest %d)", name, removed, keep
+        )
+    return removed
+
+
 def next_version(store: Store, name: str) -> int:
     """One past the highest version number any file of the model uses (complete or not)."""
     highest = 0

@@ -147,6 +147,12 @@ class Settings:
     challenger_max_days: float = _setting(
         14.0, _positive_float, "days a challenger may run without a decision before it is retired"
     )
+    keep_versions: int = _setting(
+        10,
+        _positive_int,
+        "newest versions of each model kept whatever became of them; older ones that never "
+        "served (rejected, retired) are removed with their files after each fine-tune",
+    )
     max_image_bytes: int = _setting(1_000_000, _positive_int, "largest PNG accepted, in bytes")
     max_image_side: int = _setting(
         2048, _positive_int, "largest image width or height accepted, in pixels"

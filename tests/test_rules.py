@@ -156,3 +156,19 @@ def test_users_holdout_is_made_of_other_people_once_there_are_enough(
     }
     if holdout_by == "people":
         assert held_out and not trained & held_out  # nobody is on both sides
+
+
+def test_retention_removes_only_old_versions_that_never_served(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    outcomes = ["initial", "rejected", "promoted", "retired", "rejected", "challenger",
+                "rejected", "rejected", "promoted", "rejected", "rejected", "rejected"]  # fmt: skip
+    for version, outcome in enumerate(outcomes, start=1):
+        files = {artifact: b"weights" for artifact in registry.ARTIFACTS}
+        registry.publish_version(store, "fnn", version, files, {"outcome": outcome})
+    # Version 7 is current (rolled back to), version 6 races: both are kept whatever they say.
+    removed = registry.prune_versions(store, "fnn", keep=5, protect={7, 6})
+    assert removed == [2, 4, 5]  # old, never served; 1, 3 served, 6-7 protected, 8-12 newest
+    assert registry.version_numbers(store, "fnn") == [1, 3, 6, 7, 8, 9, 10, 11, 12]
+    assert not any(key.startswith("models/fnn/2/") for key in store.list_keys("models/"))
+    assert registry.next_version(store, "fnn") == 13
+    assert registry.prune_versions(store, "fnn", keep=5, protect={7, 6}) == []

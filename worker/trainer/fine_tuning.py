@@ -243,12 +243,14 @@ def run_fine_tune(
     seed: int = 0,
     recipes: dict[str, Recipe] = RECIPES,
     challenger_pairs: int = 0,
+    keep_versions: int = 10,
 ) -> dict[str, Any]:
     """Train, judge and publish a candidate of each model; promote those that pass.
 
     With ``challenger_pairs`` above 0 a passing candidate becomes its model's challenger
     instead (``shared.challengers``), and a model whose challenger is still racing is not
-    tuned this round (outcome "skipped").
+    tuned this round (outcome "skipped"). Versions that never served, older than the
+    newest ``keep_versions``, are removed at the end (``registry.prune_versions``).
     """
     started = time.monotonic()
     current = registry.ensure_initial_versions(store, weights_dir)
@@ -292,6 +294,15 @@ def run_fine_tune(
     for name, o in outcomes.items():
         if o["outcome"] == "challenger":
             challengers.start(store, name, o["version"], current[name])
+    manifest = registry.read_manifest(store) or {}
+    live = challengers.read_challengers(store)
+    pruned = {
+        name: registry.prune_versions(
+            store, name, keep_versions,
+            {manifest.get(name, 0), int(live.get(name, {}).get("version", 0))},
+        )
+        for name in MODEL_NAMES
+    }  # fmt: skip
     kinds = {o["outcome"] for o in outcomes.values()}
     overall = next((k for k in ("promoted", "challenger", "rejected") if k in kinds), "skipped")
     return {
@@ -300,4 +311,5 @@ def run_fine_tune(
         "seconds": round(time.monotonic() - started, 2),
         "used_sample_ids": user_ids,
         "skipped": sorted(racing),
+        "pruned": {name: versions for name, versions in pruned.items() if versions},
     }

@@ -41,7 +41,7 @@ def fine_tune(job_id: str) -> dict[str, Any]:
     try:
         outcome = run_fine_tune(
             store(), settings().mnist_path, settings().weights_dir, report, new_ids=pending,
-            challenger_pairs=settings().challenger_pairs,
+            challenger_pairs=settings().challenger_pairs, keep_versions=settings().keep_versions,
         )  # fmt: skip
     except Exception as exc:
         fine_tune_jobs.finish(client, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
