@@ -13,6 +13,8 @@ def list_models(services: Services) -> dict[str, Any]:
     """Each model's current version, its live challenger, and every complete version with
     its metrics; and the challengers' past decisions."""
     store = services.store
+    # First: settling a decided race may move the manifest and a version's outcome.
+    racing = {name: challenger_status(services, name) for name in names.MODEL_NAMES}
     current = registry.read_manifest(store) or {}
     models = {}
     for name in names.MODEL_NAMES:
@@ -21,7 +23,7 @@ def list_models(services: Services) -> dict[str, Any]:
         ]
         models[name] = {
             "current": current.get(name),
-            "challenger": challenger_status(services, name),
+            "challenger": racing[name],
             "versions": versions,
         }
     return {
