@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-#: The digit outputs come first in a model's row (``shared.answers``; no numpy here).
-DIGITS = 10
+from shared.answers import DIGITS
+
 #: Per group of strokes, left to right: the ways to read it, as indices of images.
 Readings = list[list[list[int]]]
 

@@ -36,11 +36,7 @@ def list_models(services: Services) -> dict[str, Any]:
 def challenger_status(services: Services, name: str) -> dict[str, Any] | None:
     """The live race of ``name``, or None. A race already decided (its time ran out, or
     the label that decided it could not settle it) is settled on the way."""
-    settings = services.settings
-    race = challengers.status(
-        services.redis, services.store, name, settings.challenger_pairs,
-        settings.challenger_max_days,
-    )  # fmt: skip
+    race = _race(services, name)
     if race is not None and race["decision"] is not None:
         try:
             challengers.settle(services.redis, services.store, name, race["decision"], race, "race")
@@ -48,6 +44,14 @@ def challenger_status(services: Services, name: str) -> dict[str, Any] | None:
             pass
         return None
     return race
+
+
+def _race(services: Services, name: str) -> dict[str, Any] | None:
+    settings = services.settings
+    return challengers.status(
+        services.redis, services.store, name, settings.challenger_pairs,
+        settings.challenger_max_days,
+    )  # fmt: skip
 
 
 def races(services: Services) -> dict[str, Any]:
@@ -63,10 +67,7 @@ def decide_challenger(services: Services, name: str, decision: str) -> dict[str,
     """An admin promotes or retires the live challenger by hand; the decision is recorded."""
     if name not in names.MODEL_NAMES:
         raise NotFound(f"no model named {name!r}")
-    race = challengers.status(
-        services.redis, services.store, name, services.settings.challenger_pairs,
-        services.settings.challenger_max_days,
-    )  # fmt: skip
+    race = _race(services, name)
     if race is None:
         raise NotFound(f"model {name} has no live challenger")
     return challengers.settle(services.redis, services.store, name, decision, race, "admin")

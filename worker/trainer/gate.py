@@ -95,9 +95,16 @@ def accuracy_and_loss(
     """Accuracy (a refusal at ``threshold`` is wrong unless the class is "not a digit") and
     mean cross-entropy of the true classes."""
     probabilities = outputs(model, x)
+    return _accuracy(probabilities, y, threshold), _loss(probabilities, y)
+
+
+def _accuracy(probabilities: np.ndarray, y: np.ndarray, threshold: float) -> float:
+    return float(np.mean(answers.predicted_labels(probabilities, threshold) == y))
+
+
+def _loss(probabilities: np.ndarray, y: np.ndarray) -> float:
     truth = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
-    predicted = answers.predicted_labels(probabilities, threshold)
-    return float(np.mean(predicted == y)), float(-np.mean(np.log(truth)))
+    return float(-np.mean(np.log(truth)))
 
 
 def score(model: keras.Model, holdout: Holdout, rate: float = answers.FALSE_REJECT_RATE) -> Scores:
@@ -105,15 +112,19 @@ def score(model: keras.Model, holdout: Holdout, rate: float = answers.FALSE_REJE
     threshold = answers.choose_threshold(
         answers.not_digit_scores(outputs(model, holdout.threshold_x)), rate
     )
-    mnist_out = outputs(model, holdout.mnist_x)
-    mnist, mnist_loss = accuracy_and_loss(model, holdout.mnist_x, holdout.mnist_y, threshold)
+    mnist_out = outputs(model, holdout.mnist_x)  # read once: accuracy, loss and refusals
+    mnist_predicted = answers.predicted_labels(mnist_out, threshold)
     user = None
     if len(holdout.user_y):
-        user = accuracy_and_loss(model, holdout.user_x, holdout.user_y, threshold)[0]
-    refused = answers.predicted_labels(mnist_out, threshold) == answers.NOT_DIGIT
+        user = _accuracy(outputs(model, holdout.user_x), holdout.user_y, threshold)
     negatives = answers.not_digit_scores(outputs(model, holdout.negatives)) >= threshold
     return Scores(
-        mnist, mnist_loss, user, threshold, float(refused.mean()), float(negatives.mean())
+        float(np.mean(mnist_predicted == holdout.mnist_y)),
+        _loss(mnist_out, holdout.mnist_y),
+        user,
+        threshold,
+        float(np.mean(mnist_predicted == answers.NOT_DIGIT)),
+        float(negatives.mean()),
     )
 
 
