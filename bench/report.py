@@ -53,7 +53,22 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
     _load_targets(report["load"]["digits"], report["load"]["baseline"], add)
     _resource_targets(report, add)
+    if "dataset" in report:
+        dataset_targets(report["dataset"], add)
     return out
+
+
+def dataset_targets(data: dict[str, Any], add: Add) -> None:
+    """Issue 18's: reads that do not grow with the data, a flat export, a fast rebuild."""
+    n = f"{data['samples']:,}"
+    for key, name in (("limit=50", "a page of /api/samples"), ("stats", "/api/stats")):
+        p50, ratio = data["at_full"][key], data["ratios"][key]
+        add(f"{name} p50 ≤ 50 ms at {n}", f"{p50} ms", p50 <= 50)
+        add(f"{name} ≤ 1.5× its p50 at 1,000", f"{ratio}×", ratio <= 1.5)
+    growth = max(row["rss_growth_mb"] for row in data["export"])
+    add(f"web RSS growth exporting {n} ≤ 30 MB", f"{growth} MB", growth <= 30)
+    rate = data["rebuild_local"]["per_second"]
+    add("index rebuild ≥ 2,000 samples/s (local store)", f"{rate}/s", rate >= 2000)
 
 
 def _load_targets(digits: list[dict[str, Any]], base: list[dict[str, Any]], add: Add) -> None:

@@ -12,7 +12,9 @@ synchronous baseline (bench/baseline_app.py), and measures:
 - server CPU per prediction of each process kind from the kernel's accounting, and
   the dynos it takes for 100, 1,000 and 10,000 predictions/s (bench/capacity.py);
 - cold start of web and worker, memory of web, worker and trainer;
-- a fine-tune on 200 samples; prefork ``-c 2`` vs threads ``-c 8`` (batching) at 32 clients.
+- a fine-tune on 200 samples; prefork ``-c 2`` vs threads ``-c 8`` (batching) at 32 clients;
+- the dataset at 1,000 and 100,000 samples (bench/dataset.py): listing, stats, export
+  memory and index rebuild.
 
 Writes bench/results/report.json, report.md, latency.png and throughput.png, and
 prints the figures as it goes. ``--quick`` is a short run (no Keras, no fine-tune).
@@ -33,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from bench import capacity, inference, load, report, stack
+from bench import capacity, dataset, inference, load, report, stack
 from bench.drawings import canvas_images, number_images
 from bench.fine_tune import measure_fine_tune
 from bench.report import say, show_load, show_memory
@@ -68,6 +70,9 @@ def main() -> None:
             memory |= trainer_memory
     result["memory"] = memory
     result["cold_start"] = cold
+    if not args.skip_dataset:
+        samples = 5_000 if args.quick else 100_000
+        result["dataset"] = dataset.measure(samples, samples, 0 if args.quick else 5_000, 30)
     result["targets"] = report.targets(result)
     result["elapsed_s"] = time.perf_counter() - run_started
     write_report(result, Path(args.out))
@@ -87,6 +92,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-fine-tune", action="store_true")
     parser.add_argument("--skip-pools", action="store_true", help="no prefork vs threads run")
     parser.add_argument("--fine-tune-samples", type=int, default=200)
+    parser.add_argument(
+        "--skip-dataset", action="store_true", help="no 100,000-sample dataset phase"
+    )
     parser.add_argument(
         "--mnist", default="", help="MNIST_PATH for the trainer (default: models/replay.npz)"
     )

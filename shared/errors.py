@@ -69,3 +69,7 @@ class Unauthorized(DigitsError):
 
 class ObjectNotFound(KeyError):
     """A key is missing from the object store."""
+
+
+class InvalidCollectorToken(Unauthorized):
+    code = "invalid_collector_token"

@@ -1,7 +1,9 @@
-"""Fine-tune job records in Redis: one at a time, their progress, and the count of new samples.
+"""Training job records in Redis: one at a time, their progress, and the count of new samples.
 
-These are the jobs as web and workers see them; the TensorFlow work itself is in
-``worker.trainer.fine_tuning``. Web enqueues jobs (admin) and reads them; the predict
+A job is a fine-tune (``kind`` "fine_tune") or a full retrain ("retrain"); both share the
+records, the status endpoint and the one lock. These are the jobs as web and workers see
+them; the TensorFlow work itself is in ``worker.trainer.fine_tuning`` and
+``worker.trainer.retraining``. Web enqueues jobs (admin) and reads them; the predict
 worker counts new samples and enqueues jobs automatically; the trainer reports progress
 and the outcome. The lock is a Redis key set with NX, so one job runs at a time across
 any number of trainer processes.
@@ -25,10 +27,17 @@ from shared.celery_config import send
 TIME_LIMIT = 1800
 LOCK_KEY = "digits:fine_tune:active"
 PENDING_KEY = "digits:samples:pending"
-ALL_KEY = "digits:samples:all"
-PER_LABEL_KEY = "digits:samples:per_label"
 #: The lock outlives the time limit a little, so a crashed trainer cannot hold it forever.
 LOCK_SECONDS = TIME_LIMIT + 120
+#: Hard limit of one full retrain (both models from scratch on all of MNIST and every
+#: sample): 55 minutes, still below the visibility timeout for the same reason. A retrain
+#: that needs longer needs fewer epochs or a bigger trainer dyno (README, "Full retraining").
+RETRAIN_TIME_LIMIT = 3300
+#: Each kind of job: the task that runs it and how long its lock lives.
+KINDS: dict[str, tuple[str, int]] = {
+    "fine_tune": (names.FINE_TUNE, LOCK_SECONDS),
+    "retrain": (names.RETRAIN, RETRAIN_TIME_LIMIT + 120),
+}
 JOB_TTL = 30 * 24 * 3600
 #: "challenger": a candidate passed the gate and races its champion on live labels;
 #: "skipped": every model had a racing challenger, so none was tuned.
@@ -38,13 +47,6 @@ FINISHED = ("promoted", "challenger", "rejected", "skipped", "failed")
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
-"""
-
-# Add the sample to both sets and count its label, once, in one atomic step.
-_NOTE_SAMPLE = """
-if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then redis.call('hincrby', KEYS[3], ARGV[2], 1) end
-redis.call('sadd', KEYS[2], ARGV[1])
-return redis.call('scard', KEYS[2])
 """
 
 # Hold the lock for this job: it already does, or nobody does. A redelivered job whose
@@ -68,27 +70,39 @@ def job_key(job_id: str) -> str:
     return f"digits:fine_tune:{job_id}"
 
 
-def enqueue(client: redis.Redis, celery: Celery, reason: str) -> str | None:
+def enqueue(
+    client: redis.Redis,
+    celery: Celery,
+    reason: str,
+    kind: str = "fine_tune",
+    options: dict[str, Any] | None = None,
+) -> str | None:
     """Take the lock, record a queued job and send it; None while another job holds the lock.
 
-    If sending fails the job is marked failed and the lock released at once, so the next
-    attempt (a retried sample, an admin) can start one instead of waiting out the lock.
+    ``options`` (JSON primitives) are kept in the record, where the task reads them: a
+    redelivered job runs with the same ones. If sending fails the job is marked failed and
+    the lock released at once, so the next attempt (a retried sample, an admin) can start
+    one instead of waiting out the lock.
     """
+    task, lock_seconds = KINDS[kind]
     job_id = uuid.uuid4().hex
-    if not client.set(LOCK_KEY, job_id, nx=True, ex=LOCK_SECONDS):
+    if not client.set(LOCK_KEY, job_id, nx=True, ex=lock_seconds):
         return None
-    update(client, job_id, status="queued", reason=reason, created_at=time.time(), step=0, total=0)
+    update(
+        client, job_id, status="queued", kind=kind, options=options or {}, reason=reason,
+        created_at=time.time(), step=0, total=0,
+    )  # fmt: skip
     try:
-        send(celery, names.FINE_TUNE, [job_id], task_id=job_id)
+        send(celery, task, [job_id], task_id=job_id)
     except Exception:
         finish(client, job_id, "failed", error="could not enqueue the job")
         raise
     return job_id
 
 
-def claim(client: redis.Redis, job_id: str) -> bool:
+def claim(client: redis.Redis, job_id: str, seconds: int = LOCK_SECONDS) -> bool:
     """Take or keep the lock for a job about to run; False while another job holds it."""
-    return bool(client.eval(_CLAIM, 1, LOCK_KEY, job_id, LOCK_SECONDS))
+    return bool(client.eval(_CLAIM, 1, LOCK_KEY, job_id, seconds))
 
 
 def active_job(client: redis.Redis) -> str | None:
@@ -108,7 +122,9 @@ def read_job(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
     raw = client.hgetall(job_key(job_id))
     if not raw:
         return None
-    return {"id": job_id, **{_text(k): json.loads(v) for k, v in raw.items()}}
+    fields = {_text(k): json.loads(v) for k, v in raw.items()}
+    # Records made before retrains existed have no kind: they were fine-tunes.
+    return {"id": job_id, "kind": "fine_tune", **fields}
 
 
 def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None:
@@ -117,26 +133,12 @@ def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None
     client.eval(_RELEASE, 1, LOCK_KEY, job_id)
 
 
-#: The label field of samples labelled "not a digit".
-NOT_DIGIT_LABEL = "not_digit"
-
-
-def note_new_sample(client: redis.Redis, sample_id: str, label: int | None, every: int) -> bool:
-    """Count a stored sample once (a redelivered job counts once); True at the threshold.
-
-    ``label`` None is "not a digit": a negative the next fine-tune learns from too. One
-    script, so a worker killed half-way cannot leave the sample listed but uncounted.
-    """
-    field = NOT_DIGIT_LABEL if label is None else label
-    pending = client.eval(_NOTE_SAMPLE, 3, ALL_KEY, PENDING_KEY, PER_LABEL_KEY, sample_id, field)
-    return int(pending) >= every
-
-
-def samples_per_label(client: redis.Redis) -> dict[str, int]:
-    """Stored samples per digit ("0" to "9") and labelled "not a digit" (``not_digit``)."""
-    counts = {_text(k): int(v) for k, v in client.hgetall(PER_LABEL_KEY).items()}
-    labels = [*(str(digit) for digit in range(10)), NOT_DIGIT_LABEL]
-    return {label: counts.get(label, 0) for label in labels}
+def note_new_sample(client: redis.Redis, sample_id: str, every: int) -> bool:
+    """Count a stored sample as new (a redelivered job counts once); True at the threshold."""
+    pipe = client.pipeline(transaction=False)
+    pipe.sadd(PENDING_KEY, sample_id)
+    pipe.scard(PENDING_KEY)
+    return int(pipe.execute()[1]) >= every
 
 
 def pending_samples(client: redis.Redis) -> set[str]:

@@ -2,7 +2,9 @@
 
 PREDICT_BATCH = "digits.predict_batch"
 SAVE_SAMPLE = "digits.save_sample"
+EXPORT_SAMPLES = "digits.export_samples"
 FINE_TUNE = "digits.fine_tune"
+RETRAIN = "digits.retrain"
 
 QUEUE_PREDICT = "predict"
 QUEUE_SAMPLES = "samples"
@@ -15,7 +17,9 @@ QUEUES: tuple[str, ...] = (QUEUE_PREDICT, QUEUE_SAMPLES, QUEUE_TRAIN)
 TASK_QUEUES: dict[str, str] = {
     PREDICT_BATCH: QUEUE_PREDICT,
     SAVE_SAMPLE: QUEUE_SAMPLES,
+    EXPORT_SAMPLES: QUEUE_SAMPLES,
     FINE_TUNE: QUEUE_TRAIN,
+    RETRAIN: QUEUE_TRAIN,
 }
 
 #: The two networks every prediction runs, in display order.

@@ -33,9 +33,16 @@ def meta_key(sample_id: str) -> str:
 
 
 def new_meta(
-    label: int | None, source: str, client: str, predictions: dict[str, Any] | None = None
+    label: int | None,
+    source: str,
+    client: str,
+    predictions: dict[str, Any] | None = None,
+    collector: str | None = None,
 ) -> dict[str, Any]:
-    """The metadata stored beside a sample's image; only consented drawings become samples."""
+    """The metadata stored beside a sample's image; only consented drawings become samples.
+
+    ``collector`` names the trusted collector who sent it (``shared.collectors``).
+    """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
     meta: dict[str, Any] = {
@@ -47,6 +54,8 @@ def new_meta(
     }
     if predictions is not None:
         meta["predictions"] = predictions
+    if collector:
+        meta["collector"] = collector
     return meta
 
 
@@ -56,6 +65,11 @@ def write_sample(store: Store, sample_id: str, pixels: np.ndarray, meta: dict[st
     Both keys derive from the id, so a redelivered job rewrites the same objects.
     """
     store.put_bytes(image_key(sample_id), png_bytes(pixels), "image/png")
+    write_meta(store, sample_id, meta)
+
+
+def write_meta(store: Store, sample_id: str, meta: dict[str, Any]) -> None:
+    """Replace a sample's metadata in one write (moderation rewrites it too)."""
     body = {"id": sample_id, **meta}
     store.put_bytes(
         meta_key(sample_id), json.dumps(body, sort_keys=True).encode(), "application/json"

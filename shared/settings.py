@@ -135,8 +135,36 @@ class Settings:
     rate_limit: str = _setting(
         "60 per minute", str, "limit per client on predictions, feedback and samples"
     )
+    read_rate_limit: str = _setting(
+        "300 per minute",
+        str,
+        "limit per client on the reads that cost the most (stats, health, models, samples, exports)",
+    )
+    admin_failure_limit: str = _setting(
+        "10 per 15 minutes", str, "failed admin logins a client may make before it gets 429"
+    )
+    trusted_proxy_hops: int = _setting(
+        0,
+        lambda text: _int_in(text, 0, 5, "an integer from 0 to 5"),
+        "proxies in front of web whose X-Forwarded-For is believed: 0 when clients reach "
+        "gunicorn directly (`make run`, compose), 1 behind Heroku's router",
+    )
+    client_id_secret: str = _setting(
+        "",
+        str,
+        "secret of the HMAC that turns a client's address into its id (rate limits, caps); "
+        "empty: one random secret made once and kept in Redis",
+    )
+    public_gallery: bool = _setting(
+        False, _bool, "show the stored samples to everyone; otherwise only admins list them"
+    )
     fine_tune_every: int = _setting(
         50, _positive_int, "new samples that trigger an automatic fine-tune"
+    )
+    fine_tune_min_interval: float = _setting(
+        600.0,
+        _non_negative_float,
+        "seconds that must pass between two automatic fine-tunes (an admin may start one any time)",
     )
     challenger_pairs: int = _setting(
         200,
@@ -156,6 +184,14 @@ class Settings:
     max_image_bytes: int = _setting(1_000_000, _positive_int, "largest PNG accepted, in bytes")
     max_image_side: int = _setting(
         2048, _positive_int, "largest image width or height accepted, in pixels"
+    )
+    max_image_pixels: int = _setting(
+        1_048_576, _positive_int, "largest width × height decoded, checked before decoding"
+    )
+    max_decodes: int = _setting(
+        4,
+        _positive_int,
+        "images one web process decodes at once; more answer 503 with Retry-After",
     )
     predict_expires: float = _setting(
         30.0, _positive_float, "seconds a prediction job may wait in the queue before it is dropped"

@@ -8,7 +8,9 @@ the same key is harmless (idempotent tasks rely on that).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +24,10 @@ class Store(Protocol):
     def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> None: ...
 
     def get_bytes(self, key: str) -> bytes: ...
+
+    def put_file(self, key: str, path: Path, content_type: str = ...) -> None: ...
+
+    def iter_bytes(self, key: str, chunk: int = ...) -> Iterator[bytes]: ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -70,11 +76,36 @@ class LocalStore:
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
+    def put_file(self, key: str, path: Path, content_type: str = "") -> None:
+        """Copy a (large) file in; the rename makes it appear whole."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def iter_bytes(self, key: str, chunk: int = 1 << 16) -> Iterator[bytes]:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        with handle:
+            while data := handle.read(chunk):
+                yield data
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
     def list_keys(self, prefix: str) -> Iterator[str]:
-        for path in sorted(self.root.rglob("*")):
+        # Walk only the folder the prefix names, not the whole store (samples dwarf the rest).
+        folder = self.root / prefix.rpartition("/")[0]
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.name.startswith(".tmp-"):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
@@ -124,6 +155,21 @@ class S3Store:
         except self._client.exceptions.NoSuchKey:
             raise ObjectNotFound(key) from None
         return bytes(answer["Body"].read())
+
+    def put_file(
+        self, key: str, path: Path, content_type: str = "application/octet-stream"
+    ) -> None:
+        """Upload in parts (boto3's managed transfer): a big archive never sits in memory."""
+        self._client.upload_file(
+            str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": content_type}
+        )
+
+    def iter_bytes(self, key: str, chunk: int = 1 << 16) -> Iterator[bytes]:
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self._client.exceptions.NoSuchKey:
+            raise ObjectNotFound(key) from None
+        yield from answer["Body"].iter_chunks(chunk)
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

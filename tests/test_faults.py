@@ -20,7 +20,7 @@ import pytest
 import redis
 from flask import Flask
 
-from shared import fine_tune_jobs, names, prediction_records, registry, samples
+from shared import fine_tune_jobs, names, prediction_records, registry, sample_index, samples
 from shared.imaging import render_canvas_png
 from tests import processes
 from tests.helpers import ADMIN, ADMIN_TOKEN, BUCKET, ROOT, SAMPLE, data_url, wait_done
@@ -128,10 +128,10 @@ def assert_stored_once(app: Flask, expected: dict[str, int]) -> None:
     for sample_id, label in expected.items():
         meta = samples.read_meta(services_.store, sample_id)
         assert meta["id"] == sample_id and meta["label"] == label and meta["source"] == "collect"
-    counts = fine_tune_jobs.samples_per_label(services_.redis)
+    counts = sample_index.counts(services_.redis)
     for label in set(expected.values()):
-        assert counts[str(label)] == list(expected.values()).count(label), counts
-    assert services_.redis.scard(fine_tune_jobs.ALL_KEY) == len(expected)
+        assert counts["per_label"][str(label)] == list(expected.values()).count(label), counts
+    assert counts["total"] == services_.redis.hlen(sample_index.META_KEY) == len(expected)
 
 
 def test_sample_survives_worker_kill_mid_save(own_valkey, own_s3, workers, mnist_sample):

@@ -240,7 +240,9 @@ def test_collected_samples_can_be_browsed_and_exported(client, app, mnist_sample
 
 @pytest.mark.usefixtures("predict_worker")
 def test_stats_show_queues_workers_and_samples_per_digit(client):
-    stats = client.get("/api/stats").get_json()
+    stats = wait_for(
+        lambda: (s := client.get("/api/stats").get_json())["workers"] and s, 10, "workers"
+    )
     assert set(stats["queues"]) == {"predict", "samples", "train"}
     assert stats["workers"]
     assert set(stats["samples_per_digit"]) == {*(str(d) for d in range(10)), "not_digit"}

@@ -141,6 +141,15 @@ def test_collect_page_has_the_canvas_labels_save_and_counter(page_client: FlaskC
     assert page.first("body")["data-samples-url"] == "/api/samples"
 
 
+def test_collect_page_has_a_folded_collector_token_field(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/collect")
+    assert page.by_id("collector")[0] == "details"
+    tag, field = page.by_id("collector-token")
+    assert tag == "input" and field["type"] == "password"
+    assert page.by_id("collector-forget")[0] == "button"
+    assert page.by_id("collector-state")[1]["aria-live"] == "polite"
+
+
 def test_navbar_links_every_page(page_client: FlaskClient) -> None:
     page = get_page(page_client, "/about")
     links = [a["href"] for t, a in page.elements if t == "a" and "nav-link" in a.get("class", "")]
@@ -172,11 +181,47 @@ def test_samples_page_has_filters_grid_and_export(page_client: FlaskClient) -> N
     sources = [a["value"] for t, a in page.elements if t == "option" and a.get("value") in
                {"collect", "feedback"}]  # fmt: skip
     assert sources == ["collect", "feedback"]
+    assert {"value": "none"} in [a for t, a in page.elements if t == "option"]
+    tag, hidden = page.by_id("filter-hidden")
+    assert tag == "input" and hidden["type"] == "checkbox" and "disabled" in hidden
     body = page.first("body")
     assert (body["data-samples-url"], body["data-export-url"]) == (
         "/api/samples",
         "/api/samples/export",
     )
+    assert (body["data-counts-url"], body["data-exports-url"], body["data-collectors-url"]) == (
+        "/api/samples/counts",
+        "/api/samples/exports",
+        "/api/collectors",
+    )
+
+
+def test_samples_page_has_the_counts_table(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/samples")
+    assert page.by_id("counts-table")[0] == "table"
+    for element_id in ["counts-body", "counts-hidden", "counts-collectors",
+                       "counts-collectors-list"]:  # fmt: skip
+        page.by_id(element_id)
+    rows = [a["data-label"] for t, a in page.elements if t == "tr" and "data-label" in a]
+    assert rows == [*(str(d) for d in range(10)), "none", "all"]
+    cells = [a["data-source"] for t, a in page.elements if t == "td" and "data-source" in a]
+    assert cells == ["collect", "feedback", "all"] * len(rows)
+
+
+def test_samples_page_has_moderation_background_export_and_collectors(
+    page_client: FlaskClient,
+) -> None:
+    page = get_page(page_client, "/samples")
+    for element_id in [
+        "export-background", "export-background-format", "export-progress", "admin-status",
+        "collectors", "collector-form", "collector-name", "collector-create", "collector-issued",
+        "collector-issued-token", "collectors-list",
+    ]:  # fmt: skip
+        page.by_id(element_id)
+    assert page.by_id("sample-item")[0] == "template"
+    assert page.by_id("collector-item")[0] == "template"
+    slots = {a["data-slot"] for t, a in page.elements if "data-slot" in a}
+    assert {"image", "label", "source", "hide", "delete", "name", "samples", "revoke"} <= slots
 
 
 def test_stats_page_has_charts_heat_map_and_the_chart_library(page_client: FlaskClient) -> None:

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -18,7 +19,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.helpers import ADMIN_TOKEN, ARTIFACTS, draw_stroke
+from shared.imaging import render_canvas_png
+from tests.helpers import ADMIN, ADMIN_TOKEN, ARTIFACTS, data_url, draw_stroke
+from tests.processes import wait_for
 from web import i18n
 
 pytestmark = pytest.mark.browser
@@ -150,6 +153,76 @@ def test_collected_sample_is_saved_in_the_store(open_page, stack_env) -> None:
         time.sleep(0.2)
     meta = json.loads(store.get_bytes(meta_key(sample_id)))
     assert (meta["label"], meta["source"]) == (4, "collect")
+
+
+def count_in(page: Page, label: str, source: str) -> int:
+    """A figure of the Samples page's counts table, once the page has filled it."""
+    cell = page.locator(f'#counts-table tr[data-label="{label}"] td[data-source="{source}"]')
+    expect(cell).to_have_text(re.compile(r"^\d"))
+    return int(cell.inner_text().replace(",", ""))
+
+
+def test_admin_hides_a_sample_from_its_tile_and_the_counts_follow(
+    open_page, live_server, mnist_sample
+) -> None:
+    page = open_page("/about")
+    image = data_url(render_canvas_png(mnist_sample["x_test"][3]))
+    saved = page.request.post(f"{live_server}/api/samples", data={"image": image, "label": 3})
+    assert saved.status == 202
+    sample_id = saved.json()["id"]
+    wait_for(
+        lambda: sample_id in {
+            s["id"] for s in page.request.get(f"{live_server}/api/samples?label=3").json()["samples"]
+        },
+        30,
+        "the new sample in the listing",
+    )  # fmt: skip
+
+    page.goto(live_server + "/samples")
+    page.select_option("#filter-label", "3")
+    tile = page.locator(f'#samples-grid li[data-id="{sample_id}"]')
+    expect(tile).to_be_visible()
+    expect(tile.locator('[data-slot="hide"]')).to_be_hidden()  # no token, no moderation
+    threes = count_in(page, "3", "collect")
+    hidden_before = int(page.locator("#counts-hidden").inner_text().replace(",", ""))
+
+    page.fill("#admin-token", ADMIN_TOKEN)
+    expect(page.locator("#filter-hidden")).to_be_enabled()
+    tile.locator('[data-slot="hide"]').click()
+    expect(page.locator("#admin-status")).to_have_attribute("data-state", "done")
+    expect(tile).to_have_count(0)
+    expect(page.locator('#counts-table tr[data-label="3"] td[data-source="collect"]')).to_have_text(
+        f"{threes - 1:,}"
+    )
+    expect(page.locator("#counts-hidden")).to_have_text(f"{hidden_before + 1:,}")
+
+    page.check("#filter-hidden")  # the admin's listing of hidden samples has it, to show again
+    expect(tile.locator('[data-slot="hide"]')).to_have_text(i18n.translate("en", "js.samples.show"))
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_collector_token_on_the_collect_page_attributes_the_sample(open_page, live_server) -> None:
+    page = open_page("/collect")
+    name = f"ada-{uuid.uuid4().hex[:6]}"
+    issued = page.request.post(f"{live_server}/api/collectors", data={"name": name}, headers=ADMIN)
+    assert issued.status == 201
+    page.click("#collector summary")
+    page.fill("#collector-token", issued.json()["token"])
+    page.click('label[for="label-4"]')  # not the key: the token field has the focus
+    draw_stroke(page, [(0.3, 0.2), (0.3, 0.55), (0.7, 0.55)])
+    draw_stroke(page, [(0.6, 0.2), (0.6, 0.85)])
+    with page.expect_response(re.compile(r"/api/samples$")) as answer:
+        page.click("#save")
+    assert answer.value.status == 202 and answer.value.json()["collector"] == name
+    status = page.locator("#status")
+    expect(status).to_have_attribute("data-state", "saved")
+    expect(status).to_have_text(
+        i18n.translate("en", "js.collect.saved_as", label=4, collector=name)
+    )
+    page.reload()  # the token is kept in the browser, shown unfolded
+    expect(page.locator("#collector-token")).to_be_visible()
+    expect(page.locator("#collector-token")).to_have_value(issued.json()["token"])
+    assert page.console_errors == []  # type: ignore[attr-defined]
 
 
 def test_undo_removes_the_last_stroke(open_page) -> None:

@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
-from web import api, errors, health, limits, pages, security
+from web import api, dataset_api, errors, health, limits, pages, security
 from web.services import Services
 
 
@@ -43,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     security.register(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(dataset_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     app.extensions["digits_limiter"] = limits.init_app(app, settings)

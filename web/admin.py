@@ -25,6 +25,15 @@ def check_admin() -> None:
         raise Unauthorized("a valid 'Authorization: Bearer <ADMIN_TOKEN>' header is required")
 
 
+def is_admin() -> bool:
+    """Whether this request carries the admin token (for views open to all that admins see more of)."""
+    try:
+        check_admin()
+    except Unauthorized:
+        return False
+    return True
+
+
 def admin_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from shared import names
 from shared.canvas import Canvas, preprocess_canvas_data_url
-from shared.celery_config import send
 from shared.errors import InvalidRequest
-from shared.imaging import MAX_DIGITS, encode_pixels, preprocess_data_url
-from shared.samples import SOURCES, new_meta
-from web import dataset, learning, predictions
+from shared.imaging import MAX_DIGITS, preprocess_data_url
+from web import learning, predictions
 from web.admin import admin_required
 from web.services import current_services
 from web.stats import compute_stats, queue_state
@@ -114,22 +110,6 @@ def prediction_status(job_id: str) -> Response:
     return jsonify(predictions.prediction_status(current_services(), job_id, wait))
 
 
-@bp.post("/samples")
-def create_sample() -> tuple[Response, int]:
-    body = json_body({"image", "label"})
-    label = digit_label(body["label"])
-    pixels = image_from(body)
-    sample_id = uuid.uuid4().hex
-    meta = new_meta(label, "collect", client_fingerprint())
-    send(
-        current_services().celery,
-        names.SAVE_SAMPLE,
-        [sample_id, encode_pixels(pixels), meta],
-        task_id=sample_id,  # worker logs name the sample
-    )
-    return jsonify(id=sample_id), 202
-
-
 def number_text(value: Any) -> str:
     if not (isinstance(value, str) and value.isascii() and value.isdigit()):
         raise InvalidRequest('number must be a string of digits, such as "2024"')
@@ -186,6 +166,16 @@ def start_fine_tune() -> tuple[Response, int, dict[str, str]]:
     return jsonify(id=job_id, status_url=status_url), 202, {"Location": status_url}
 
 
+@bp.post("/retrains")
+@admin_required
+def start_retrain() -> tuple[Response, int, dict[str, str]]:
+    """Optional ``{"epochs": 1-50, "mnist_limit": n}``; polled at the fine-tunes' status URL."""
+    body = json_body(set(), frozenset({"epochs", "mnist_limit"})) if request.data else {}
+    job_id = learning.start_retrain(current_services(), learning.retrain_options(body))
+    status_url = url_for("api.fine_tune_status", job_id=job_id)
+    return jsonify(id=job_id, kind="retrain", status_url=status_url), 202, {"Location": status_url}
+
+
 @bp.get("/fine-tunes/<job_id>")
 def fine_tune_status(job_id: str) -> Response:
     return jsonify(learning.fine_tune_status(current_services(), job_id))
@@ -209,36 +199,3 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidRequest(f"{name} must be between {low} and {high}")
     return value
-
-
-@bp.get("/samples")
-def list_samples() -> Response:
-    label = request.args.get("label")
-    source = request.args.get("source") or None
-    if source is not None and source not in SOURCES:
-        raise InvalidRequest(f"source must be one of {', '.join(SOURCES)}")
-    return jsonify(
-        dataset.list_samples(
-            current_services().store,
-            int_arg("label", -1, 0, 9) if label not in (None, "") else None,
-            source,
-            int_arg("limit", 50, 1, dataset.MAX_PAGE),
-            int_arg("offset", 0, 0, 10**9),
-        )
-    )
-
-
-@bp.get("/samples/export")
-@admin_required
-def export_samples() -> Response:
-    kind = request.args.get("format", "zip")
-    if kind not in {"zip", "npz"}:
-        raise InvalidRequest("format must be zip or npz")
-    store = current_services().store
-    data = dataset.export_zip(store) if kind == "zip" else dataset.export_npz(store)
-    mimetype = "application/zip" if kind == "zip" else "application/octet-stream"
-    return Response(
-        data,
-        mimetype=mimetype,
-        headers={"Content-Disposition": f"attachment; filename=digits-samples.{kind}"},
-    )

@@ -1,81 +1,192 @@
-"""Dataset tools: browse stored samples, export them (zip of PNGs + CSV, or npz)."""
+"""The dataset seen from web: browse, count, moderate and export samples; trusted collectors.
+
+Every listing and count reads the Redis index (``shared.sample_index``), never the whole
+store; only the images of one page are read from the store. Moderation changes the store
+first (the truth), records why, then the index.
+"""
 
 from __future__ import annotations
 
 import base64
-import csv
-import io
-import zipfile
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
-from shared import samples
-from shared.storage import Store
+from shared import collectors, exports, fine_tune_jobs, names, sample_index, samples
+from shared.celery_config import send
+from shared.errors import InvalidRequest, NotFound, ObjectNotFound
+from shared.names import MODEL_NAMES
+from shared.sample_index import Filter
+from web.services import Services
+from web.stats import samples_per_collector
 
 MAX_PAGE = 200
+#: Store reads in flight for one page of images (each an S3 GET on Heroku).
+PAGE_READERS = 8
 
 
-def list_samples(
-    store: Store, label: int | None, source: str | None, limit: int, offset: int
-) -> dict[str, Any]:
-    """Newest first, filtered by label and source, with each 28x28 image as a data URL."""
-    metas = [samples.read_meta(store, sample_id) for sample_id in samples.sample_ids(store)]
-    chosen = [
-        meta
-        for meta in metas
-        if (label is None or meta.get("label") == label)
-        and (source is None or meta.get("source") == source)
+def parse_filter(args: dict[str, str], admin: bool) -> Filter:
+    """A Filter from query arguments: label, source, collector, from, to, version, hidden."""
+    label: int | None | str = "any"
+    raw = args.get("label") or ""
+    if raw == "none":
+        label = None
+    elif raw:
+        if not (raw.isascii() and raw.isdigit() and int(raw) <= 9):
+            raise InvalidRequest('label must be a digit 0-9 or "none" (not a digit)')
+        label = int(raw)
+    source = args.get("source") or None
+    if source is not None and source not in samples.SOURCES:
+        raise InvalidRequest(f"source must be one of {', '.join(samples.SOURCES)}")
+    collector = args.get("collector") or None
+    if collector is not None:
+        collectors.check_name(collector)
+    hidden = (args.get("hidden") or "").lower() in {"1", "true", "yes"}
+    if hidden and not admin:
+        raise InvalidRequest("hidden samples are listed for admins only")
+    return Filter(
+        label=label,
+        source=source,
+        collector=collector,
+        hidden=hidden,
+        since=_time(args.get("from"), "from", end=False),
+        until=_time(args.get("to"), "to", end=True),
+        version=_version(args.get("version")),
+    )
+
+
+def _time(raw: str | None, name: str, end: bool) -> float | None:
+    """A day (``2026-11-28``, the whole day) or an ISO 8601 time, as epoch seconds."""
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return (start + timedelta(days=1 if end else 0)).timestamp()
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a day (YYYY-MM-DD) or an ISO 8601 time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _version(raw: str | None) -> tuple[str, int] | None:
+    """``cnn:3``: only drawings version 3 of the CNN answered."""
+    if not raw:
+        return None
+    model, _, number = raw.partition(":")
+    if model not in MODEL_NAMES or not (number.isascii() and number.isdigit()):
+        raise InvalidRequest(f"version must be a model and a number, such as {MODEL_NAMES[-1]}:3")
+    return model, int(number)
+
+
+def list_samples(services: Services, chosen: Filter, limit: int, offset: int) -> dict[str, Any]:
+    """One page, newest first, each with its 28x28 image as a data URL."""
+    total, page = sample_index.page(services.redis, chosen, limit, offset)
+    store = services.store
+
+    def image(entry: dict[str, Any]) -> str | None:
+        try:
+            png = store.get_bytes(samples.image_key(entry["id"]))
+        except ObjectNotFound:  # deleted since the page was read
+            return None
+        return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+    with ThreadPoolExecutor(PAGE_READERS) as pool:
+        images = list(pool.map(image, page))
+    items = [
+        {**entry, "image": picture}
+        for entry, picture in zip(page, images, strict=True)
+        if picture is not None
     ]
-    chosen.sort(key=lambda meta: str(meta.get("created_at", "")), reverse=True)
-    page = chosen[offset : offset + limit]
-    items = []
-    for meta in page:
-        png = store.get_bytes(samples.image_key(meta["id"]))
-        items.append(
-            {
-                "id": meta["id"],
-                "label": meta.get("label"),
-                "source": meta.get("source"),
-                "created_at": meta.get("created_at"),
-                "image": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
-            }
-        )
-    return {"total": len(chosen), "offset": offset, "limit": limit, "samples": items}
+    return {"total": total, "offset": offset, "limit": limit, "samples": items}
 
 
-def _labelled(store: Store) -> list[tuple[dict[str, Any], bytes]]:
-    found = []
-    for sample_id in sorted(samples.sample_ids(store)):
-        meta = samples.read_meta(store, sample_id)
-        found.append((meta, store.get_bytes(samples.image_key(sample_id))))
+def counts(services: Services) -> dict[str, Any]:
+    """Samples per label and source, hidden, and per collector: a few O(1) Redis reads."""
+    found = sample_index.counts(services.redis)
+    found["per_collector"] = samples_per_collector(services)
     return found
 
 
-def export_zip(store: Store) -> bytes:
-    """PNGs named by id plus labels.csv (id, label, source, created_at)."""
-    buffer = io.BytesIO()
-    table = io.StringIO()
-    writer = csv.writer(table)
-    writer.writerow(["id", "label", "source", "created_at"])
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for meta, png in _labelled(store):
-            archive.writestr(f"images/{meta['id']}.png", png)
-            label = "" if meta.get("label") is None else meta["label"]
-            writer.writerow([meta["id"], label, meta.get("source", ""), meta.get("created_at", "")])
-        archive.writestr("labels.csv", table.getvalue())
-    return buffer.getvalue()
+# -- moderation -----------------------------------------------------------------------------
 
 
-def export_npz(store: Store) -> bytes:
-    """Labelled samples as ``x`` (n, 28, 28) uint8 and ``y`` (n,), ready for training."""
-    xs, ys = [], []
-    for meta, png in _labelled(store):
-        if isinstance(meta.get("label"), int):
-            xs.append(np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.uint8))
-            ys.append(meta["label"])
-    buffer = io.BytesIO()
-    x = np.stack(xs) if xs else np.zeros((0, 28, 28), np.uint8)
-    np.savez_compressed(buffer, x=x, y=np.asarray(ys, dtype=np.uint8))
-    return buffer.getvalue()
+def _stored_meta(services: Services, sample_id: str) -> dict[str, Any]:
+    try:
+        return samples.read_meta(services.store, samples.check_id(sample_id))
+    except ObjectNotFound:
+        raise NotFound(f"no sample {sample_id}") from None
+
+
+def set_hidden(services: Services, sample_id: str, hidden: bool, reason: str) -> dict[str, Any]:
+    """Hide a sample from listings, exports and training (or show it again), and say why."""
+    meta = _stored_meta(services, sample_id)
+    meta = {k: v for k, v in meta.items() if k not in {"id", "hidden"}}
+    if hidden:
+        meta["hidden"] = True
+    samples.write_meta(services.store, sample_id, meta)
+    record = sample_index.record_moderation(
+        services.store, sample_id, "hide" if hidden else "unhide", reason
+    )
+    try:
+        sample_index.set_hidden(services.redis, sample_id, hidden)
+    except NotFound:  # stored but not indexed yet: index it as it now is
+        sample_index.add(services.redis, sample_id, meta)
+    return {"id": sample_id, "hidden": hidden, "moderation": record}
+
+
+def delete_sample(services: Services, sample_id: str, reason: str) -> dict[str, Any]:
+    """Remove a sample for good: recorded first, then out of the index, then the store."""
+    _stored_meta(services, sample_id)
+    record = sample_index.record_moderation(services.store, sample_id, "delete", reason)
+    sample_index.remove(services.redis, sample_id)
+    services.redis.srem(fine_tune_jobs.PENDING_KEY, sample_id)
+    services.store.delete(samples.meta_key(sample_id))  # the sample stops existing here
+    services.store.delete(samples.image_key(sample_id))
+    return {"id": sample_id, "deleted": True, "moderation": record}
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def export_stream(services: Services, chosen: Filter, kind: str) -> Iterator[bytes]:
+    return exports.stream(services.redis, services.store, chosen, kind)
+
+
+def start_export(services: Services, chosen: Filter, kind: str) -> dict[str, Any]:
+    """A background export: the samples worker writes the archive to the store."""
+    job_id = uuid.uuid4().hex
+    job = exports.new_job(services.redis, job_id, kind, chosen)
+    send(services.celery, names.EXPORT_SAMPLES, [job_id], task_id=job_id)
+    return job
+
+
+def export_job(services: Services, job_id: str) -> dict[str, Any]:
+    job = exports.read_job(services.redis, job_id)
+    if job is None:
+        raise NotFound(f"no export {job_id}")
+    return job
+
+
+def export_archive(services: Services, job_id: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+    job = export_job(services, job_id)
+    if job["status"] != "done":
+        raise NotFound(f"export {job_id} is {job['status']}, not done")
+    return job, services.store.iter_bytes(job["key"])
+
+
+# -- collectors -----------------------------------------------------------------------------
+
+
+def issue_collector(services: Services, name: str) -> dict[str, Any]:
+    collector, token = collectors.issue(services.redis, services.store, name)
+    return {"collector": collector, "token": token}
+
+
+def list_collectors(services: Services) -> list[dict[str, Any]]:
+    found = collectors.list_all(services.store)
+    per = sample_index.collector_counts(services.redis, [c["name"] for c in found])
+    return [{**collectors.public(c), "samples": per[c["name"]]} for c in found]

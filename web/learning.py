@@ -1,11 +1,11 @@
-"""The learning loop seen from web: model versions, rollback, fine-tune jobs."""
+"""The learning loop seen from web: model versions, rollback, fine-tune and retrain jobs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shared import challengers, fine_tune_jobs, names, registry
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound
 from web.services import Services
 
 
@@ -84,6 +84,40 @@ def start_fine_tune(services: Services, reason: str = "admin") -> str:
     if job_id is None:
         active = fine_tune_jobs.active_job(services.redis)
         raise Conflict(f"a fine-tune is already running: {active}")
+    return job_id
+
+
+#: Epochs an admin may ask a retrain for (the shipped models had 20 and 25).
+RETRAIN_EPOCHS = (1, 50)
+#: Fewest MNIST training digits a retrain may be limited to.
+MIN_MNIST_LIMIT = 100
+
+
+def retrain_options(body: dict[str, Any]) -> dict[str, int]:
+    """``{"epochs"?, "mnist_limit"?}`` checked; an absent one keeps the trainer's default."""
+    options = {}
+    low, high = RETRAIN_EPOCHS
+    epochs = body.get("epochs")
+    if epochs is not None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or not low <= epochs <= high:
+            raise InvalidRequest(f"epochs must be an integer from {low} to {high}")
+        options["epochs"] = epochs
+    limit = body.get("mnist_limit")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < MIN_MNIST_LIMIT:
+            raise InvalidRequest(f"mnist_limit must be an integer of at least {MIN_MNIST_LIMIT}")
+        options["mnist_limit"] = limit
+    return options
+
+
+def start_retrain(services: Services, options: dict[str, int]) -> str:
+    """Queue a full retrain: both models from scratch on MNIST and every sample."""
+    job_id = fine_tune_jobs.enqueue(
+        services.redis, services.celery, "admin", kind="retrain", options=options
+    )
+    if job_id is None:
+        active = fine_tune_jobs.active_job(services.redis)
+        raise Conflict(f"a training job (fine-tune or retrain) is already running: {active}")
     return job_id
 
 

@@ -15,7 +15,7 @@ from shared.celery_config import ssl_options
 from shared.settings import Settings
 
 #: Endpoints that accept a client's drawings: the ones worth limiting per client.
-WRITE_ENDPOINTS = ("api.create_prediction", "api.create_sample", "api.prediction_feedback")
+WRITE_ENDPOINTS = ("api.create_prediction", "dataset.create_sample", "api.prediction_feedback")
 
 
 def init_app(app: Flask, settings: Settings) -> Limiter:

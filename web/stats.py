@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from shared import fine_tune_jobs
+from shared import collectors, fine_tune_jobs, sample_index
 from shared.names import MODEL_NAMES, QUEUES
 from web.health import answering_workers
 from web.services import Services
@@ -123,16 +123,33 @@ def compute_stats(client: redis.Redis) -> dict[str, Any]:
     }
 
 
+def samples_per_digit(client: redis.Redis) -> dict[str, int]:
+    """Visible samples per digit ("0" to "9") and labelled "not a digit" (``not_digit``)."""
+    pipe = client.pipeline(transaction=False)
+    for label in sample_index.LABELS:
+        pipe.zcard(sample_index.zkey(f"label:{label}"))
+    found = dict(zip(sample_index.LABELS, (int(n) for n in pipe.execute()), strict=True))
+    return {("not_digit" if label == "none" else label): n for label, n in found.items()}
+
+
+def samples_per_collector(services: Services) -> dict[str, int]:
+    """What each trusted collector contributed (visible samples)."""
+    collectors.load(services.redis, services.store)
+    names = sorted(m.decode() for m in services.redis.smembers(collectors.NAMES_KEY))
+    return sample_index.collector_counts(services.redis, names)
+
+
 def queue_state(services: Services) -> dict[str, Any]:
     """Operator figures: jobs waiting per queue, workers answering, samples per digit."""
     client = services.redis
     try:
-        workers = answering_workers(services)
-    except Exception:  # a slow or absent worker is a figure, not an error
+        workers = answering_workers(services) or []
+    except Exception:  # Redis down: a figure, not an error
         workers = []
     return {
         "queues": {queue: int(client.llen(queue)) for queue in QUEUES},
         "workers": workers,
-        "samples_per_digit": fine_tune_jobs.samples_per_label(client),
+        "samples_per_digit": samples_per_digit(client),
+        "samples_per_collector": samples_per_collector(services),
         "active_fine_tune": fine_tune_jobs.active_job(client),
     }

@@ -4,13 +4,15 @@ publishing the shipped weights on a fresh store."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
-from shared import registry
-from shared.celery_config import make_celery
+from shared import registry, sample_index
+from shared.celery_config import make_celery, ssl_options
 from shared.logs import celery_handlers_to_stdout
 from shared.storage import open_store
 from worker.clients import settings
@@ -47,3 +49,25 @@ def publish_shipped_models(**_: Any) -> None:
     store = open_store(settings().storage_url, settings().s3_endpoint_url)
     versions = registry.ensure_initial_versions(store, settings().weights_dir)
     log.info("current model versions: %s", versions)
+
+
+@worker_ready.connect
+def rebuild_sample_index(**_: Any) -> None:
+    """After a Redis wipe (or on the first start after an upgrade), index the stored samples.
+
+    In a thread, so the worker serves meanwhile; one process in the whole stack does it.
+    """
+    url = settings().redis_url
+    client = redis.Redis.from_url(url, **(ssl_options(url) or {}))
+    store = open_store(settings().storage_url, settings().s3_endpoint_url)
+
+    def rebuild() -> None:
+        try:
+            done = sample_index.rebuild_once(client, store)
+        except Exception:  # the index is an aid: a failed rebuild must not stop the worker
+            log.exception("rebuilding the sample index failed")
+            return
+        if done is not None:
+            log.info("rebuilt the sample index: %s", done)
+
+    threading.Thread(target=rebuild, name="sample-index-rebuild", daemon=True).start()

@@ -8,7 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from shared import challengers, fine_tune_jobs, names, number_reading, prediction_records
+from shared import (
+    challengers,
+    exports,
+    fine_tune_jobs,
+    names,
+    number_reading,
+    prediction_records,
+    sample_index,
+)
 from shared.batching import MicroBatcher
 from shared.errors import DigitsError, InvalidImage
 from shared.imaging import MAX_IMAGES, decode_digits, decode_pixels
@@ -129,12 +137,21 @@ def save_sample(sample_id: str, pixels: str, meta: dict[str, Any]) -> dict[str, 
     if meta.get("source") == "collect":
         race_collected(sample_id, image, meta.get("label"))
     write_sample(store(), sample_id, image, meta)
+    if sample_index.add(redis_client(), sample_id, meta):
+        maybe_write_manifest()
     log.info(
         "stored sample %s label=%s source=%s", sample_id, meta.get("label"), meta.get("source")
     )
-    label = meta.get("label")
-    maybe_start_fine_tune(sample_id, None if label is None else int(label))
+    maybe_start_fine_tune(sample_id)
     return {"id": sample_id}
+
+
+def maybe_write_manifest() -> None:
+    """Every MANIFEST_EVERY indexed samples, copy the index to the store for fast rebuilds."""
+    client = redis_client()
+    if int(client.hlen(sample_index.META_KEY)) % sample_index.MANIFEST_EVERY == 0:
+        count = sample_index.write_manifest(client, store())
+        log.info("wrote the dataset manifest: %s samples", count)
 
 
 def race_collected(sample_id: str, image: np.ndarray, label: int | None) -> None:
@@ -155,13 +172,21 @@ def race_collected(sample_id: str, image: np.ndarray, label: int | None) -> None
         )
 
 
-def maybe_start_fine_tune(sample_id: str, label: int | None) -> None:
+def maybe_start_fine_tune(sample_id: str) -> None:
     """Every FINE_TUNE_EVERY new labelled samples, start a fine-tune unless one runs.
 
     "Not a digit" (label None) is a label too: fine-tunes learn refusals from it.
     """
     client, every = redis_client(), settings().fine_tune_every
-    if fine_tune_jobs.note_new_sample(client, sample_id, label, every):
+    if fine_tune_jobs.note_new_sample(client, sample_id, every):
         job_id = fine_tune_jobs.enqueue(client, app, reason="samples")
         if job_id is not None:
             log.info("started fine-tune %s after %s new samples", job_id, every)
+
+
+@app.task(name=names.EXPORT_SAMPLES, acks_late=True, reject_on_worker_lost=True)
+def export_samples(job_id: str) -> dict[str, Any]:
+    """Write a background export's archive to the store (``shared.exports``)."""
+    job = exports.run_job(redis_client(), store(), job_id)
+    log.info("export %s %s: %s samples", job_id, job["status"], job.get("done"))
+    return {"id": job_id, "status": job["status"]}

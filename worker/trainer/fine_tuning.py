@@ -9,29 +9,34 @@ passed in one manifest write.
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import keras
 import numpy as np
 
-from shared import answers, challengers, registry
+from shared import answers
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 from worker.trainer import gate
 from worker.trainer.augmentation import AugmentedDigits
-from worker.trainer.conversion import to_tflite
-from worker.trainer.keras_files import keras_bytes, load_version
 from worker.trainer.mnist import Mnist, load_base_data, load_replay_negatives, to_inputs
+from worker.trainer.rounds import (
+    MNIST_HOLDOUT as MNIST_HOLDOUT,  # make_models sizes the replay set's gate digits by it
+)
+from worker.trainer.rounds import (
+    Progress,
+    Report,
+    baseline,
+    finish_round,
+    judge_and_publish,
+    make_holdout,
+    start_round,
+)
 from worker.trainer.training import compile_model
 from worker.trainer.user_samples import UserSamples, load_user_samples
 
-log = logging.getLogger(__name__)
-
-MNIST_HOLDOUT = 2000
 BATCH_SIZE = 64
 
 
@@ -61,9 +66,6 @@ class Recipe:
 _DISTILLED = Recipe(distill=True, learning_rate=3e-4, epochs=5, weight_interpolation=0.6)
 RECIPES: dict[str, Recipe] = {"fnn": _DISTILLED, "cnn": _DISTILLED}
 
-#: ``report(step, total, loss)``: progress of the whole round.
-Report = Callable[[int, int, float], None]
-
 
 @dataclass(frozen=True)
 class TrainingMix:
@@ -85,23 +87,6 @@ class TrainingMix:
     def is_replay(self) -> np.ndarray:
         replayed = self.replay_digits + self.replay_negatives
         return np.arange(len(self.y)) >= len(self.y) - replayed
-
-
-class Progress(keras.callbacks.Callback):
-    """Counts training steps towards a total known up front; reports every half second."""
-
-    def __init__(self, report: Report, total: int) -> None:
-        super().__init__()
-        self.report, self.total = report, total
-        self.step, self.last = 0, 0.0
-        report(0, total, 0.0)
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.step += 1
-        now = time.monotonic()
-        if now - self.last >= 0.5 or self.step == self.total:
-            self.last = now
-            self.report(self.step, self.total, float((logs or {}).get("loss", 0.0)))
 
 
 #: Replayed negatives per replayed digit: the share of negatives the shipped models had.
@@ -185,53 +170,23 @@ def tune(model: keras.Model, mix: TrainingMix, seed: int, progress: Progress) ->
     return float(history.history["loss"][-1])
 
 
-def publish(store: Store, name: str, model: keras.Model, metrics: dict[str, Any]) -> int:
-    """Store the candidate as the model's next version, promoted or not; returns its number."""
-    version = registry.next_version(store, name)
-    files = {"model.keras": keras_bytes(model), "model.tflite": to_tflite(model)}
-    registry.publish_version(store, name, version, files, metrics)
-    return version
-
-
 def fine_tune_model(
     store: Store, name: str, parent_version: int, mix: TrainingMix, holdout: gate.Holdout,
     user: UserSamples, progress: Progress, seed: int, passed_as: str = "promoted",
 ) -> dict[str, Any]:  # fmt: skip
-    """One model's round: score the parent, tune, judge, publish; the version's metrics.
-
-    A candidate that passes the gate is published as ``passed_as``: "promoted", or
-    "challenger" when it must still win a race on live labels.
-    """
+    """One model's round: score the parent, tune, judge, publish; the version's metrics."""
     keras.utils.set_random_seed(seed)
-    model = load_version(store, name, parent_version)
-    rate = answers.rate_of(registry.read_metrics(store, name, parent_version))
-    parent = gate.score(model, holdout, rate)
-    agreement = gate.accuracy_and_loss(model, user.train_x, user.train_y, parent.reject_threshold)[
-        0
-    ]
+    parent = baseline(store, name, parent_version, holdout, user)
+    model = parent.model  # tuned in place; its scores were taken before
     final_loss = tune(model, mix, seed, progress)
-    candidate = gate.score(model, holdout, rate)
-    rule = gate.RULES[name]
-    failures = gate.gate_failures(parent, candidate, agreement, rule)
-    metrics = {
-        "outcome": "rejected" if failures else passed_as,
+    details = {
         "parent_version": parent_version,
-        "reject_threshold": candidate.reject_threshold,
-        "false_reject_rate_target": rate,
-        "gate_failures": failures,
-        "holdout": {"parent": asdict(parent), "candidate": asdict(candidate),
-                    "mnist_digits": len(holdout.mnist_y), "user_samples": len(holdout.user_y),
-                    "negatives": len(holdout.negatives), "user_holdout_by": user.holdout_by},
-        "gate": asdict(rule),
-        "label_agreement": agreement,
-        "training": {"user_samples": mix.user_samples,
+        "training": {"kind": "fine_tune", "user_samples": mix.user_samples,
                      "user_not_digit": mix.user_not_digit,
                      "replay_digits": mix.replay_digits, "replay_negatives": mix.replay_negatives,
                      "recipe": asdict(mix.recipe), "final_loss": final_loss},
     }  # fmt: skip
-    version = publish(store, name, model, metrics)
-    log.info("fine-tune %s v%s: %s %s", name, version, metrics["outcome"], metrics["holdout"])
-    return {"version": version, **metrics}
+    return judge_and_publish(store, name, model, parent, holdout, user, passed_as, details)
 
 
 def run_fine_tune(
@@ -253,63 +208,30 @@ def run_fine_tune(
     newest ``keep_versions``, are removed at the end (``registry.prune_versions``).
     """
     started = time.monotonic()
-    current = registry.ensure_initial_versions(store, weights_dir)
-    racing = set(challengers.read_challengers(store)) if challenger_pairs else set()
-    names = [name for name in MODEL_NAMES if name not in racing]
-    outcomes: dict[str, dict[str, Any]] = {
-        name: {"outcome": "skipped", "reason": "a challenger of this model is racing"}
-        for name in MODEL_NAMES
-        if name in racing
-    }
+    start = start_round(store, weights_dir, challenger_pairs)
+    outcomes = start.skipped()
     user_ids: list[str] = []
-    if names:
+    if start.names:
         base = load_base_data(mnist_path, weights_dir)
         extras = load_replay_negatives(weights_dir)
         user = load_user_samples(store, new_ids)
         mixes = {
             name: build_training_mix(base, user, recipes[name], seed, extras.train)
-            for name in names
+            for name in start.names
         }
-        holdout = gate.Holdout(
-            base.x_test[:MNIST_HOLDOUT],
-            base.y_test[:MNIST_HOLDOUT],
-            user.holdout_x,
-            user.holdout_y,
-            extras.gate,
-            extras.threshold_x,
-        )
+        holdout = make_holdout(base, user, extras)
         progress = Progress(report, sum(mix.steps() for mix in mixes.values()))
         passed_as = "challenger" if challenger_pairs else "promoted"
         for i, name in enumerate(MODEL_NAMES):
             if name in mixes:
                 outcomes[name] = fine_tune_model(
-                    store, name, current[name], mixes[name], holdout, user, progress, seed + i,
-                    passed_as,
+                    store, name, start.current[name], mixes[name], holdout, user, progress,
+                    seed + i, passed_as,
                 )  # fmt: skip
         user_ids = list(user.used_ids)
-    promoted = {n: o["version"] for n, o in outcomes.items() if o["outcome"] == "promoted"}
-    if promoted:
-        # Files of every version are complete by now; the manifest moves in one write.
-        registry.promote(store, promoted)
-    for name, o in outcomes.items():
-        if o["outcome"] == "challenger":
-            challengers.start(store, name, o["version"], current[name])
-    manifest = registry.read_manifest(store) or {}
-    live = challengers.read_challengers(store)
-    pruned = {
-        name: registry.prune_versions(
-            store, name, keep_versions,
-            {manifest.get(name, 0), int(live.get(name, {}).get("version", 0))},
-        )
-        for name in MODEL_NAMES
-    }  # fmt: skip
-    kinds = {o["outcome"] for o in outcomes.values()}
-    overall = next((k for k in ("promoted", "challenger", "rejected") if k in kinds), "skipped")
+    result = finish_round(store, start, outcomes, keep_versions)
     return {
-        "outcome": overall,
-        "models": dict(sorted(outcomes.items(), key=lambda item: MODEL_NAMES.index(item[0]))),
+        **result,
         "seconds": round(time.monotonic() - started, 2),
         "used_sample_ids": user_ids,
-        "skipped": sorted(racing),
-        "pruned": {name: versions for name, versions in pruned.items() if versions},
     }

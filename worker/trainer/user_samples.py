@@ -1,4 +1,10 @@
-"""The users' labelled samples a fine-tune round learns from, and the slice it never trains on."""
+"""The users' labelled samples a fine-tune round (or a full retrain) learns from, and the slice
+it never trains on.
+
+Samples a moderator hid (``"hidden": true``) are neither trained on nor held out. Samples
+sent with a trusted collector's token (``"collector": "<name>"``) are exempt from the
+per-client cap; the gate still judges whatever they teach.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ from shared.storage import Store
 HOLDOUT_EVERY = 5
 #: Distinct clients from which the holdout is made of whole people rather than of samples.
 MIN_CLIENTS_FOR_PEOPLE = 5
-#: At most this many training samples from one client in one round (anti-poisoning).
+#: At most this many training samples from one anonymous client in one round (anti-poisoning);
+#: a trusted collector's samples are not counted.
 MAX_PER_CLIENT = 100
 
 
@@ -29,6 +36,9 @@ class UserSamples:
 
     ``holdout_by`` says how the holdout was chosen: "people" (whole clients the round
     never trains on) or "samples" (one in five of everyone's, while there are few people).
+    ``used_collectors`` names, for each id of ``used_ids``, the trusted collector that sent
+    it ("" for an anonymous sample); ``capped`` counts anonymous samples the per-client cap
+    left out.
     """
 
     train_x: np.ndarray
@@ -37,6 +47,9 @@ class UserSamples:
     holdout_y: np.ndarray
     used_ids: tuple[str, ...]
     holdout_by: str
+    used_collectors: tuple[str, ...] = ()
+    holdout_ids: tuple[str, ...] = ()
+    capped: int = 0
 
 
 def _bucket(text: str) -> int:
@@ -66,8 +79,15 @@ def training_label(meta: dict[str, Any]) -> int | None:
     return None
 
 
+def collector_of(meta: dict[str, Any]) -> str:
+    """The trusted collector that sent a sample, or "" for an anonymous one."""
+    collector = meta.get("collector")
+    return collector if isinstance(collector, str) else ""
+
+
 def labelled_metas(store: Store) -> dict[str, dict[str, Any]]:
-    """Every stored sample a person labelled (a digit or "not a digit") and agreed to share.
+    """Every stored sample a person labelled (a digit or "not a digit"), agreed to share and
+    a moderator did not hide.
 
     By id, in id order; each meta gains ``class``, what the models learn it as.
     """
@@ -75,13 +95,14 @@ def labelled_metas(store: Store) -> dict[str, dict[str, Any]]:
     for sample_id in sorted(samples.sample_ids(store)):
         meta = samples.read_meta(store, sample_id)
         label = training_label(meta)
-        if label is not None and meta.get("consent", False):
+        if label is not None and meta.get("consent", False) and not meta.get("hidden"):
             metas[sample_id] = {**meta, "class": label}
     return metas
 
 
 def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamples:
-    """This round's training samples (the new ones, capped per client) and the holdout.
+    """This round's training samples (the new ones, anonymous ones capped per client) and
+    the holdout.
 
     The holdout only grows; ``new_ids`` None (or no new sample at all) trains on every
     stored sample that is not held out.
@@ -92,19 +113,27 @@ def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamp
     buckets = {_bucket(client) == 0 for client in people}
     # Whole people on each side, when there are enough of them and both sides have some.
     by_people = len(people) >= MIN_CLIENTS_FOR_PEOPLE and buckets == {True, False}
-    train_x, train_y, hold_x, hold_y, used = [], [], [], [], []
+    train_x, train_y, hold_x, hold_y, used, by, held = [], [], [], [], [], [], []
     per_client: Counter[str] = Counter()
+    capped = 0
     for sample_id, meta in metas.items():
         client = str(meta.get("client", ""))
-        held_out = is_holdout(sample_id, client, by_people)
-        if held_out:
+        collector = collector_of(meta)
+        if is_holdout(sample_id, client, by_people):
             hold_x.append(_pixels(store, sample_id))
             hold_y.append(meta["class"])
-        elif sample_id in fresh and not (client and per_client[client] >= MAX_PER_CLIENT):
-            per_client[client] += 1
+            held.append(sample_id)
+        elif sample_id not in fresh:
+            continue
+        elif client and not collector and per_client[client] >= MAX_PER_CLIENT:
+            capped += 1
+        else:
+            if not collector:
+                per_client[client] += 1
             train_x.append(_pixels(store, sample_id))
             train_y.append(meta["class"])
             used.append(sample_id)
+            by.append(collector)
     return UserSamples(
         _stack(train_x),
         np.asarray(train_y, dtype=np.int64),
@@ -112,7 +141,16 @@ def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamp
         np.asarray(hold_y, dtype=np.int64),
         tuple(used),
         "people" if by_people else "samples",
+        tuple(by),
+        tuple(held),
+        capped,
     )
+
+
+def load_all_user_samples(store: Store) -> UserSamples:
+    """What a full retrain learns from: every labelled, visible sample that is not held out,
+    anonymous ones capped per client as in a round, trusted collectors' all of them."""
+    return load_user_samples(store, None)
 
 
 def _pixels(store: Store, sample_id: str) -> np.ndarray:

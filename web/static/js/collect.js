@@ -1,4 +1,5 @@
-// The Collect page: pick a label, draw, save straight into the training samples.
+// The Collect page: pick a label, draw, save straight into the training samples. A
+// trusted collector may enter the token an admin gave them: their samples are then theirs.
 
 import { errorMessage, postJSON } from "./api.js";
 import { DrawingPad } from "./canvas.js";
@@ -8,11 +9,17 @@ import { $, bindPadTools, config, setStatus, tabStorage } from "./ui.js";
 const samplesUrl = config.samplesUrl;
 // "This session" is the browser tab: sessionStorage survives a reload but not a new tab.
 const COUNT_KEY = "digits.collect.saved";
+// A collector comes back over days, so their token outlives the tab (localStorage).
+const TOKEN_KEY = "digits.collector.token";
+const TOKEN_HEADER = "X-Collector-Token";
 
 const pad = new DrawingPad($("canvas"));
 const status = $("status");
 const save = $("save");
 const counter = $("saved-count");
+const tokenField = $("collector-token");
+const tokenForget = $("collector-forget");
+const tokenState = $("collector-state");
 
 // Kept in the tab's storage across reloads; where that is refused, the page counts alone.
 let savedCount = Number(tabStorage.get(COUNT_KEY)) || 0;
@@ -23,6 +30,48 @@ function showCount() {
 }
 
 showCount();
+
+// localStorage, which a browser may refuse: then the field itself is the only memory.
+const browserStorage = {
+  get(key) {
+    try {
+      return localStorage.getItem(key) ?? "";
+    } catch {
+      return "";
+    }
+  },
+  set(key, value) {
+    try {
+      if (value) localStorage.setItem(key, value);
+      else localStorage.removeItem(key);
+    } catch {
+      // Not fatal: see above.
+    }
+  },
+};
+
+const collectorToken = () => tokenField.value.trim();
+
+function showToken() {
+  const token = collectorToken();
+  tokenForget.disabled = !token;
+  tokenState.textContent = token ? t("collect.collector_kept") : t("collect.collector_none");
+}
+
+tokenField.value = browserStorage.get(TOKEN_KEY);
+// A kept token is shown unfolded, so nobody saves under a name without seeing it.
+$("collector").open = Boolean(collectorToken());
+showToken();
+tokenField.addEventListener("input", () => {
+  browserStorage.set(TOKEN_KEY, collectorToken());
+  showToken();
+});
+tokenForget.addEventListener("click", () => {
+  tokenField.value = "";
+  browserStorage.set(TOKEN_KEY, "");
+  showToken();
+  tokenField.focus();
+});
 
 const selectedLabel = () => document.querySelector('input[name="label"]:checked')?.value ?? null;
 
@@ -37,13 +86,23 @@ async function saveSample() {
   save.disabled = true;
   setStatus(status, "sending", t("collect.saving"));
   try {
-    await postJSON(samplesUrl, { image: pad.toDataURL(), label: Number(label) });
+    const token = collectorToken();
+    const headers = token ? { [TOKEN_HEADER]: token } : {};
+    const answer = await postJSON(samplesUrl, { image: pad.toDataURL(), label: Number(label) }, { headers });
     savedCount += 1;
     showCount();
     pad.clear();
-    setStatus(status, "saved", t("collect.saved", { label }));
+    // The server names the collector it credited: proof the token was taken.
+    const saved = answer?.collector
+      ? t("collect.saved_as", { label, collector: answer.collector })
+      : t("collect.saved", { label });
+    setStatus(status, "saved", saved);
   } catch (err) {
     setStatus(status, "error", errorMessage(err));
+    if (err.code === "invalid_collector_token") {
+      $("collector").open = true; // where the refused token can be fixed or forgotten
+      tokenField.focus();
+    }
   } finally {
     save.disabled = false;
   }
