@@ -18,7 +18,8 @@ venv: $(VENV)/.installed
 run: venv
 	$(PY) scripts/run.py
 
-test: venv
+# Lint and types first (seconds): a style or type error fails the run before the tests.
+test: venv lint
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest
 

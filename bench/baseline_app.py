@@ -29,9 +29,6 @@ from shared.number_reading import agreement, choose
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
 
-MAX_IMAGE_BYTES = 1_000_000
-MAX_IMAGE_SIDE = 2048
-
 Models = Callable[[], dict[str, tuple[LiteModel, float]]]
 
 
@@ -73,10 +70,12 @@ def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
 
 
 def create_app() -> Flask:
-    # The baseline never touches the broker: REDIS_URL may be unset.
-    models = lazy_models(Path(Settings.from_env(require_redis=False).weights_dir))
+    # The baseline never touches the broker: REDIS_URL may be unset. Its image limits are
+    # the web's settings (it has no decode slots: its threads are its bound).
+    settings = Settings.from_env(require_redis=False)
+    models = lazy_models(Path(settings.weights_dir))
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 2 * MAX_IMAGE_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = 2 * settings.max_image_bytes
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -89,7 +88,11 @@ def create_app() -> Flask:
             return jsonify(error={"code": "invalid_request", "message": "need image"}), 400
         try:
             canvas = preprocess_canvas_data_url(
-                body["image"], MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_DIGITS
+                body["image"],
+                settings.max_image_bytes,
+                settings.max_image_side,
+                MAX_DIGITS,
+                settings.max_image_pixels,
             )
         except DigitsError as exc:
             return jsonify(error={"code": "invalid_image", "message": str(exc)}), 422

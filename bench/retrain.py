@@ -5,7 +5,7 @@ after the 3,000 the gate and the thresholds use, drawn on a canvas and preproces
 does; past 7,000, the same digits again in a simulated writer's hand), 40 % from four
 trusted collectors and 60 % from anonymous clients at the per-client cap, then runs
 ``run_retrain`` in this process with the default epochs and prints the wall time of each
-model's training, of the whole retrain, and what the gate decided.
+model's training, of the whole retrain, the peak memory, and what the gate decided.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 import uuid
@@ -122,6 +123,8 @@ def summary(outcome: dict[str, Any], total: float, samples: int) -> dict[str, An
         "samples_collected": samples,
         "total_seconds": round(total, 1),
         "outcome": outcome["outcome"],
+        # This process's peak RSS (Linux: KiB): collecting, both fits, the gate.
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "models": models,
     }
 

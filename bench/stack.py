@@ -92,7 +92,7 @@ def celery_worker(
     app = processes.celery_app_for(queues)
     args = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues,
             "-P", pool, "-c", str(concurrency), "-n", hostname, "--loglevel=INFO",
-            "--without-gossip", "--without-mingle"]  # fmt: skip
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     with open(log, "ab") as out:
         return subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

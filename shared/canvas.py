@@ -43,9 +43,11 @@ class Canvas:
         return self.images[0]
 
 
-def preprocess_canvas_png(png: bytes, max_side: int, max_parts: int) -> Canvas:
+def preprocess_canvas_png(
+    png: bytes, max_side: int, max_parts: int, max_pixels: int | None = None
+) -> Canvas:
     """PNG bytes to the whole canvas as one 28x28 digit plus the digits found on it."""
-    image = load_png(png, max_side)
+    image = load_png(png, max_side, max_pixels)
     width, height = image.size
     if width > MAX_ASPECT * height:
         raise CanvasTooWide(
@@ -85,7 +87,8 @@ def _scaled(box: Box, scale: int, width: int, height: int) -> Box:
 
 
 def preprocess_canvas_data_url(
-    data_url: object, max_bytes: int, max_side: int, max_parts: int
+    data_url: object, max_bytes: int, max_side: int, max_parts: int, max_pixels: int | None = None
 ) -> Canvas:
     """Validate and preprocess a canvas data URL that may hold several digits."""
-    return preprocess_canvas_png(decode_data_url(data_url, max_bytes), max_side, max_parts)
+    png = decode_data_url(data_url, max_bytes)
+    return preprocess_canvas_png(png, max_side, max_parts, max_pixels)

@@ -18,6 +18,12 @@ from shared.settings import Settings
 
 #: Redis commands must answer fast: a down Redis is a quick 503, not a hung request.
 SOCKET_TIMEOUT = 2.0
+#: Broker connections a process keeps for sending (Celery's default is 10, and kombu opens
+#: two Redis connections for each): a send takes a millisecond, so one serves a web
+#: process's batches and a worker's replies (README, "Redis on a small plan"). A remote
+#: control call must bring a connection of its own (``web.health``'s ping does): it holds
+#: one while it waits for replies and takes a producer from this pool as well.
+BROKER_POOL_LIMIT = 1
 
 
 def ssl_options(redis_url: str) -> dict[str, Any] | None:
@@ -47,10 +53,12 @@ def make_celery(settings: Settings, main: str = "digits") -> Celery:
         result_expires=settings.result_ttl,
         result_extended=False,
         broker_connection_retry_on_startup=True,
+        broker_pool_limit=BROKER_POOL_LIMIT,
         broker_connection_timeout=SOCKET_TIMEOUT,
         broker_transport_options={
             # A job a lost worker held is redelivered after this; above the fine-tune
-            # time limit, so a running fine-tune is never redelivered.
+            # time limit, so a running fine-tune is never redelivered. Each worker app
+            # sets its own (worker/celery_base.py): minutes for the short queues.
             "visibility_timeout": settings.broker_visibility_timeout,
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": SOCKET_TIMEOUT,

@@ -37,13 +37,19 @@ DECISIONS_PREFIX = "challengers/decisions/"
 FIELDS = {(True, True): "both_right", (True, False): "champion_only",
           (False, True): "challenger_only", (False, False): "both_wrong"}  # fmt: skip
 
+#: A race's two keys live this long after its last pair, so a decided race leaves
+#: nothing behind; a live one whose keys expired is counted again from the store.
+RACE_KEYS_SECONDS = 7 * 24 * 3600
+
 # Count a pair once per label id: add the id to the set, and only then count it, in all
 # and on its day (ARGV: label id, outcome field, day).
-_ADD_PAIR = """
+_ADD_PAIR = f"""
 if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then
   redis.call('hincrby', KEYS[2], ARGV[2], 1)
   redis.call('hincrby', KEYS[2], 'day:' .. ARGV[3] .. ':' .. ARGV[2], 1)
 end
+redis.call('expire', KEYS[1], {RACE_KEYS_SECONDS})
+redis.call('expire', KEYS[2], {RACE_KEYS_SECONDS})
 return 1
 """
 

@@ -1,11 +1,28 @@
 """One error vocabulary: each error carries the code and HTTP status a client sees."""
 
+import re
+
+#: The folders of a file path in a message (absolute, ``~/``, ``./`` or ``../``), up to
+#: its file name; not the slashes of a URL or of a fraction.
+_FOLDERS = re.compile(r"(?<![\w/:.~])(?:~|\.{1,2})?/(?:[^\s'\"/:]+/)*(?=[^\s'\"/:])")
+#: The host (and port) of a URL in a message.
+_URL_HOST = re.compile(r"(?<=://)[^\s/'\"]+")
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` for a record anyone may read (a job's ``error``): file paths cut
+    to their names and URLs' hosts hidden; the worker's log keeps the whole message."""
+    text = _FOLDERS.sub("", f"{type(exc).__name__}: {exc}")
+    return _URL_HOST.sub("…", text)
+
 
 class DigitsError(Exception):
     """Base of every error the API reports as {"error": {"code", "message"}}."""
 
     code = "error"
     http_status = 400
+    #: Seconds a client should wait before trying again (the ``Retry-After`` header), if any.
+    retry_after: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -30,6 +47,14 @@ class UnsupportedImage(DigitsError):
 class ImageTooLarge(DigitsError):
     code = "image_too_large"
     http_status = 413
+
+
+class Busy(DigitsError):
+    """The process is decoding as many images as it may at once: try again in a moment."""
+
+    code = "busy"
+    http_status = 503
+    retry_after = 1
 
 
 class ImageTooSmall(DigitsError):
@@ -73,3 +98,12 @@ class ObjectNotFound(KeyError):
 
 class InvalidCollectorToken(Unauthorized):
     code = "invalid_collector_token"
+
+
+class PrivateGallery(Unauthorized):
+    code = "private_gallery"
+
+
+class WrongDeleteToken(DigitsError):
+    code = "wrong_delete_token"
+    http_status = 403

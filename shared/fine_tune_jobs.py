@@ -4,7 +4,8 @@ A job is a fine-tune (``kind`` "fine_tune") or a full retrain ("retrain"); both 
 records, the status endpoint and the one lock. These are the jobs as web and workers see
 them; the TensorFlow work itself is in ``worker.trainer.fine_tuning`` and
 ``worker.trainer.retraining``. Web enqueues jobs (admin) and reads them; the predict
-worker counts new samples and enqueues jobs automatically; the trainer reports progress
+worker counts new samples and enqueues jobs automatically, at most one per
+FINE_TUNE_MIN_INTERVAL (``enqueue_automatic``); the trainer reports progress
 and the outcome. The lock is a Redis key set with NX, so one job runs at a time across
 any number of trainer processes.
 """
@@ -12,6 +13,7 @@ any number of trainer processes.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -21,12 +23,20 @@ from celery import Celery
 
 from shared import names
 from shared.celery_config import send
+from shared.prediction_records import is_job_id
 
 #: Hard limit of one fine-tune, below the broker's visibility timeout (3600 s) so a
 #: running job is never redelivered to a second trainer.
 TIME_LIMIT = 1800
 LOCK_KEY = "digits:fine_tune:active"
 PENDING_KEY = "digits:samples:pending"
+#: Set (NX, EX FINE_TUNE_MIN_INTERVAL) when a fine-tune starts automatically: while it
+#: lives, new samples only accumulate. An admin's fine-tune neither sets nor minds it.
+AUTOMATIC_KEY = "digits:fine_tune:last_automatic"
+#: Most sample ids the pending set holds (55 bytes each in Redis, 0.55 MB in all): samples
+#: beyond it, while the trainer is down or every model races a challenger, wait for a full
+#: retrain, which learns from every stored sample.
+PENDING_MAX = 10_000
 #: The lock outlives the time limit a little, so a crashed trainer cannot hold it forever.
 LOCK_SECONDS = TIME_LIMIT + 120
 #: Hard limit of one full retrain (both models from scratch on all of MNIST and every
@@ -47,6 +57,14 @@ FINISHED = ("promoted", "challenger", "rejected", "skipped", "failed")
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
+"""
+
+# Add a sample id to the pending set unless it is full; how many it holds.
+_ADD_PENDING = """
+if redis.call('scard', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('sadd', KEYS[1], ARGV[1])
+end
+return redis.call('scard', KEYS[1])
 """
 
 # Hold the lock for this job: it already does, or nobody does. A redelivered job whose
@@ -119,6 +137,10 @@ def update(client: redis.Redis, job_id: str, **fields: Any) -> None:
 
 
 def read_job(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
+    # Job ids are uuid4 hex; anything else would name another key, such as the lock's
+    # ("active"), a string that HGETALL refuses.
+    if not is_job_id(job_id):
+        return None
     raw = client.hgetall(job_key(job_id))
     if not raw:
         return None
@@ -134,11 +156,32 @@ def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None
 
 
 def note_new_sample(client: redis.Redis, sample_id: str, every: int) -> bool:
-    """Count a stored sample as new (a redelivered job counts once); True at the threshold."""
-    pipe = client.pipeline(transaction=False)
-    pipe.sadd(PENDING_KEY, sample_id)
-    pipe.scard(PENDING_KEY)
-    return int(pipe.execute()[1]) >= every
+    """Count a stored sample as new (a redelivered job counts once); True at the threshold.
+
+    The set holds at most PENDING_MAX ids; a sample beyond that is not added.
+    """
+    return int(client.eval(_ADD_PENDING, 1, PENDING_KEY, sample_id, PENDING_MAX)) >= every
+
+
+def enqueue_automatic(client: redis.Redis, celery: Celery, min_interval: float) -> str | None:
+    """Start a fine-tune for the new samples, at most one per ``min_interval`` seconds.
+
+    None while the interval runs, or while another job holds the lock; then the samples
+    stay pending, and a later sample tries again. The interval starts only when a job
+    does: the mark is taken first (so two samples at once start one job) and given back
+    if no job started.
+    """
+    seconds = math.ceil(min_interval)
+    mark = uuid.uuid4().hex
+    if seconds and not client.set(AUTOMATIC_KEY, mark, nx=True, ex=seconds):
+        return None
+    job_id = None
+    try:
+        job_id = enqueue(client, celery, reason="samples")
+    finally:
+        if job_id is None and seconds:
+            client.eval(_RELEASE, 1, AUTOMATIC_KEY, mark)
+    return job_id
 
 
 def pending_samples(client: redis.Redis) -> set[str]:

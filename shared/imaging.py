@@ -60,8 +60,12 @@ def decode_data_url(data_url: object, max_bytes: int) -> bytes:
     return raw
 
 
-def load_png(png: bytes, max_side: int) -> Image.Image:
-    """Open PNG bytes, checking dimensions from the header before decoding pixels."""
+def open_png(png: bytes, max_side: int, max_pixels: int | None = None) -> Image.Image:
+    """Open PNG bytes and check their dimensions from the header; no pixel is decoded yet.
+
+    Decoding costs memory and time in proportion to width × height (a 2048x2048 canvas
+    took about 70 MB and 100-180 ms), so both caps are checked before a pixel is read.
+    """
     try:
         image = Image.open(io.BytesIO(png), formats=["PNG"])
     except Image.DecompressionBombError as exc:
@@ -71,8 +75,18 @@ def load_png(png: bytes, max_side: int) -> Image.Image:
     width, height = image.size
     if width > max_side or height > max_side:
         raise ImageTooLarge(f"image is {width}x{height}; each side must be at most {max_side} px")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height}, {width * height} pixels; at most {max_pixels} are decoded"
+        )
     if width < MIN_SIDE or height < MIN_SIDE:
         raise ImageTooSmall(f"image is {width}x{height}; each side must be at least {MIN_SIDE} px")
+    return image
+
+
+def load_png(png: bytes, max_side: int, max_pixels: int | None = None) -> Image.Image:
+    """Open PNG bytes, checking dimensions from the header (``open_png``), and decode them."""
+    image = open_png(png, max_side, max_pixels)
     try:
         image.load()
     except Image.DecompressionBombError as exc:
@@ -123,14 +137,16 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def preprocess_png(png: bytes, max_side: int = 2048) -> np.ndarray:
+def preprocess_png(png: bytes, max_side: int = 2048, max_pixels: int | None = None) -> np.ndarray:
     """PNG bytes (as a canvas exports them) to a 28x28 uint8 MNIST-style image."""
-    return to_mnist(ink_from_image(load_png(png, max_side)))
+    return to_mnist(ink_from_image(load_png(png, max_side, max_pixels)))
 
 
-def preprocess_data_url(data_url: object, max_bytes: int, max_side: int) -> np.ndarray:
+def preprocess_data_url(
+    data_url: object, max_bytes: int, max_side: int, max_pixels: int | None = None
+) -> np.ndarray:
     """Validate and preprocess a canvas data URL in one step."""
-    return preprocess_png(decode_data_url(data_url, max_bytes), max_side)
+    return preprocess_png(decode_data_url(data_url, max_bytes), max_side, max_pixels)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

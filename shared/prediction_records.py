@@ -19,6 +19,8 @@ from typing import Any
 
 import redis
 
+from shared import metrics
+
 #: The record's fields: when it was accepted; the 28x28 images the models read (the whole
 #: canvas, then each digit when there are several); each digit's box on the canvas (JSON);
 #: and the outcome once known.
@@ -26,13 +28,16 @@ CREATED_AT, PIXELS, BOXES, OUTCOME = "created_at", "pixels", "boxes", "outcome"
 
 _ID_CHARS = frozenset("0123456789abcdef")
 
-# KEYS: the record and the watcher-set key of each prediction, in pairs.
+# KEYS: the record and the watcher-set key of each prediction, in pairs; then, when
+# there are counts, the workers' metrics hash.
 # ARGV[1]: the sender's reply channel; ARGV[2]: the batch's outcomes as one JSON object
-# (the payload for the sender); ARGV[2 + i]: the outcome JSON of the i-th prediction.
+# (the payload for the sender); ARGV[2 + i]: the outcome JSON of the i-th prediction;
+# then field, increment pairs for the metrics hash.
 # A record that expired or was withdrawn (its job failed to send) is not recreated.
 _DELIVER = """
 local delivered = 0
-for i = 1, #KEYS, 2 do
+local jobs = math.floor(#KEYS / 2)
+for i = 1, 2 * jobs, 2 do
   local record, watchers = KEYS[i], KEYS[i + 1]
   local outcome = ARGV[2 + (i + 1) / 2]
   if redis.call('EXISTS', record) == 1 then
@@ -45,6 +50,11 @@ for i = 1, #KEYS, 2 do
   end
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
+if #KEYS > 2 * jobs then
+  for j = 3 + jobs, #ARGV, 2 do
+    redis.call('HINCRBY', KEYS[#KEYS], ARGV[j], ARGV[j + 1])
+  end
+end
 return delivered
 """
 
@@ -96,10 +106,17 @@ def watch(client: redis.Redis, job_id: str, channel: str, seconds: float) -> Non
     pipe.execute()
 
 
-def deliver(client: redis.Redis, reply_to: str, outcomes: Mapping[str, dict[str, Any]]) -> int:
+def deliver(
+    client: redis.Redis,
+    reply_to: str,
+    outcomes: Mapping[str, dict[str, Any]],
+    counts: Mapping[str, int] | None = None,
+) -> int:
     """Store each outcome in its record and publish them all; one round trip per batch.
 
-    Returns how many records were still there to receive their outcome.
+    ``counts`` (field -> increment) go into the workers' metrics hash in the same round
+    trip (``shared.metrics``). Returns how many records were still there to receive their
+    outcome.
     """
     if not outcomes:
         return 0
@@ -108,6 +125,11 @@ def deliver(client: redis.Redis, reply_to: str, outcomes: Mapping[str, dict[str,
         keys += [record_key(job_id), watchers_key(job_id)]
     texts = [json.dumps(outcome, separators=(",", ":")) for outcome in outcomes.values()]
     payload = "{" + ",".join(f'"{i}":{t}' for i, t in zip(outcomes, texts, strict=True)) + "}"
+    increments: list[str | int] = []
+    if counts:
+        keys.append(metrics.KEY)
+        for field, amount in counts.items():
+            increments += [field, int(amount)]
     script = client.register_script(_DELIVER)  # EVALSHA: the script's text travels once
-    delivered: int = script(keys=keys, args=[reply_to, payload, *texts])
+    delivered: int = script(keys=keys, args=[reply_to, payload, *texts, *increments])
     return delivered

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import secrets
 from typing import Any
 
 import numpy as np
@@ -38,10 +41,12 @@ def new_meta(
     client: str,
     predictions: dict[str, Any] | None = None,
     collector: str | None = None,
+    delete_token_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The metadata stored beside a sample's image; only consented drawings become samples.
 
-    ``collector`` names the trusted collector who sent it (``shared.collectors``).
+    ``collector`` names the trusted collector who sent it (``shared.collectors``);
+    ``delete_token_sha256`` lets the person who sent it delete it (never listed).
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
@@ -56,7 +61,22 @@ def new_meta(
         meta["predictions"] = predictions
     if collector:
         meta["collector"] = collector
+    if delete_token_sha256:
+        meta["delete_token_sha256"] = delete_token_sha256
     return meta
+
+
+def deletion_token() -> tuple[str, str]:
+    """A secret the person who sent a sample can delete it with, and its SHA-256 (kept)."""
+    token = secrets.token_urlsafe(24)
+    return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(meta: dict[str, Any], token: str) -> bool:
+    """Whether ``token`` is the sample's deletion secret (compared in constant time)."""
+    kept = meta.get("delete_token_sha256")
+    given = hashlib.sha256(token.encode()).hexdigest()
+    return isinstance(kept, str) and hmac.compare_digest(kept, given)
 
 
 def write_sample(store: Store, sample_id: str, pixels: np.ndarray, meta: dict[str, Any]) -> None:

@@ -119,7 +119,7 @@ class Settings:
     redis_url: str = _setting(
         "",
         _redis_url,
-        "Celery broker, prediction records and the fine-tunes' result backend; `make run` starts an embedded valkey-server when unset",
+        "Celery broker, prediction records, training job records and the sample index; `make run` starts an embedded valkey-server when unset",
         required=True,
     )
     storage_url: str = _setting(
@@ -138,7 +138,7 @@ class Settings:
     read_rate_limit: str = _setting(
         "300 per minute",
         str,
-        "limit per client on the reads that cost the most (stats, health, models, samples, exports)",
+        "limit per client on the reads that cost the most (stats, health, models, samples, exports, metrics)",
     )
     admin_failure_limit: str = _setting(
         "10 per 15 minutes", str, "failed admin logins a client may make before it gets 429"
@@ -157,6 +157,11 @@ class Settings:
     )
     public_gallery: bool = _setting(
         False, _bool, "show the stored samples to everyone; otherwise only admins list them"
+    )
+    metrics_public: bool = _setting(
+        False,
+        _bool,
+        "serve `GET /metrics` (Prometheus) to everyone; otherwise it needs the admin token",
     )
     fine_tune_every: int = _setting(
         50, _positive_int, "new samples that trigger an automatic fine-tune"
@@ -183,7 +188,10 @@ class Settings:
     )
     max_image_bytes: int = _setting(1_000_000, _positive_int, "largest PNG accepted, in bytes")
     max_image_side: int = _setting(
-        2048, _positive_int, "largest image width or height accepted, in pixels"
+        1680,
+        _positive_int,
+        "largest image width or height accepted, in pixels: the draw page's widest export "
+        "(840 CSS px at 2x)",
     )
     max_image_pixels: int = _setting(
         1_048_576, _positive_int, "largest width × height decoded, checked before decoding"
@@ -193,11 +201,17 @@ class Settings:
         _positive_int,
         "images one web process decodes at once; more answer 503 with Retry-After",
     )
+    decode_wait: float = _setting(
+        2.0,
+        _non_negative_float,
+        "seconds a request waits for a free decode slot before its 503: a burst queues, a "
+        "sustained flood is turned away",
+    )
     predict_expires: float = _setting(
         30.0, _positive_float, "seconds a prediction job may wait in the queue before it is dropped"
     )
     result_ttl: int = _setting(
-        86400,
+        900,
         _positive_int,
         "seconds a prediction's record (drawing and outcome, needed for feedback) is kept",
     )
@@ -225,7 +239,13 @@ class Settings:
     broker_visibility_timeout: int = _setting(
         3600,
         _positive_int,
-        "seconds before an unacknowledged job of a lost worker is redelivered; keep it above the fine-tune time limit (1800)",
+        "seconds before a training job held by a lost trainer is redelivered; keep it above the fine-tune time limit (1800)",
+    )
+    worker_visibility_timeout: int = _setting(
+        300,
+        _positive_int,
+        "seconds before a prediction, sample or export job held by a lost predict worker is "
+        "redelivered; keep it above the longest such job",
     )
     port: int = _setting(
         8000, _port, "port the web process listens on; Heroku sets it; 0 picks a free one"
@@ -237,9 +257,11 @@ class Settings:
         2, _positive_int, "gunicorn processes per web dyno (the Heroku convention)"
     )
     web_redis_connections: int = _setting(
-        50,
-        _positive_int,
-        "Redis connections one web process opens at most; more requests wait up to 2 s for one",
+        2,
+        # One of them is the process's reply subscription: one alone would leave none.
+        lambda text: _int_in(text, 2, 2**63 - 1, "an integer of 2 or more"),
+        "Redis connections of one web process's pool (records, replies, rate limits; the "
+        "Celery broker adds 2); more requests wait up to 2 s for one",
     )
     web_connections: int = _setting(
         1000,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tests import processes
-from tests.helpers import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE
+from tests.helpers import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE, Workers
 
 CHROMIUM = "/usr/bin/chromium"
 # As root on these machines, and with no network but loopback.
@@ -66,6 +68,12 @@ def stack_env(valkey: processes.Service, seaweedfs: processes.Service) -> dict[s
         S3_ENDPOINT_URL=seaweedfs.url,
         WEIGHTS_DIR=str(ROOT / "models"),
         RATE_LIMITS_ENABLED="false",
+        # As on Heroku: one trusted proxy, so tests speak for many clients through
+        # X-Forwarded-For (test_security.py shows the header ignored with 0 hops).
+        TRUSTED_PROXY_HOPS="1",
+        # The samples pages and their tests list drawings without the admin token;
+        # test_security.py checks the default (admins only).
+        PUBLIC_GALLERY="true",
         MODEL_CHECK_INTERVAL="0.5",
         ADMIN_TOKEN=ADMIN_TOKEN,
         # Fine-tunes in tests start by hand and, as on a fresh machine, replay and gate
@@ -147,3 +155,28 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# -- services of a test's own, for tests that stop or kill them ------------------------
+
+
+@pytest.fixture()
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    started = Workers(tmp_path)
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture()
+def own_valkey(tmp_path: Path) -> Iterator[processes.Service]:
+    service = processes.start_valkey(tmp_path / "valkey")
+    yield service
+    service.stop()
+
+
+@pytest.fixture()
+def own_s3(tmp_path: Path) -> Iterator[processes.Service]:
+    holder = [processes.start_seaweedfs(tmp_path / "weed", BUCKET)]
+    yield holder[0]
+    holder[0].proc.send_signal(signal.SIGCONT)  # in case a test left it paused
+    holder[0].stop()

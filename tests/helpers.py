@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import signal
 import struct
 import time
 import zlib
 from pathlib import Path
 
 import numpy as np
+from flask import Flask
 from PIL import Image, ImageDraw
 
 from shared import fine_tune_jobs
 from shared.imaging import ink_canvas_png, render_canvas_png
+from tests import processes
 from tests.processes import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,3 +127,57 @@ def draw_stroke(page, points: list[tuple[float, float]]) -> None:
     for fx, fy in points[1:]:
         page.mouse.move(x0 + fx * box["width"], y0 + fy * box["height"], steps=12)
     page.mouse.up()
+
+
+# -- a stack of its own, for tests that stop or break its parts (test_faults, test_security) --
+
+
+def stack(redis_url: str, storage_url: str, s3_url: str = "", **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=redis_url,
+        STORAGE_URL=storage_url,
+        S3_ENDPOINT_URL=s3_url,
+        WEIGHTS_DIR=str(ROOT / "models"),
+        RATE_LIMITS_ENABLED="false",
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        FINE_TUNE_EVERY="100000",
+        MNIST_PATH=str(SAMPLE),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def web(env: dict[str, str]) -> Flask:
+    from web import create_app
+
+    return create_app({"TESTING": True, "SETTINGS_ENV": env})
+
+
+class Workers:
+    """Celery workers this test starts; each is ended by its process id at teardown."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.started: list[processes.Service] = []
+
+    def start(self, env: dict[str, str], queues: str, name: str) -> processes.Service:
+        logfile = self.tmp_path / f"{name}-{len(self.started)}.log"
+        worker = processes.start_celery_worker(
+            env, queues, logfile, name, concurrency=1, redis_url=env["REDIS_URL"], timeout=90
+        )
+        self.started.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        # Their Redis and store die with the test: no need to wait for a warm shutdown.
+        for worker in self.started:
+            if worker.proc.poll() is None:
+                sigkill(worker)
+
+
+def sigkill(service: processes.Service) -> None:
+    """SIGKILL the worker and its pool children (its own process group), as a crash would."""
+    os.killpg(service.proc.pid, signal.SIGKILL)
+    service.proc.wait(10)

@@ -204,7 +204,7 @@ def start_celery_worker(
     hostname = f"{name}@{os.getpid()}-{free_port()}"
     args = [sys.executable, "-m", "celery", "-A", celery_app_for(queues), "worker",
             "-Q", queues, "-c", str(concurrency), "-P", pool, "-n", hostname, "--loglevel=INFO",
-            "--without-gossip", "--without-mingle"]  # fmt: skip
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     out = open(logfile, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         args, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -223,3 +223,30 @@ def start_celery_worker(
         finally:
             probe.close()
     return Service(proc, hostname, logfile)
+
+
+def start_web(env: Mapping[str, str], logfile: Path, timeout: float = 60) -> Service:
+    """A gunicorn web process as the Procfile starts it (``web/gunicorn_conf.py``: gevent
+    workers), on a free loopback port; ready once ``/healthz`` answers at all."""
+    import httpx
+
+    port = free_port()
+    env = {**env, "PORT": str(port), "BIND_HOST": "127.0.0.1"}
+    args = [sys.executable, "-m", "gunicorn", "--config", "web/gunicorn_conf.py",
+            "web:create_app()"]  # fmt: skip
+    out = open(logfile, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    out.close()
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code > 0
+
+    try:
+        wait_until(answers, timeout, "gunicorn web", proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return Service(proc, url, logfile)

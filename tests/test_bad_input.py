@@ -8,6 +8,7 @@ hold the rest of the matrix (not JSON, extra fields, bad base64, not a PNG, ...)
 from __future__ import annotations
 
 import io
+import math
 import time
 
 import pytest
@@ -85,7 +86,17 @@ def test_tiny_image_is_422_and_enqueues_nothing(quiet_app, quiet, path, fields, 
 
 @pytest.mark.parametrize(("path", "fields"), IMAGE_ENDPOINTS)
 def test_image_wider_than_the_side_cap_is_413(quiet_app, quiet, path, fields):
-    answer = quiet.post(path, json={"image": data_url(png_of_size(2049, 8)), **fields})
+    side = quiet_app.extensions["digits"].settings.max_image_side
+    answer = quiet.post(path, json={"image": data_url(png_of_size(side + 1, 8)), **fields})
+    assert_error(answer, 413, "image_too_large")
+    assert_untouched(quiet_app)
+
+
+@pytest.mark.parametrize(("path", "fields"), IMAGE_ENDPOINTS)
+def test_image_over_the_pixel_cap_is_413(quiet_app, quiet, path, fields):
+    pixels = quiet_app.extensions["digits"].settings.max_image_pixels
+    side = math.isqrt(pixels) + 1  # a square within the side cap, over the pixel cap
+    answer = quiet.post(path, json={"image": data_url(png_of_size(side, side)), **fields})
     assert_error(answer, 413, "image_too_large")
     assert_untouched(quiet_app)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
@@ -148,20 +147,20 @@ def test_hand_drawings_here_are_not_the_generators():
 # ---- learning from "not a digit" -------------------------------------------------------
 
 
-def trained_addresses(count: int) -> list[str]:
-    """Addresses whose client is never in the people holdout (web hashes them the same way)."""
+def trained_addresses(services, count: int) -> list[str]:
+    """Addresses whose client is never in the people holdout (asking web for their ids)."""
+    from web.client_ids import client_id_of
     from worker.trainer.user_samples import is_holdout
 
-    def client(address: str) -> str:
-        return hashlib.sha256(f"digits-client:{address}".encode()).hexdigest()[:16]
-
     candidates = (f"192.0.2.{i}" for i in range(1, 255))
-    return [a for a in candidates if not is_holdout("0" * 32, client(a), True)][:count]
+    return [a for a in candidates if not is_holdout("0" * 32, client_id_of(services, a), True)][
+        :count
+    ]
 
 
 def refuse_by_feedback(client, pngs: list[bytes], clients: int) -> list[str]:
     """Predict each drawing, then say "not a digit" with consent, from ``clients`` addresses."""
-    addresses = trained_addresses(clients)
+    addresses = trained_addresses(client.application.extensions["digits"], clients)
     ids = []
     for index, png in enumerate(pngs):
         answer = client.post("/api/predictions", json={"image": data_url(png)})

@@ -20,6 +20,8 @@ from web import create_app, i18n
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
 PAGES = ["/", "/collect", "/models", "/samples", "/stats", "/about"]
+# Pages reached by a link the site hands out, not from the navbar.
+UNLISTED = ["/forget"]
 
 
 @pytest.fixture()
@@ -76,14 +78,14 @@ def get_page(client: FlaskClient, path: str, **kwargs: object) -> Page:
     return Page(response.get_data(as_text=True))
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGES + UNLISTED)
 def test_page_renders_in_english_by_default(page_client: FlaskClient, path: str) -> None:
     page = get_page(page_client, path)
     assert page.first("html")["lang"] == "en"
     assert page.by_id("main")
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGES + UNLISTED)
 def test_page_has_no_inline_script_style_or_handler(page_client: FlaskClient, path: str) -> None:
     """The CSP allows only scripts and styles from files; inline ones would be blocked."""
     page = get_page(page_client, path)
@@ -96,7 +98,7 @@ def test_page_has_no_inline_script_style_or_handler(page_client: FlaskClient, pa
         assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGES + UNLISTED)
 def test_every_script_and_stylesheet_a_page_uses_is_served(
     page_client: FlaskClient, path: str
 ) -> None:
@@ -148,6 +150,33 @@ def test_collect_page_has_a_folded_collector_token_field(page_client: FlaskClien
     assert tag == "input" and field["type"] == "password"
     assert page.by_id("collector-forget")[0] == "button"
     assert page.by_id("collector-state")[1]["aria-live"] == "polite"
+
+
+def test_forget_page_has_the_drawing_the_delete_button_and_a_status(
+    page_client: FlaskClient,
+) -> None:
+    page = get_page(page_client, "/forget")
+    assert page.by_id("forget-id")[0] == "code"
+    tag, button = page.by_id("forget-delete")
+    assert tag == "button" and "disabled" in button  # forget.js enables it for a whole link
+    assert page.by_id("forget-status")[1]["role"] == "status"
+    assert page.first("body")["data-samples-url"] == "/api/samples"
+    assert "/static/js/forget.js" in [a["src"] for t, a in page.elements if t == "script"]
+
+
+def test_forget_page_is_not_in_the_navbar(page_client: FlaskClient) -> None:
+    page = get_page(page_client, "/forget")
+    links = [a["href"] for t, a in page.elements if t == "a" and "nav-link" in a.get("class", "")]
+    assert links and "/forget" not in links
+
+
+@pytest.mark.parametrize(("path", "slot"), [("/collect", "forget-last"), ("/", "feedback-forget")])
+def test_pages_that_store_drawings_have_a_hidden_slot_for_the_delete_link(
+    page_client: FlaskClient, path: str, slot: str
+) -> None:
+    page = get_page(page_client, path)
+    assert page.first("body")["data-forget-url"] == "/forget"
+    assert "hidden" in page.by_id(slot)[1]
 
 
 def test_navbar_links_every_page(page_client: FlaskClient) -> None:

@@ -94,7 +94,12 @@ def test_malformed_value_names_the_variable(name, value):
 def reads_environment(tree: ast.AST) -> bool:
     """Whether a module touches ``os.environ``/``os.getenv`` or imports them from os."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in {"environ", "environb", "getenv"}:
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in {"environ", "environb", "getenv"}
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"  # not a WSGI request's environ
+        ):
             return True
         if isinstance(node, ast.ImportFrom) and node.module == "os":
             if {alias.name for alias in node.names} & {"environ", "environb", "getenv"}:

@@ -132,6 +132,26 @@ def test_wrong_answer_with_consent_is_thanked_and_promised_for_training(open_pag
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
+def test_feedback_with_consent_shows_a_delete_link_for_the_drawing(open_page) -> None:
+    page = open_page("/")
+    draw_stroke(page, ONE)
+    page.click("#recognize")
+    expect_answers(page)
+    expect(page.locator("#feedback-forget")).to_be_hidden()
+    if page.locator("#feedback-wrong").is_visible():
+        page.click("#feedback-wrong")
+    page.check("#feedback-consent")
+    with page.expect_response(re.compile(r"/feedback$")) as answer:
+        page.click("#feedback-digit-7")
+    [deletion] = answer.value.json()["deletions"]
+    link = page.locator("#feedback-forget-links a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_text(i18n.translate("en", "js.forget.link"))
+    expect(link).to_have_attribute("href", f"/forget#{deletion['id']}.{deletion['delete_token']}")
+    expect(link).to_have_attribute("target", "_blank")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
 def test_collected_sample_is_saved_in_the_store(open_page, stack_env) -> None:
     from shared.samples import meta_key
     from shared.storage import open_store
@@ -153,6 +173,43 @@ def test_collected_sample_is_saved_in_the_store(open_page, stack_env) -> None:
         time.sleep(0.2)
     meta = json.loads(store.get_bytes(meta_key(sample_id)))
     assert (meta["label"], meta["source"]) == (4, "collect")
+
+
+def test_collected_sample_is_deleted_through_its_link(open_page, live_server, stack_env) -> None:
+    from shared.samples import meta_key
+    from shared.storage import open_store
+
+    page = open_page("/collect")
+    page.keyboard.press("4")
+    draw_stroke(page, [(0.3, 0.2), (0.3, 0.55), (0.7, 0.55)])
+    draw_stroke(page, [(0.6, 0.2), (0.6, 0.85)])
+    with page.expect_response(re.compile(r"/api/samples$")) as answer:
+        page.click("#save")
+    sample_id, token = answer.value.json()["id"], answer.value.json()["delete_token"]
+    expect(page.locator("#status")).to_have_text(i18n.translate("en", "js.collect.saved", label=4))
+    link = page.locator("#forget-last-link")
+    expect(link).to_have_attribute("href", f"/forget#{sample_id}.{token}")
+    expect(link).to_have_attribute("target", "_blank")
+    page.keyboard.press("5")  # the next round rewrites the status line, not the link
+    expect(link).to_be_visible()
+
+    # At once, as a person might: the worker may not have stored it yet (409, retried).
+    page.goto(live_server + link.get_attribute("href"))
+    expect(page.locator("#forget-id")).to_have_text(sample_id)
+    expect(page).to_have_url(f"{live_server}/forget")  # the secret left the address bar
+    page.click("#forget-delete")
+    status = page.locator("#forget-status")
+    expect(status).to_have_attribute("data-state", "done", timeout=20_000)
+    expect(status).to_have_text(i18n.translate("en", "js.forget.deleted"))
+    expect(page.locator("#forget-delete")).to_be_disabled()
+
+    store = open_store(stack_env["STORAGE_URL"], stack_env["S3_ENDPOINT_URL"])
+    assert not store.exists(meta_key(sample_id))
+    moderated = page.request.patch(
+        f"{live_server}/api/samples/{sample_id}", data={"hidden": True}, headers=ADMIN
+    )
+    assert moderated.status == 404  # the admin's API knows it no more
+    assert page.console_errors == []  # type: ignore[attr-defined]
 
 
 def count_in(page: Page, label: str, source: str) -> int:
@@ -198,6 +255,47 @@ def test_admin_hides_a_sample_from_its_tile_and_the_counts_follow(
 
     page.check("#filter-hidden")  # the admin's listing of hidden samples has it, to show again
     expect(tile.locator('[data-slot="hide"]')).to_have_text(i18n.translate("en", "js.samples.show"))
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_forget_page_refuses_a_wrong_or_cut_off_link_in_words(
+    open_page, live_server, mnist_sample
+) -> None:
+    page = open_page("/forget#abc")
+    expect(page.locator("#forget-status")).to_have_text(i18n.translate("en", "js.forget.no_link"))
+    expect(page.locator("#forget-delete")).to_be_disabled()
+    image = data_url(render_canvas_png(mnist_sample["x_test"][3]))
+    saved = page.request.post(f"{live_server}/api/samples", data={"image": image, "label": 3})
+    page.goto(f"{live_server}/forget#{saved.json()['id']}.not-the-token")
+    page.click("#forget-delete")
+    expect(page.locator("#forget-status")).to_have_text(
+        i18n.translate("en", "js.error.wrong_delete_token"), timeout=20_000
+    )
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_private_gallery_is_explained_and_opens_with_the_admin_token(
+    open_page, live_server
+) -> None:
+    """As a server without PUBLIC_GALLERY answers: the listing is the admins' alone."""
+    private = json.dumps({"error": {"code": "private_gallery", "message": "admins only"}})
+
+    def gallery(route) -> None:
+        if "authorization" in route.request.headers:
+            route.continue_()
+        else:
+            route.fulfill(status=401, content_type="application/json", body=private)
+
+    page = open_page("/about")
+    page.route(re.compile(r"/api/samples\?"), gallery)
+    page.goto(live_server + "/samples")
+    summary = page.locator("#samples-summary")
+    expect(summary).to_have_text(i18n.translate("en", "js.error.private_gallery"))
+    expect(page.locator("#samples-grid li")).to_have_count(0)
+    page.fill("#admin-token", ADMIN_TOKEN)
+    expect(summary).to_have_text(re.compile(r"newest first|No samples"))
+    page.fill("#admin-token", "")
+    expect(summary).to_have_text(i18n.translate("en", "js.error.private_gallery"))
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 

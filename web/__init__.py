@@ -13,7 +13,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
-from web import api, dataset_api, errors, health, limits, pages, security
+from web import api, dataset_api, errors, health, limits, metrics, pages, security
+from web.body_deadline import BodyDeadline
 from web.services import Services
 
 
@@ -35,11 +36,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config)
-    # Behind Heroku's router (one proxy hop) the client address is in X-Forwarded-For.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    # Behind TRUSTED_PROXY_HOPS proxies (Heroku's router: 1) the client address is the
+    # one the nearest proxy appended to X-Forwarded-For; with 0 the header is ignored,
+    # so a client cannot claim a new address on each request.
+    hops = settings.trusted_proxy_hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    # A body still arriving BODY_TIMEOUT s after its headers is a 408: a client that
+    # trickles it cannot hold a connection (gunicorn bounds the headers, gunicorn_conf.py).
+    app.wsgi_app = BodyDeadline(app.wsgi_app)  # type: ignore[method-assign]
 
     services = Services.create(settings)
     app.extensions["digits"] = services
+    # First: its clock starts before the other hooks run and its count sees their answer.
+    metrics.init_app(app, services)
     errors.register(app)
     security.register(app)
     app.register_blueprint(api.bp)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from shared.canvas import Canvas, preprocess_canvas_data_url
+from shared.canvas import Canvas, preprocess_canvas_png
 from shared.errors import InvalidRequest
-from shared.imaging import MAX_DIGITS, preprocess_data_url
+from shared.imaging import MAX_DIGITS, decode_data_url, open_png, preprocess_png
 from web import learning, predictions
 from web.admin import admin_required
+from web.client_ids import client_id
 from web.services import current_services
 from web.stats import compute_stats, queue_state
 from web.strokes import check_strokes
@@ -27,7 +27,11 @@ MAX_PREFER_WAIT = 10
 
 def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The request's JSON object, with the required fields and no field this endpoint ignores."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        # json.loads recurses once per level: ``[[[[...]]]]`` deep enough would be a 500.
+        raise InvalidRequest("the JSON is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object (Content-Type: application/json)")
     missing = sorted(required - body.keys())
@@ -39,15 +43,22 @@ def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dic
     return body
 
 
-def client_fingerprint() -> str:
-    """A stable, non-reversible id of the client address: per-client caps, no raw IPs stored."""
-    address = request.remote_addr or "unknown"
-    return hashlib.sha256(f"digits-client:{address}".encode()).hexdigest()[:16]
+def checked_png(data_url: object) -> bytes:
+    """The PNG in a data URL, its size checked from its header: an image over the caps is
+    a 413 at once, without waiting for a decode slot (``web.decode_slots``)."""
+    settings = current_services().settings
+    png = decode_data_url(data_url, settings.max_image_bytes)
+    open_png(png, settings.max_image_side, settings.max_image_pixels)
+    return png
 
 
 def image_from(body: dict[str, Any]) -> np.ndarray:
-    settings = current_services().settings
-    return preprocess_data_url(body["image"], settings.max_image_bytes, settings.max_image_side)
+    services = current_services()
+    settings = services.settings
+    png = checked_png(body["image"])
+    return services.decodes.run(
+        preprocess_png, png, settings.max_image_side, settings.max_image_pixels
+    )
 
 
 def digit_label(value: Any, allow_null: bool = False) -> int | None:
@@ -78,11 +89,13 @@ def preferred_wait() -> int | None:
 
 
 def canvas_from(body: dict[str, Any]) -> Canvas:
-    settings = current_services().settings
+    services = current_services()
+    settings = services.settings
     if "strokes" in body:
         check_strokes(body["strokes"])
-    return preprocess_canvas_data_url(
-        body["image"], settings.max_image_bytes, settings.max_image_side, MAX_DIGITS
+    png = checked_png(body["image"])
+    return services.decodes.run(
+        preprocess_canvas_png, png, settings.max_image_side, MAX_DIGITS, settings.max_image_pixels
     )
 
 
@@ -128,7 +141,7 @@ def prediction_feedback(job_id: str) -> tuple[Response, int]:
     if not isinstance(body["consent"], bool):
         raise InvalidRequest("consent must be true or false")
     answer = predictions.record_feedback(
-        current_services(), job_id, label, body["consent"], client_fingerprint(), number
+        current_services(), job_id, label, body["consent"], client_id, number
     )
     return jsonify(answer), 202
 

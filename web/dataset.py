@@ -16,7 +16,7 @@ from typing import Any
 
 from shared import collectors, exports, fine_tune_jobs, names, sample_index, samples
 from shared.celery_config import send
-from shared.errors import InvalidRequest, NotFound, ObjectNotFound
+from shared.errors import Conflict, InvalidRequest, NotFound, ObjectNotFound, WrongDeleteToken
 from shared.names import MODEL_NAMES
 from shared.sample_index import Filter
 from web.services import Services
@@ -147,6 +147,19 @@ def delete_sample(services: Services, sample_id: str, reason: str) -> dict[str, 
     services.store.delete(samples.meta_key(sample_id))  # the sample stops existing here
     services.store.delete(samples.image_key(sample_id))
     return {"id": sample_id, "deleted": True, "moderation": record}
+
+
+def delete_own_sample(services: Services, sample_id: str, token: str) -> dict[str, Any]:
+    """The person who sent a sample deletes it with the secret they were given."""
+    try:
+        meta = _stored_meta(services, sample_id)
+    except NotFound:
+        raise Conflict(
+            "this sample is not stored yet (or no longer exists); try again in a minute"
+        ) from None
+    if not samples.token_matches(meta, token):
+        raise WrongDeleteToken("this is not the deletion token of that sample")
+    return delete_sample(services, sample_id, "deleted by the person who sent it")
 
 
 # -- export ---------------------------------------------------------------------------------

@@ -12,18 +12,21 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from shared import collectors, exports, names
 from shared.celery_config import send
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, PrivateGallery
 from shared.imaging import encode_pixels
-from shared.samples import new_meta
+from shared.samples import deletion_token, new_meta
 from web import dataset
-from web.admin import admin_required, is_admin
-from web.api import client_fingerprint, digit_label, image_from, int_arg, json_body
+from web.admin import admin_required, check_admin, is_admin
+from web.api import digit_label, image_from, int_arg, json_body
+from web.client_ids import client_id
 from web.services import current_services
 
 bp = Blueprint("dataset", __name__, url_prefix="/api")
 
 #: The header a trusted collector sends its token in (Authorization is the admin's).
 COLLECTOR_HEADER = "X-Collector-Token"
+#: The header that carries a sample's deletion secret.
+DELETE_HEADER = "X-Delete-Token"
 
 
 @bp.post("/samples")
@@ -36,14 +39,16 @@ def create_sample() -> tuple[Response, int]:
     collector = collectors.name_of(services.redis, services.store, token) if token else None
     pixels = image_from(body)
     sample_id = uuid.uuid4().hex
-    meta = new_meta(label, "collect", client_fingerprint(), collector=collector)
+    token, kept = deletion_token()
+    meta = new_meta(label, "collect", client_id(), collector=collector, delete_token_sha256=kept)
     send(
         services.celery,
         names.SAVE_SAMPLE,
         [sample_id, encode_pixels(pixels), meta],
         task_id=sample_id,  # worker logs name the sample
     )
-    answer: dict[str, Any] = {"id": sample_id}
+    # The deletion secret is shown this once; the page turns it into a link to /forget.
+    answer: dict[str, Any] = {"id": sample_id, "delete_token": token}
     if collector:
         answer["collector"] = collector
     return jsonify(answer), 202
@@ -51,8 +56,14 @@ def create_sample() -> tuple[Response, int]:
 
 @bp.get("/samples")
 def list_samples() -> Response:
-    """``?label=&source=&collector=&from=&to=&version=&hidden=&limit=&offset=``."""
-    chosen = dataset.parse_filter(request.args, is_admin())
+    """``?label=&source=&collector=&from=&to=&version=&hidden=&limit=&offset=``.
+
+    The drawings are public only with PUBLIC_GALLERY=true; otherwise admins list them.
+    """
+    admin = is_admin()
+    if not (admin or current_services().settings.public_gallery):
+        raise PrivateGallery("the samples are shown to admins only (PUBLIC_GALLERY is off)")
+    chosen = dataset.parse_filter(request.args, admin)
     limit = int_arg("limit", 50, 1, dataset.MAX_PAGE)
     offset = int_arg("offset", 0, 0, 10**9)
     return jsonify(dataset.list_samples(current_services(), chosen, limit, offset))
@@ -82,9 +93,13 @@ def moderate_sample(sample_id: str) -> Response:
 
 
 @bp.delete("/samples/<sample_id>")
-@admin_required
 def delete_sample(sample_id: str) -> Response:
-    """Delete a sample for good; ``?reason=`` is recorded with the deletion."""
+    """Delete a sample for good: an admin (``?reason=`` is recorded), or the person who
+    sent it, with the ``X-Delete-Token`` they were given."""
+    token = request.headers.get(DELETE_HEADER)
+    if token and not is_admin():
+        return jsonify(dataset.delete_own_sample(current_services(), sample_id, token))
+    check_admin()
     reason = _reason({"reason": request.args.get("reason", "")})
     return jsonify(dataset.delete_sample(current_services(), sample_id, reason))
 

@@ -25,7 +25,10 @@ def _wants_json() -> bool:
 def register(app: Flask) -> None:
     @app.errorhandler(DigitsError)
     def digits_error(exc: DigitsError) -> tuple[Response, int]:
-        return error_response(exc.http_status, exc.code, exc.message)
+        response, status = error_response(exc.http_status, exc.code, exc.message)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)

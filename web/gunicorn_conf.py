@@ -9,6 +9,11 @@ WEB_CONCURRENCY), and every Digits setting is checked here, so a missing or malf
 variable stops the master with one clear line instead of a crash loop of workers.
 """
 
+import os
+import shutil
+import tempfile
+from typing import Any
+
 from shared.settings import Settings
 
 settings = Settings.from_env()
@@ -20,6 +25,16 @@ bind = [f"{settings.bind_host}:{settings.port}"]
 worker_class = "gevent"
 workers = settings.web_concurrency
 worker_connections = settings.web_connections
+# A client that trickles its request holds a greenlet, not for long: the gevent worker
+# reads the request line and headers under a timeout of `keepalive` seconds (a new
+# connection's first request as the next; an idle keep-alive connection is closed after
+# as long) and the app gives the body 10 s more (web/body_deadline.py). These are
+# gunicorn's defaults, written out because they are now bounds we rely on: 2 s for the
+# headers, a 4 KB request line, 100 header fields of 8 KB at most.
+keepalive = 2
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 # Below the Heroku router's 30 s limit; waits end within 10 s (Prefer: wait) or 5 s (long-polls).
 timeout = 25
 # Heroku sends SIGTERM and kills 30 s later: requests in flight (10 s waits at most)
@@ -29,7 +44,10 @@ graceful_timeout = 20
 accesslog = "-"
 errorlog = "-"
 loglevel = settings.log_level.lower()
-forwarded_allow_ips = "*"
+# X-Forwarded-Proto is believed only behind a trusted proxy (Heroku's router, which
+# gunicorn sees as its peer): with TRUSTED_PROXY_HOPS=0 clients reach gunicorn directly
+# and could claim HTTPS. The client address itself is the app's business (ProxyFix).
+forwarded_allow_ips = "*" if settings.trusted_proxy_hops else "127.0.0.1"
 # The platform manages the process; gunicorn 24+'s control socket in $HOME would only
 # collide between two gunicorns on one machine (tests, benchmarks). Older versions ignore it.
 control_socket_disable = True
@@ -63,3 +81,29 @@ logconfig_dict = {
         "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
     },
 }
+
+
+# Request metrics (web/metrics.py): each gevent process counts into prometheus_client's
+# files in a directory of this server's own, emptied at each start (counts of an earlier
+# run must not be added in), and a scrape of any process adds every one up.
+# prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported: gunicorn sets it
+# (raw_env) in the master, before the workers fork and import the app.
+metrics_dir = os.path.join(tempfile.gettempdir(), f"digits-metrics-{os.getpid()}")
+raw_env = [f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}"]
+
+
+def on_starting(server: Any) -> None:
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # a killed server's of the same pid
+    os.makedirs(metrics_dir)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """prometheus_client's bookkeeping for a process gone (its live gauges; its counts stay)."""
+    # Imported here, not above: the master imports it only once a worker has exited.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, metrics_dir)
+
+
+def on_exit(server: Any) -> None:
+    shutil.rmtree(metrics_dir, ignore_errors=True)

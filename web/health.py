@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from shared import sample_backlog
 from web.services import Services, current_services
 
 bp = Blueprint("health", __name__)
@@ -29,6 +31,9 @@ FORGET_AFTER = 60
 def answering_workers(services: Services) -> list[str] | None:
     """Names of the Celery workers that answered the last ping, None until one has ended.
 
+    A name is the part of the Celery node name before ``@`` (the dyno, ``worker.1``):
+    the host after it is not for the public stats page or health check.
+
     Never waits for a ping: a page request must not cost half a second, nor be a way to
     make the server ping workers (one ping at a time in the whole stack, SET NX).
     """
@@ -43,12 +48,38 @@ def answering_workers(services: Services) -> list[str] | None:
 
 def _ping(services: Services) -> None:
     try:
-        replies = services.celery.control.ping(timeout=PING_TIMEOUT)
-        names = sorted(name for reply in replies for name in reply)
+        # A broker connection of its own, closed after: the ping holds it while it waits
+        # for replies and takes a producer from the pool (BROKER_POOL_LIMIT, one) too.
+        with services.celery.connection_for_write() as connection:
+            replies = services.celery.control.ping(timeout=PING_TIMEOUT, connection=connection)
+        names = sorted(name.partition("@")[0] for reply in replies for name in reply)
         answer = json.dumps({"names": names, "at": time.time()})
         services.redis.set(WORKERS_KEY, answer, ex=FORGET_AFTER)
     except Exception:  # Redis or the broker is down: the next reader tries again
         log.warning("pinging the workers failed", exc_info=True)
+
+
+#: A store check's answer is reused for this long: a real write and read per call would
+#: make /healthz a way to load the store.
+STORE_CHECK_SECONDS = 5.0
+_store_checks: dict[int, tuple[float, str]] = {}
+
+
+def store_check(services: Services) -> str:
+    """Write a small object and read it back (a ping proves less than that), at most once
+    per STORE_CHECK_SECONDS in a process."""
+    checked = _store_checks.get(id(services))
+    if checked is not None and time.monotonic() - checked[0] < STORE_CHECK_SECONDS:
+        return checked[1]
+    key = f"health/{os.getpid()}-{id(services)}.txt"
+    written = str(time.time()).encode()
+    try:
+        services.store.put_bytes(key, written, "text/plain")
+        state = "ok" if services.store.get_bytes(key) == written else "down: read back other bytes"
+    except Exception as exc:
+        state = f"down: {type(exc).__name__}"
+    _store_checks[id(services)] = (time.monotonic(), state)
+    return state
 
 
 def check_health(services: Services) -> dict[str, Any]:
@@ -59,12 +90,11 @@ def check_health(services: Services) -> dict[str, Any]:
         checks["redis"] = "ok"
     except Exception as exc:  # any failure is a "down" dependency, reported not raised
         checks["redis"] = f"down: {type(exc).__name__}"
-    try:
-        services.store.ping()
-        checks["store"] = "ok"
-    except Exception as exc:
-        checks["store"] = f"down: {type(exc).__name__}"
+    checks["store"] = store_check(services)
     if checks["redis"] == "ok":
+        waiting = sample_backlog.waiting(services.redis)
+        checks["samples_waiting"] = waiting
+        checks["samples"] = "ok" if not waiting else f"{waiting} waiting for the store"
         try:
             workers = answering_workers(services)
             if workers is None:
@@ -83,4 +113,6 @@ def check_health(services: Services) -> dict[str, Any]:
 def healthz() -> tuple[Response, int]:
     checks = check_health(current_services())
     healthy = all(checks[part] == "ok" for part in ("redis", "store", "workers"))
-    return jsonify(status="ok" if healthy else "down", checks=checks), 200 if healthy else 503
+    # Samples waiting for the store are kept safe: a warning to act on, not an outage.
+    status = "down" if not healthy else "degraded" if checks.get("samples_waiting") else "ok"
+    return jsonify(status=status, checks=checks), 200 if healthy else 503

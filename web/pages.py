@@ -113,3 +113,13 @@ def stats() -> str:
 def about() -> str:
     """What Digits is, how it works, and where its data comes from."""
     return render_template("about.html")
+
+
+@bp.get("/forget")
+def forget() -> str:
+    """Delete a drawing you sent, with the link you were given (not in the navbar).
+
+    The link is /forget#<sample id>.<secret>: a fragment never reaches the server, so the
+    secret stays out of access logs; forget.js reads it and sends the DELETE.
+    """
+    return render_template("forget.html")

@@ -11,6 +11,7 @@ import json
 import queue
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from shared.celery_config import send
 from shared.errors import Conflict, NotFound
 from shared.imaging import MAX_IMAGES, decode_digits, encode_pixels, png_data_url
 from shared.names import MODEL_NAMES
-from shared.samples import new_meta
+from shared.samples import deletion_token, new_meta
 from web import stats
 from web.services import Services
 
@@ -174,10 +175,12 @@ def record_feedback(
     job_id: str,
     label: int | None,
     consent: bool,
-    client: str,
+    client: Callable[[], str],
     number: str | None = None,
 ) -> dict[str, Any]:
     """Count the feedback towards accuracy and, with consent, store the drawings as samples.
+
+    ``client`` gives the sender's id; called only when a drawing is stored.
 
     ``label`` is the verdict on the canvas read as one digit (None: not a digit);
     ``number``, when given, the right number: if it has as many digits as were found,
@@ -204,11 +207,14 @@ def record_feedback(
     given = {"label": label, "number": number, "consent": consent}
     if not services.redis.hsetnx(key, "feedback", json.dumps(given)):
         raise Conflict("feedback for this prediction was already received")
+    deletions = []
     try:
         if consent:
             for sample_id, image, digit, predicted in verdicts:
-                sample = new_meta(digit, "feedback", client, predictions=predicted)
+                token, kept = deletion_token()
+                sample = new_meta(digit, "feedback", client(), predicted, delete_token_sha256=kept)
                 send(services.celery, names.SAVE_SAMPLE, [sample_id, encode_pixels(image), sample])
+                deletions.append({"id": sample_id, "delete_token": token})
         for event_id, _, digit, predicted in verdicts:
             stats.add_feedback(services.redis, event_id, digit, predicted)
         if number is None and "shadow" in result:  # a live challenger read it too
@@ -220,7 +226,9 @@ def record_feedback(
     except Exception:
         services.redis.hdel(key, "feedback")  # not accepted: the client may send it again
         raise
-    return {"id": job_id, "stored": consent and bool(verdicts), "samples": len(verdicts) * consent}
+    stored = consent and bool(verdicts)
+    # Each stored drawing's deletion secret, shown this once (only its hash is kept).
+    return {"id": job_id, "stored": stored, "samples": len(deletions), "deletions": deletions}
 
 
 def _predicted(readings: dict[str, Any]) -> dict[str, dict[str, int]]:

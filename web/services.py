@@ -11,6 +11,7 @@ from flask import current_app
 from shared.celery_config import SOCKET_TIMEOUT, make_celery, ssl_options
 from shared.settings import Settings
 from shared.storage import Store, open_store
+from web.decode_slots import DecodeSlots
 from web.prediction_sender import PredictionSender
 from web.result_listener import ResultListener
 
@@ -28,6 +29,8 @@ class Services:
     results: ResultListener
     #: Sends the predictions accepted together as one message.
     sender: PredictionSender
+    #: At most MAX_DECODES images decoded at once in the process.
+    decodes: DecodeSlots
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -65,6 +68,7 @@ class Services:
             store=open_store(settings.storage_url, settings.s3_endpoint_url),
             results=results,
             sender=sender,
+            decodes=DecodeSlots(settings.max_decodes, settings.decode_wait),
         )
 
 

@@ -135,7 +135,8 @@ def samples_per_digit(client: redis.Redis) -> dict[str, int]:
 def samples_per_collector(services: Services) -> dict[str, int]:
     """What each trusted collector contributed (visible samples)."""
     collectors.load(services.redis, services.store)
-    names = sorted(m.decode() for m in services.redis.smembers(collectors.NAMES_KEY))
+    members = services.redis.smembers(collectors.NAMES_KEY)
+    names = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
     return sample_index.collector_counts(services.redis, names)
 
 

@@ -9,24 +9,49 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_failure,
+    task_retry,
+    worker_ready,
+)
 
-from shared import registry, sample_index
+from shared import metrics, registry, sample_index
 from shared.celery_config import make_celery, ssl_options
 from shared.logs import celery_handlers_to_stdout
 from shared.storage import open_store
-from worker.clients import settings
+from worker.clients import redis_client, settings
 
 log = logging.getLogger(__name__)
+#: The kombu Redis transport options naming its bookkeeping of unacknowledged jobs.
+UNACKED_KEYS = ("unacked_key", "unacked_index_key", "unacked_mutex_key")
 
 
-def make_worker_app(main: str, tasks_module: str, **conf: Any) -> Celery:
-    """A worker's Celery app running the tasks of ``tasks_module``; ``conf`` adds app-only settings."""
+def make_worker_app(
+    main: str, tasks_module: str, visibility_timeout: int, unacked_prefix: str = "", **conf: Any
+) -> Celery:
+    """A worker's Celery app running the tasks of ``tasks_module``; ``conf`` adds app-only settings.
+
+    ``visibility_timeout``: how long a job this app holds may stay unacknowledged before
+    another process of the stack hands it out again. Kombu keeps unacknowledged jobs in
+    one hash (``unacked``) and any consumer restores those older than *its own* timeout,
+    so an app with another timeout keeps its own hash (``unacked_prefix``): the predict
+    worker's short one must never hand out a fine-tune that is still running.
+    """
     app = make_celery(settings(), main)
+    transport = {**app.conf.broker_transport_options, "visibility_timeout": visibility_timeout}
+    if unacked_prefix:
+        transport.update({key: f"{unacked_prefix}{key}" for key in UNACKED_KEYS})
+    app.conf.broker_transport_options = transport
     app.conf.update(
         include=[tasks_module],
         # One task at a time per process: a long job must not hold short ones hostage.
         worker_prefetch_multiplier=1,
+        # No one reads a Celery result (web has no result backend; predictions and jobs
+        # keep records of their own): storing none saves a Redis key per task and the
+        # result backend's connection.
+        task_ignore_result=True,
         # Heroku sends SIGTERM and kills 30 s later: requeue unfinished work before that.
         worker_soft_shutdown_timeout=15.0,
         **conf,
@@ -37,6 +62,27 @@ def make_worker_app(main: str, tasks_module: str, **conf: Any) -> Celery:
 # Platforms read stdout, one line per event: Celery's handlers write multi-line tracebacks to stderr.
 after_setup_logger.connect(celery_handlers_to_stdout)
 after_setup_task_logger.connect(celery_handlers_to_stdout)
+
+
+@task_failure.connect
+def count_failure(sender: Any = None, **_: Any) -> None:
+    """A task that failed for good, in the workers' metrics (web exports them)."""
+    count_task("task_failures", sender)
+
+
+@task_retry.connect
+def count_retry(sender: Any = None, **_: Any) -> None:
+    """A task's retry, in the workers' metrics."""
+    count_task("task_retries", sender)
+
+
+def count_task(metric: str, task: Any) -> None:
+    """One more of ``metric`` for the task (the signals' sender)."""
+    label = metrics.task_label(getattr(task, "name", None))
+    try:
+        metrics.add(redis_client(), metrics.Tally().count(metric, task=label))
+    except Exception:  # Redis down: the failure is logged anyway, the count is an aid
+        log.warning("counting a task %s failed", metric, exc_info=True)
 
 
 @worker_ready.connect
@@ -67,6 +113,8 @@ def rebuild_sample_index(**_: Any) -> None:
         except Exception:  # the index is an aid: a failed rebuild must not stop the worker
             log.exception("rebuilding the sample index failed")
             return
+        finally:
+            client.close()  # a connection no one would use again
         if done is not None:
             log.info("rebuilt the sample index: %s", done)
 

@@ -6,9 +6,14 @@ from functools import cache
 
 import redis
 
-from shared.celery_config import ssl_options
+from shared.celery_config import SOCKET_TIMEOUT, ssl_options
 from shared.settings import Settings
 from shared.storage import Store, open_store
+
+#: Redis connections of a worker process's own client: a batch's delivery or a sample's
+#: index write is one round trip, so one serves eight threads, which take turns (README,
+#: "Redis on a small plan").
+REDIS_CONNECTIONS = 1
 
 
 @cache
@@ -25,6 +30,13 @@ def store() -> Store:
 
 @cache
 def redis_client() -> redis.Redis:
-    """Job records and counters (the broker connection is Celery's own)."""
+    """Job records and counters (the broker connection is Celery's own).
+
+    At most REDIS_CONNECTIONS connections, whatever the worker's concurrency: a thread
+    waits (up to SOCKET_TIMEOUT) for a free one, as web's requests do.
+    """
     url = settings().redis_url
-    return redis.Redis.from_url(url, **(ssl_options(url) or {}))
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=SOCKET_TIMEOUT, **(ssl_options(url) or {})
+    )
+    return redis.Redis(connection_pool=pool)

@@ -3,5 +3,9 @@
 from __future__ import annotations
 
 from worker.celery_base import make_worker_app
+from worker.clients import settings
 
-app = make_worker_app("digits-predict", "worker.predict.tasks")
+# Short jobs: one held by a worker that died goes to another within minutes.
+app = make_worker_app(
+    "digits-predict", "worker.predict.tasks", settings().worker_visibility_timeout
+)

@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import Counter
 from functools import cache
 from typing import Any
 
 import numpy as np
+from celery.signals import worker_ready
 
 from shared import (
     challengers,
     exports,
     fine_tune_jobs,
+    metrics,
     names,
     number_reading,
     prediction_records,
+    sample_backlog,
     sample_index,
 )
 from shared.batching import MicroBatcher
 from shared.errors import DigitsError, InvalidImage
 from shared.imaging import MAX_IMAGES, decode_digits, decode_pixels
 from shared.number_reading import Readings
-from shared.samples import write_sample
+from shared.samples import SOURCES, write_sample
 from worker.clients import redis_client, settings, store
 from worker.predict.celery import app
 from worker.predict.inference import ModelCache, predict_digits
 
 log = logging.getLogger(__name__)
+#: Seconds between two tries of the samples the store refused.
+BACKLOG_EVERY = 10.0
 
 
 @cache
@@ -54,21 +62,30 @@ def batcher() -> MicroBatcher[tuple[np.ndarray, bool], dict[str, Any]]:
 # to the waiting web processes in one round trip (shared.prediction_records.deliver).
 @app.task(name=names.PREDICT_BATCH, ignore_result=True)
 def predict_batch(reply_to: str, jobs: list[list[Any]]) -> int:
-    """Run both models on a batch of [job id, pixels, readings] from one web process; deliver."""
-    outcomes = predict_outcomes(jobs)
-    delivered = prediction_records.deliver(redis_client(), reply_to, outcomes)
+    """Run both models on a batch of [job id, pixels, readings] from one web process; deliver.
+
+    The batch's metrics travel with its outcomes: no round trip of their own.
+    """
+    tally = metrics.Tally().observe("predict_batch_jobs", len(jobs))
+    outcomes = predict_outcomes(jobs, tally)
+    codes = Counter(o["error"]["code"] if "error" in o else "ok" for o in outcomes.values())
+    for code, count in codes.items():
+        tally.count("prediction_jobs", count, outcome=code)
+    delivered = prediction_records.deliver(redis_client(), reply_to, outcomes, tally)
     if delivered < len(outcomes):
         log.info("%d of %d predictions had no record left", len(outcomes) - delivered, len(jobs))
     return delivered
 
 
-def predict_outcomes(jobs: list[list[Any]]) -> dict[str, dict[str, Any]]:
+def predict_outcomes(
+    jobs: list[list[Any]], tally: metrics.Tally | None = None
+) -> dict[str, dict[str, Any]]:
     """Each job's outcome: its result, or an error for this job alone (a bad image).
 
     A job is [id, pixels, readings]: the images are the whole canvas read as one digit,
     then the digits found on it; ``readings`` the ways to read the number, of which the
     surest is kept (``shared.number_reading``). The images of every job go through the
-    models as one batch.
+    models as one batch; ``tally`` counts the images each model version read.
     """
     outcomes: dict[str, dict[str, Any]] = {}
     images: dict[str, np.ndarray] = {}
@@ -102,12 +119,29 @@ def predict_outcomes(jobs: list[list[Any]]) -> dict[str, dict[str, Any]]:
             failed = {"code": "prediction_failed", "message": "the worker could not run the models"}
             outcomes.update((job_id, {"error": failed}) for job_id in images)
         else:
+            if tally is not None:
+                count_images(tally, answers)
             start = 0
             for job_id, stack in images.items():
                 mine = answers[start : start + len(stack)]
                 start += len(stack)
                 outcomes[job_id] = {"result": read_number(mine, readings[job_id])}
     return outcomes
+
+
+def count_images(tally: metrics.Tally, answers: list[dict[str, Any]]) -> None:
+    """Each image read, under the version of each model that read it (a challenger apart).
+
+    Versions are counted first: a few field names per batch, not one per image.
+    """
+    for name in names.MODEL_NAMES:
+        for version, images in Counter(answer[name]["version"] for answer in answers).items():
+            tally.count("predictions", images, model=name, version=version)
+        shadows = Counter(
+            a["shadow"][name]["version"] for a in answers if name in a.get("shadow", ())
+        )
+        for version, images in shadows.items():
+            tally.count("shadow_predictions", images, model=name, version=version)
 
 
 def read_number(answers: list[dict[str, Any]], readings: Readings) -> dict[str, Any]:
@@ -131,19 +165,75 @@ def read_number(answers: list[dict[str, Any]], readings: Readings) -> dict[str, 
     retry_jitter=True,
     max_retries=20,
 )
-def save_sample(sample_id: str, pixels: str, meta: dict[str, Any]) -> dict[str, str]:
-    """Store a labelled sample; idempotent, so a redelivery rewrites the same keys."""
+def save_sample(sample_id: str, pixels: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """Store a labelled sample; idempotent, so a redelivery rewrites the same keys.
+
+    A store that refuses it does not lose it: the job waits in the backlog (Redis, no
+    TTL) until the store takes it. Only a Redis failure is left to Celery's retries.
+    """
     image = decode_pixels(pixels)
+    try:
+        write_sample(store(), sample_id, image, meta)
+    except DigitsError:  # a malformed job is refused, not parked for ever
+        raise
+    except Exception:
+        log.warning("the store refused sample %s; kept in the backlog", sample_id, exc_info=True)
+        sample_backlog.push(redis_client(), sample_id, pixels, meta)
+        metrics.add(redis_client(), metrics.Tally().count("samples_backlogged"))
+        return {"id": sample_id, "backlog": True}
+    after_stored(sample_id, image, meta)
+    return {"id": sample_id}
+
+
+def after_stored(sample_id: str, image: np.ndarray, meta: dict[str, Any]) -> None:
+    """What follows a stored sample: its race pair, the index, the fine-tune count."""
     if meta.get("source") == "collect":
         race_collected(sample_id, image, meta.get("label"))
-    write_sample(store(), sample_id, image, meta)
     if sample_index.add(redis_client(), sample_id, meta):
         maybe_write_manifest()
+        source = meta.get("source")
+        tally = metrics.Tally().count(
+            "samples_stored", source=source if source in SOURCES else "other"
+        )
+        metrics.add(redis_client(), tally)
     log.info(
         "stored sample %s label=%s source=%s", sample_id, meta.get("label"), meta.get("source")
     )
     maybe_start_fine_tune(sample_id)
-    return {"id": sample_id}
+
+
+def drain_backlog() -> int:
+    """Try the backlog's oldest samples again; how many the store took."""
+    client, taken = redis_client(), 0
+    for raw, entry in sample_backlog.oldest(client):
+        image = decode_pixels(entry["pixels"])
+        try:
+            write_sample(store(), entry["id"], image, entry["meta"])
+        except Exception:  # still down: keep it, and stop this pass
+            log.warning(
+                "the store still refuses samples; %s waiting", sample_backlog.waiting(client)
+            )
+            break
+        after_stored(entry["id"], image, entry["meta"])
+        sample_backlog.done(client, raw)  # last: a failure above leaves it to retry
+        taken += 1
+    return taken
+
+
+@worker_ready.connect
+def start_backlog_drain(**_: Any) -> None:
+    """Every BACKLOG_EVERY seconds, in a thread of this worker, retry parked samples."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(BACKLOG_EVERY)
+            try:
+                if drain_backlog():
+                    log.info("stored samples from the backlog")
+            except Exception:  # Redis down: try again next time
+                log.warning("draining the sample backlog failed", exc_info=True)
+
+    threading.Thread(target=loop, name="sample-backlog", daemon=True).start()
 
 
 def maybe_write_manifest() -> None:
@@ -173,13 +263,16 @@ def race_collected(sample_id: str, image: np.ndarray, label: int | None) -> None
 
 
 def maybe_start_fine_tune(sample_id: str) -> None:
-    """Every FINE_TUNE_EVERY new labelled samples, start a fine-tune unless one runs.
+    """Every FINE_TUNE_EVERY new labelled samples, start a fine-tune unless one runs or
+    one started automatically less than FINE_TUNE_MIN_INTERVAL seconds ago.
 
-    "Not a digit" (label None) is a label too: fine-tunes learn refusals from it.
+    Until then the samples keep accumulating as pending. "Not a digit" (label None) is a
+    label too: fine-tunes learn refusals from it.
     """
     client, every = redis_client(), settings().fine_tune_every
     if fine_tune_jobs.note_new_sample(client, sample_id, every):
-        job_id = fine_tune_jobs.enqueue(client, app, reason="samples")
+        interval = settings().fine_tune_min_interval
+        job_id = fine_tune_jobs.enqueue_automatic(client, app, interval)
         if job_id is not None:
             log.info("started fine-tune %s after %s new samples", job_id, every)
 

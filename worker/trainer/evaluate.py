@@ -137,7 +137,7 @@ def evaluate(
     render_seconds = time.perf_counter() - started
     x_negatives, kinds = make_negatives(negatives, "held_out")
     figures: dict[str, Any] = {
-        "mnist": mnist_path,
+        "mnist": Path(mnist_path).name,  # the file, not the folders of this machine
         "digits": int(len(x_test)),
         "seed": seed,
         "canvas_style": {

@@ -33,7 +33,14 @@ from worker.trainer.builders import BUILDERS
 from worker.trainer.conversion import to_tflite
 from worker.trainer.evaluate import accuracy_report
 from worker.trainer.fine_tuning import MNIST_HOLDOUT
-from worker.trainer.mnist import REPLAY_FILE, Mnist, ReplayNegatives, load_mnist, write_replay_set
+from worker.trainer.mnist import (
+    REPLAY_FILE,
+    Mnist,
+    ReplayNegatives,
+    load_mnist,
+    source_name,
+    write_replay_set,
+)
 from worker.trainer.model_card import ATTRIBUTION, model_card
 from worker.trainer.negatives import SEEDS, make_negatives
 from worker.trainer.training import train_model, validation_set
@@ -163,7 +170,7 @@ def train_one(
         "model": name,
         "data": {
             "name": "MNIST" + (" (quick sample)" if args.quick else ""),
-            "source": args.mnist or "keras.datasets.mnist",
+            "source": f"{source_name(args.mnist)} ({len(data.x_train):,} training digits)",
             "train_digits": int(len(data.x_train)),
             "test_digits": int(len(data.x_test)),
             "license": ATTRIBUTION,
@@ -185,6 +192,24 @@ def train_one(
     }
     (out / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+#: Options whose value is a path on the machine that trains.
+PATH_OPTIONS = ("--mnist", "--out")
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command line as the metrics and the card record it: paths cut to their last
+    part, since the folders of the machine that trained are nobody's business."""
+    words: list[str] = []
+    for word in argv:
+        option, equals, value = word.partition("=")
+        if words and words[-1] in PATH_OPTIONS:
+            word = Path(word).name
+        elif equals and option in PATH_OPTIONS:
+            word = f"{option}={Path(value).name}"
+        words.append(word)
+    return shlex.join([*PROG.split(), *words])
 
 
 def replay_negatives(mnist: Mnist, gate_digits: int, count: int, digits: int) -> ReplayNegatives:
@@ -243,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         write_replay_set(mnist, Path(args.out), args.train, args.test, extras)
         print(f"wrote {args.out}", flush=True)
         return 0
-    command = shlex.join([*PROG.split(), *(sys.argv[1:] if argv is None else argv)])
-    train(args, command)
+    train(args, recorded_command(sys.argv[1:] if argv is None else argv))
     return 0
 
 

@@ -42,6 +42,12 @@ def load_mnist(path: str | None = None) -> Mnist:
     )
 
 
+def source_name(path: str | None) -> str:
+    """Where MNIST came from, as a record names it: the file's name, not the folder it was
+    in on the machine that trained (records are public: /api/models, the model card)."""
+    return Path(path).name if path else "keras.datasets.mnist"
+
+
 def load_base_data(mnist_path: str, weights_dir: str) -> Mnist:
     """MNIST from MNIST_PATH, else the replay set shipped beside the weights."""
     return load_mnist(mnist_path or str(Path(weights_dir) / REPLAY_FILE))

@@ -36,6 +36,7 @@ from worker.trainer.mnist import (
     Mnist,
     load_base_data,
     load_replay_negatives,
+    source_name,
     to_inputs,
 )
 from worker.trainer.negatives import SEEDS, make_negatives
@@ -94,11 +95,11 @@ class RetrainData:
         return np.asarray(copies.reshape(n_user, self.repeats).any(axis=1))
 
 
-def mnist_source(mnist_path: str, weights_dir: str) -> str:
-    """Where ``load_base_data`` reads MNIST from, for the record."""
+def mnist_source(mnist_path: str) -> str:
+    """Where ``load_base_data`` reads MNIST from, for the record: file names, no folders."""
     if mnist_path:
-        return mnist_path
-    return f"{weights_dir}/{REPLAY_FILE} (the replay set shipped beside the weights)"
+        return source_name(mnist_path)
+    return f"{REPLAY_FILE} (the replay set shipped beside the weights)"
 
 
 def build_retrain_data(
@@ -283,7 +284,7 @@ def run_retrain(
         base = load_base_data(mnist_path, weights_dir)
         extras = load_replay_negatives(weights_dir)
         user = load_all_user_samples(store)
-        source = mnist_source(mnist_path, weights_dir)
+        source = mnist_source(mnist_path)
         data = build_retrain_data(base, user, source, mnist_limit, user_repeats)
         holdout = make_holdout(base, user, extras)
         plan = {name: epochs or DEFAULT_EPOCHS[name] for name in start.names}

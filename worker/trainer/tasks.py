@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared import fine_tune_jobs, names
+from shared import fine_tune_jobs, metrics, names
+from shared.errors import describe_error
 from worker.clients import redis_client, settings, store
 from worker.trainer.celery import app
 from worker.trainer.fine_tuning import run_fine_tune
@@ -36,6 +37,7 @@ def run_job(job_id: str, train: Train) -> dict[str, Any]:
         return {"id": job_id, "status": "failed"}
     pending = fine_tune_jobs.pending_samples(client)
     fine_tune_jobs.update(client, job_id, status="running", started_at=time.time())
+    started = time.monotonic()
 
     def report(step: int, total: int, loss: float) -> None:
         fine_tune_jobs.update(client, job_id, step=step, total=total, loss=round(loss, 5))
@@ -43,14 +45,24 @@ def run_job(job_id: str, train: Train) -> dict[str, Any]:
     try:
         outcome = train(report, job, pending)
     except Exception as exc:
-        fine_tune_jobs.finish(client, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        # The record is public (GET /api/fine-tunes/<id>): no paths or hosts in it; the
+        # exception, raised again, is logged whole.
+        fine_tune_jobs.finish(client, job_id, "failed", error=describe_error(exc))
+        count_job(job["kind"], "failed", time.monotonic() - started)
         raise
     used = outcome.pop("used_sample_ids")
     fine_tune_jobs.finish(client, job_id, outcome["outcome"], result=outcome)
+    count_job(job["kind"], outcome["outcome"], time.monotonic() - started)
     if not outcome["skipped"]:  # a racing model has not seen them yet: they stay new
         fine_tune_jobs.clear_pending(client, pending)
     log.info("%s %s %s in %s s", job["kind"], job_id, outcome["outcome"], outcome["seconds"])
     return {"id": job_id, "status": outcome["outcome"], "samples": len(used)}
+
+
+def count_job(kind: str, outcome: str, seconds: float) -> None:
+    """The job's outcome and duration in the workers' metrics (web exports them)."""
+    tally = metrics.Tally().count("training_jobs", kind=kind, outcome=outcome)
+    metrics.add(redis_client(), tally.observe("training_job_seconds", seconds, kind=kind))
 
 
 @app.task(

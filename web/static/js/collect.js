@@ -20,6 +20,8 @@ const counter = $("saved-count");
 const tokenField = $("collector-token");
 const tokenForget = $("collector-forget");
 const tokenState = $("collector-state");
+const forgetLast = $("forget-last");
+const forgetLastLink = $("forget-last-link");
 
 // Kept in the tab's storage across reloads; where that is refused, the page counts alone.
 let savedCount = Number(tabStorage.get(COUNT_KEY)) || 0;
@@ -73,6 +75,14 @@ tokenForget.addEventListener("click", () => {
   tokenField.focus();
 });
 
+// The delete link of the drawing just saved: /forget#<id>.<secret>, the secret in the
+// fragment so it never reaches a server log. The API shows the secret only this once.
+function showForgetLink(answer) {
+  forgetLast.hidden = !answer?.delete_token;
+  if (forgetLast.hidden) return;
+  forgetLastLink.href = `${config.forgetUrl}#${answer.id}.${answer.delete_token}`;
+}
+
 const selectedLabel = () => document.querySelector('input[name="label"]:checked')?.value ?? null;
 
 async function saveSample() {
@@ -97,6 +107,7 @@ async function saveSample() {
       ? t("collect.saved_as", { label, collector: answer.collector })
       : t("collect.saved", { label });
     setStatus(status, "saved", saved);
+    showForgetLink(answer);
   } catch (err) {
     setStatus(status, "error", errorMessage(err));
     if (err.code === "invalid_collector_token") {

@@ -253,6 +253,20 @@ function resetFeedback(agreed, numberText) {
   wrong.setAttribute("aria-expanded", String(!many && agreed === null));
   $("feedback-pick").textContent = agreed === null ? t("feedback.disagree") : $("feedback-pick").dataset.text;
   setStatus(feedbackStatus, "idle");
+  showForgetLinks([]);
+}
+
+// A delete link per drawing stored with consent (one per digit of a number, in order):
+// /forget#<id>.<secret>, the secret in the fragment so it never reaches a server log.
+// The API shows each secret only this once.
+function showForgetLinks(deletions) {
+  const links = deletions.map(({ id, delete_token: token }, i) => {
+    const text = deletions.length > 1 ? t("forget.link_digit", { index: i + 1 }) : t("forget.link");
+    const href = `${config.forgetUrl}#${id}.${token}`;
+    return el("li", { class: "list-inline-item" }, el("a", { href, target: "_blank", rel: "noopener" }, text));
+  });
+  $("feedback-forget-links").replaceChildren(...links);
+  $("feedback-forget").hidden = links.length === 0;
 }
 $("feedback-pick").dataset.text = $("feedback-pick").textContent;
 
@@ -271,6 +285,7 @@ async function sendFeedback(verdict) {
     let message = t(consent ? "feedback.used" : "feedback.not_stored");
     if ("number" in verdict) message = t(answer.samples > 0 ? "feedback.number_used" : "feedback.number_counted");
     setStatus(feedbackStatus, "done", message);
+    showForgetLinks(answer.deletions ?? []);
   } catch (err) {
     setStatus(feedbackStatus, "error", errorMessage(err));
     for (const control of controls) control.disabled = false;

@@ -10,8 +10,9 @@ import { $, cloneTemplate, config, el, setStatus, slot } from "./ui.js";
 
 const pageSize = Number(config.pageSize || 48);
 const POLL_MS = 1000;
-// Typing a token changes it at every key: ask for the collectors once the typing stops.
-const COLLECTORS_DELAY_MS = 500;
+// Typing a token changes it at every key: ask for the collectors (and a private gallery's
+// listing) once the typing stops.
+const TOKEN_DELAY_MS = 500;
 const grid = $("samples-grid");
 const summary = $("samples-summary");
 const adminStatus = $("admin-status");
@@ -26,6 +27,10 @@ let counting = null; // AbortController of the counts being fetched
 let isAdmin = false;
 let exporting = false; // a background export is being followed
 let collectorsTimer = null;
+let listingTimer = null;
+// The server shows the drawings to admins only (PUBLIC_GALLERY off): learnt from a 401
+// private_gallery, then the listing follows the token.
+let galleryPrivate = false;
 
 // The label as a tile shows it: the digit, or ✕ for "not a digit" (label null).
 const labelText = (sample) => (sample.label === null || sample.label === undefined ? "✕" : String(sample.label));
@@ -72,7 +77,8 @@ async function loadPage() {
   loading?.abort();
   const controller = (loading = new AbortController());
   const url = withFilters(config.samplesUrl);
-  // Hidden samples are an admin listing: only then does the page send the admin header.
+  // With a token the listing is the admin's: a private gallery shows its drawings to admins
+  // only, and hidden samples are listed for them alone.
   const hidden = isAdmin && hiddenBox.checked;
   if (hidden) url.searchParams.set("hidden", "1");
   url.searchParams.set("limit", String(pageSize));
@@ -80,7 +86,7 @@ async function loadPage() {
   grid.setAttribute("aria-busy", "true");
   summary.textContent = t("samples.loading");
   try {
-    const page = await (hidden ? adminRequest : request)(url, { signal: controller.signal });
+    const page = await (isAdmin ? adminRequest : request)(url, { signal: controller.signal });
     // Hiding or deleting the last samples of the last page leaves it empty: go back.
     if (!page.samples.length && page.total > 0 && offset > 0) {
       offset = Math.floor((page.total - 1) / pageSize) * pageSize;
@@ -101,12 +107,23 @@ async function loadPage() {
   } catch (err) {
     if (controller.signal.aborted) return;
     summary.textContent = errorMessage(err);
+    if (err.code === "private_gallery") showPrivateGallery();
   } finally {
     if (loading === controller) {
       loading = null;
       grid.removeAttribute("aria-busy");
     }
   }
+}
+
+// No drawings for this visitor: say why, and what opens them. A token that was sent and
+// refused is what to fix, rather than a missing one.
+function showPrivateGallery() {
+  galleryPrivate = true;
+  grid.replaceChildren();
+  $("samples-prev").disabled = true;
+  $("samples-next").disabled = true;
+  if (isAdmin) summary.textContent = t("error.unauthorized");
 }
 
 // ---- the counts -------------------------------------------------------------------------
@@ -376,9 +393,17 @@ onAdminChange((hasToken) => {
   for (const button of exportButtons) button.disabled = !hasToken;
   backgroundButton.disabled = !hasToken || exporting;
   hiddenBox.disabled = !hasToken;
+  // A private gallery opens with the token and closes without it.
+  clearTimeout(listingTimer);
+  if (galleryPrivate) {
+    listingTimer = setTimeout(() => {
+      offset = 0;
+      loadPage();
+    }, TOKEN_DELAY_MS);
+  }
   clearTimeout(collectorsTimer);
   if (hasToken) {
-    collectorsTimer = setTimeout(loadCollectors, COLLECTORS_DELAY_MS);
+    collectorsTimer = setTimeout(loadCollectors, TOKEN_DELAY_MS);
   } else {
     collectorsList.replaceChildren();
     $("collector-issued").hidden = true;
