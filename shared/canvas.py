@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from shared.errors import CanvasTooWide, EmptyCanvas
-from shared.imaging import decode_data_url, ink_from_image, load_png, to_mnist
+from shared.imaging import check_readable, decode_data_url, ink_from_image, load_png, to_mnist
 from shared.segmentation import Box, ink_box, segment
 
 #: A canvas may be at most this many times as wide as it is high (a row of digits).
@@ -44,9 +44,13 @@ class Canvas:
 
 
 def preprocess_canvas_png(
-    png: bytes, max_side: int, max_parts: int, max_pixels: int | None = None
-) -> Canvas:
-    """PNG bytes to the whole canvas as one 28x28 digit plus the digits found on it."""
+    png: bytes, max_side: int, max_parts: int, max_pixels: int | None = None,
+    readable: bool = False,
+) -> Canvas:  # fmt: skip
+    """PNG bytes to the whole canvas as one 28x28 digit plus the digits found on it.
+
+    ``readable``: refuse ink too small to read (``imaging.check_readable``), as web does.
+    """
     image = load_png(png, max_side, max_pixels)
     width, height = image.size
     if width > MAX_ASPECT * height:
@@ -54,6 +58,8 @@ def preprocess_canvas_png(
             f"the canvas is {width}x{height}; it may be at most {MAX_ASPECT} times as wide as high"
         )
     ink = ink_from_image(image)
+    if readable:
+        check_readable(ink)
     whole = to_mnist(ink)
     # Segment at a working resolution: a digit's 28x28 image comes from a 20 px box, so
     # a canvas sent at 2x (a phone's 1680x560) holds 10 times the pixels it needs.

@@ -67,6 +67,11 @@ class EmptyCanvas(DigitsError):
     http_status = 422
 
 
+class InkTooSmall(DigitsError):
+    code = "ink_too_small"
+    http_status = 422
+
+
 class TooManyDigits(DigitsError):
     code = "too_many_digits"
     http_status = 422

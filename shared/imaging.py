@@ -15,7 +15,14 @@ import re
 import numpy as np
 from PIL import Image
 
-from shared.errors import EmptyCanvas, ImageTooLarge, ImageTooSmall, InvalidImage, UnsupportedImage
+from shared.errors import (
+    EmptyCanvas,
+    ImageTooLarge,
+    ImageTooSmall,
+    InkTooSmall,
+    InvalidImage,
+    UnsupportedImage,
+)
 
 SIZE = 28
 BOX = 20
@@ -104,6 +111,27 @@ def ink_from_image(image: Image.Image) -> np.ndarray:
     return 255 - np.asarray(grey, dtype=np.uint8)
 
 
+#: The ink's longest side must reach this share of the image's shorter side for web to read
+#: it: a dot, or a digit a few pixels tall, would be blown up to fill the 28x28 box and
+#: read as a confident 0 or 8. On the 280 px pad that is 34 px, about two pen widths.
+MIN_INK_SHARE = 0.12
+
+
+def check_readable(ink: np.ndarray, share: float = MIN_INK_SHARE) -> None:
+    """Refuse ink too small to read (422 ``ink_too_small``), and a canvas with none."""
+    mask = ink > INK_THRESHOLD
+    if int(mask.sum()) < MIN_INK_PIXELS:
+        raise EmptyCanvas("the drawing has no ink: draw a digit first")
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
+    if extent < share * min(ink.shape):
+        raise InkTooSmall(
+            f"the drawing is {extent} px across, too small to read: draw the digit larger "
+            f"(at least {round(share * 100)} % of the pad's height)"
+        )
+
+
 def to_mnist(ink: np.ndarray) -> np.ndarray:
     """Crop to the ink, fit the longest side to 20 px and centre by mass in 28x28."""
     mask = ink > INK_THRESHOLD
@@ -137,9 +165,18 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def preprocess_png(png: bytes, max_side: int = 2048, max_pixels: int | None = None) -> np.ndarray:
-    """PNG bytes (as a canvas exports them) to a 28x28 uint8 MNIST-style image."""
-    return to_mnist(ink_from_image(load_png(png, max_side, max_pixels)))
+def preprocess_png(
+    png: bytes, max_side: int = 2048, max_pixels: int | None = None, readable: bool = False
+) -> np.ndarray:
+    """PNG bytes (as a canvas exports them) to a 28x28 uint8 MNIST-style image.
+
+    ``readable``: refuse ink too small to read (web's requests; training data is made
+    at sizes of its own choosing).
+    """
+    ink = ink_from_image(load_png(png, max_side, max_pixels))
+    if readable:
+        check_readable(ink)
+    return to_mnist(ink)
 
 
 def preprocess_data_url(

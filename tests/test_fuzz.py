@@ -57,7 +57,9 @@ def check(app: Flask, answer: Any, path: str) -> None:
         assert isinstance(error["code"], str) and error["code"]
         assert isinstance(error["message"], str) and error["message"]
     services = app.extensions["digits"]
-    assert services.redis.dbsize() == 0, sorted(services.redis.keys("*"))[:10]
+    # Celery's bindings from a background worker ping are not something a request wrote.
+    written = [key for key in services.redis.keys("*") if not key.startswith(b"_kombu.")]
+    assert not written, sorted(written)[:10]
     assert next(services.store.list_keys(""), None) is None
 
 

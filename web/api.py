@@ -57,7 +57,7 @@ def image_from(body: dict[str, Any]) -> np.ndarray:
     settings = services.settings
     png = checked_png(body["image"])
     return services.decodes.run(
-        preprocess_png, png, settings.max_image_side, settings.max_image_pixels
+        preprocess_png, png, settings.max_image_side, settings.max_image_pixels, True
     )
 
 
@@ -95,8 +95,9 @@ def canvas_from(body: dict[str, Any]) -> Canvas:
         check_strokes(body["strokes"])
     png = checked_png(body["image"])
     return services.decodes.run(
-        preprocess_canvas_png, png, settings.max_image_side, MAX_DIGITS, settings.max_image_pixels
-    )
+        preprocess_canvas_png, png, settings.max_image_side, MAX_DIGITS,
+        settings.max_image_pixels, True,
+    )  # fmt: skip
 
 
 @bp.post("/predictions")
