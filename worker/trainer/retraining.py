@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import keras
@@ -27,7 +26,6 @@ from shared import answers
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 from worker.trainer import gate
-from worker.trainer.augmentation import AugmentedDigits
 from worker.trainer.builders import BUILDERS
 from worker.trainer.fine_tuning import NEGATIVES_PER_DIGIT
 from worker.trainer.make_models import DEFAULT_EPOCHS
@@ -37,7 +35,6 @@ from worker.trainer.mnist import (
     load_base_data,
     load_replay_negatives,
     source_name,
-    to_inputs,
 )
 from worker.trainer.negatives import SEEDS, make_negatives
 from worker.trainer.rounds import (
@@ -50,7 +47,7 @@ from worker.trainer.rounds import (
     make_holdout,
     start_round,
 )
-from worker.trainer.training import compile_model, cosine_rate, split_validation, validation_set
+from worker.trainer.training import split_validation, train_model
 from worker.trainer.user_samples import UserSamples, load_all_user_samples
 
 #: Copies of each user sample per epoch, each augmented differently, as in a fine-tune:
@@ -132,34 +129,14 @@ def build_retrain_data(
 def fit(
     model: keras.Model, data: RetrainData, epochs: int, seed: int, progress: Progress
 ) -> keras.callbacks.History:
-    """``training.train_model``'s recipe, reporting each step to ``progress``.
-
-    The same steps in the same order (that function takes no callbacks), so a retrained
-    model is trained as the shipped ones were.
-    """
-    keras.utils.set_random_seed(seed)
-    x_fit, y_fit, _, _ = split_validation(data.x, data.y, VALIDATION_FRACTION, seed)
-    x_val, y_val = validation_set(data.x, data.y, seed, VALIDATION_FRACTION)
-    batches = AugmentedDigits(
-        x_fit, y_fit, BATCH_SIZE, seed, AUGMENT_FRACTION, workers=2, max_queue_size=16
-    )
-    compile_model(model, LEARNING_RATE)
-    callbacks = [
-        keras.callbacks.LearningRateScheduler(
-            partial(cosine_rate, initial=LEARNING_RATE, epochs=epochs)
-        ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=PATIENCE, restore_best_weights=True
-        ),
-        progress,
-    ]
-    return model.fit(
-        batches,
-        epochs=epochs,
-        validation_data=(to_inputs(x_val), y_val),
-        callbacks=callbacks,
-        verbose=0,
-    )
+    """``training.train_model``'s recipe, as the shipped models were trained, reporting
+    each step to ``progress``."""
+    return train_model(
+        model, data.x, data.y, epochs=epochs, seed=seed, batch_size=BATCH_SIZE,
+        validation_fraction=VALIDATION_FRACTION, patience=PATIENCE,
+        learning_rate=LEARNING_RATE, augment_fraction=AUGMENT_FRACTION, verbose=0,
+        callbacks=[progress],
+    )  # fmt: skip
 
 
 def user_counts(user: UserSamples, seen: np.ndarray) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import keras
@@ -70,11 +71,13 @@ def train_model(
     learning_rate: float = 1e-3,
     augment_fraction: float = 0.7,
     verbose: int | str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
     """Fit with augmentation, a validation hold-out, cosine LR decay and early stopping.
 
     Validation digits are augmented too (with a fixed draw), since canvas digits are the
-    ones that matter; the best weights by validation loss are kept.
+    ones that matter; the best weights by validation loss are kept. ``callbacks`` run
+    after the recipe's own (a retrain reports its progress through one).
     """
     keras.utils.set_random_seed(seed)
     x_fit, y_fit, _, _ = split_validation(x, y, validation_fraction, seed)
@@ -92,6 +95,7 @@ def train_model(
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True
         ),
+        *callbacks,
     ]
     return model.fit(
         data,
