@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Page
 from werkzeug.serving import make_server
 
 from tests import processes
@@ -145,6 +147,41 @@ def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
     thread.join(5)
+
+
+# A deliberate 4xx (a refused admin token, an empty canvas) is logged by Chromium too.
+EXPECTED_CONSOLE = re.compile(
+    r"Failed to load resource: the server responded with a status of 4\d\d"
+)
+
+
+@pytest.fixture()
+def open_page(browser, live_server) -> Iterator[Callable[..., Page]]:
+    """Pages in fresh browser contexts (a desktop unless told), each recording console errors
+    in ``page.console_errors``; closed afterwards."""
+    contexts = []
+
+    def opener(path: str = "/", **context_options: object) -> Page:
+        options = {"viewport": {"width": 1200, "height": 900}, "locale": "en-US", **context_options}
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = []  # type: ignore[attr-defined]
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error"
+                and not EXPECTED_CONSOLE.search(message.text)
+                and page.console_errors.append(message.text)
+            ),
+        )
+        page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+        page.goto(live_server + path)
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture(scope="session")

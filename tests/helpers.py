@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import signal
 import struct
 import time
@@ -115,6 +116,39 @@ def procfile() -> dict[str, str]:
             name, _, command = line.partition(":")
             processes[name.strip()] = command.strip()
     return processes
+
+
+#: What shows that each page's script has drawn what it loads: (selector, text or None).
+PAGE_READY: dict[str, tuple[str, re.Pattern[str] | None]] = {
+    "/": ("#undo", None),
+    "/collect": ("#saved-count", re.compile(r"\d")),
+    "/models": ("#cnn-current", re.compile(r"^v\d+$")),
+    "/samples": ("#samples-summary", re.compile(r"\w")),
+    "/stats": ("#stat-workers", re.compile(r"^\d+$")),
+    "/about": ("#step-store", None),
+    "/forget": ("#forget-status", re.compile(r"\w")),
+    "/no-such-page": ("h1", None),
+}
+
+
+def touch_drag(page, points: list[tuple[float, float]], steps: int = 12) -> None:
+    """A one-finger drag through ``points`` (fractions of the canvas), sent as real touches
+    (``steps`` moves per segment: few make a fast flick)."""
+    box = page.locator("#canvas").bounding_box()
+    assert box is not None
+    cdp = page.context.new_cdp_session(page)
+
+    def at(fx: float, fy: float) -> list[dict[str, float]]:
+        return [{"x": box["x"] + fx * box["width"], "y": box["y"] + fy * box["height"], "id": 1}]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": at(*points[0])})
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for step in range(1, steps + 1):
+            f = step / steps
+            point = at(x0 + (x1 - x0) * f, y0 + (y1 - y0) * f)
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": point})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
 
 
 def draw_stroke(page, points: list[tuple[float, float]]) -> None:

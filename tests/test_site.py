@@ -12,7 +12,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -20,7 +19,15 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from shared.imaging import render_canvas_png
-from tests.helpers import ADMIN, ADMIN_TOKEN, ARTIFACTS, data_url, draw_stroke
+from tests.helpers import (
+    ADMIN,
+    ADMIN_TOKEN,
+    ARTIFACTS,
+    PAGE_READY,
+    data_url,
+    draw_stroke,
+    touch_drag,
+)
 from tests.processes import wait_for
 from web import i18n
 
@@ -29,58 +36,7 @@ pytestmark = pytest.mark.browser
 DESKTOP = {"width": 1200, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PAGES = ["/", "/collect", "/models", "/samples", "/stats", "/about"]
-# A deliberate 4xx (a refused admin token, an empty canvas) is logged by Chromium too.
-EXPECTED_CONSOLE = re.compile(
-    r"Failed to load resource: the server responded with a status of 4\d\d"
-)
 ONE = [(0.5, 0.15), (0.5, 0.85)]
-
-
-@pytest.fixture()
-def open_page(browser, live_server) -> Iterator[Callable[..., Page]]:  # noqa: F811
-    """Pages in fresh browser contexts, each recording console errors; closed afterwards."""
-    contexts = []
-
-    def opener(path: str = "/", **context_options: object) -> Page:
-        options = {"viewport": DESKTOP, "locale": "en-US", **context_options}
-        context = browser.new_context(**options)
-        contexts.append(context)
-        page = context.new_page()
-        page.console_errors = []  # type: ignore[attr-defined]
-        page.on(
-            "console",
-            lambda message: (
-                message.type == "error"
-                and not EXPECTED_CONSOLE.search(message.text)
-                and page.console_errors.append(message.text)
-            ),
-        )
-        page.on("pageerror", lambda error: page.console_errors.append(str(error)))
-        page.goto(live_server + path)
-        return page
-
-    yield opener
-    for context in contexts:
-        context.close()
-
-
-def touch_drag(page: Page, points: list[tuple[float, float]]) -> None:
-    """A one-finger drag through ``points`` (fractions of the canvas), sent as real touches."""
-    box = page.locator("#canvas").bounding_box()
-    assert box is not None
-    cdp = page.context.new_cdp_session(page)
-
-    def at(fx: float, fy: float) -> list[dict[str, float]]:
-        return [{"x": box["x"] + fx * box["width"], "y": box["y"] + fy * box["height"], "id": 1}]
-
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": at(*points[0])})
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-        for step in range(1, 13):
-            f = step / 12
-            point = at(x0 + (x1 - x0) * f, y0 + (y1 - y0) * f)
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": point})
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    cdp.detach()
 
 
 def expect_answers(page: Page) -> None:
@@ -382,23 +338,12 @@ def test_wrong_admin_token_is_refused_in_words(open_page) -> None:
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-# What shows that each page's script has loaded its data.
-READY = {
-    "/": ("#undo", None),
-    "/collect": ("#saved-count", re.compile(r"\d")),
-    "/models": ("#cnn-current", re.compile(r"^v\d+$")),
-    "/samples": ("#samples-summary", re.compile(r"\w")),
-    "/stats": ("#stat-workers", re.compile(r"^\d+$")),
-    "/about": ("#step-store", None),
-}
-
-
 def test_every_page_opens_without_console_errors(open_page, live_server) -> None:  # noqa: F811
     page = open_page("/")
     ARTIFACTS.mkdir(exist_ok=True)
     for path in PAGES:
         page.goto(live_server + path)
-        selector, text = READY[path]
+        selector, text = PAGE_READY[path]
         if text is None:
             expect(page.locator(selector)).to_be_attached()
         else:

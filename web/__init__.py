@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
-from web import api, dataset_api, errors, health, limits, metrics, pages, security
+from web import api, dataset_api, errors, health, limits, metrics, pages, security, static_files
 from web.body_deadline import BodyDeadline
 from web.services import Services
 
@@ -36,6 +36,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config)
+    # /static/ compressed and fingerprinted, answered before Flask sees the request.
+    static_files.init_app(app)
     # Behind TRUSTED_PROXY_HOPS proxies (Heroku's router: 1) the client address is the
     # one the nearest proxy appended to X-Forwarded-For; with 0 the header is ignored,
     # so a client cannot claim a new address on each request.

@@ -1,17 +1,22 @@
-"""One place that turns every error into ``{"error": {"code", "message"}}`` for API clients."""
+"""One place that turns every error into ``{"error": {"code", "message"}}`` for API clients,
+and into the site's own page (templates/error.html) for people on the HTML pages."""
 
 from __future__ import annotations
 
 import logging
 
 import redis
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import DigitsError
 
 log = logging.getLogger(__name__)
+
+#: Statuses with their own title and text in the catalogues (``error.title.<status>``);
+#: other 5xx share 500's, other 4xx share ``error.title.other``.
+OWN_TEXT = frozenset({404, 405, 429, 500, 503})
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -20,6 +25,30 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_kind(status: int) -> str:
+    """Which catalogue entry explains status: its own, or the shared one of its class."""
+    if status in OWN_TEXT:
+        return str(status)
+    return "500" if status >= 500 else "other"
+
+
+def error_page(exc: HTTPException) -> Response | HTTPException:
+    """The site's error page for exc, with exc's status and headers (Allow, Retry-After).
+
+    Rendering uses the layout and the request's language; should that fail too (a broken
+    template, a context processor that raises), Werkzeug's bare page is still an answer.
+    """
+    status = exc.code or 500
+    if exc.response is not None:
+        return exc
+    try:
+        html = render_template("error.html", status=status, kind=error_kind(status))
+    except Exception:
+        log.exception("the error page failed to render; answering Werkzeug's page instead")
+        return exc
+    return Response(html, status, headers=exc.get_headers(request.environ))
 
 
 def register(app: Flask) -> None:
@@ -41,8 +70,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response | tuple[Response, int] | HTTPException:
+        # An unexpected exception arrives here as InternalServerError, already logged by Flask.
         if not _wants_json():
-            return exc
+            return error_page(exc)
         code = (exc.name or "error").lower().replace(" ", "_")
         if exc.code == 413:
             code = "body_too_large"

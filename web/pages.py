@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, render_template, request
 
 from shared.names import MODEL_NAMES, QUEUES
 from web import i18n
+from web.services import current_services
 
 bp = Blueprint("pages", __name__)
 
@@ -82,13 +83,18 @@ def remember_language(response: Response) -> Response:
 @bp.get("/")
 def draw() -> str:
     """Draw a digit and see what both models read."""
-    return render_template("draw.html")
+    return render_template("draw.html", public_gallery=_public_gallery())
 
 
 @bp.get("/collect")
 def collect() -> str:
     """Draw labelled digits that go straight into the training samples."""
-    return render_template("collect.html")
+    return render_template("collect.html", public_gallery=_public_gallery())
+
+
+def _public_gallery() -> bool:
+    """Whether stored drawings are listed for everyone: the consent text must say which."""
+    return current_services().settings.public_gallery
 
 
 @bp.get("/models")

@@ -17,6 +17,7 @@ export class DrawingPad extends EventTarget {
   #canvas;
   #ctx;
   #strokes = [];
+  #cleared = null; // what the last Clear removed, until the next stroke: Undo brings it back
   #pointerId = null;
 
   constructor(canvas) {
@@ -27,6 +28,9 @@ export class DrawingPad extends EventTarget {
     canvas.addEventListener("pointermove", (e) => this.#move(e));
     canvas.addEventListener("pointerup", (e) => this.#end(e));
     canvas.addEventListener("pointercancel", (e) => this.#end(e));
+    // Without this a touch browser treats the stroke as the start of a gesture and drops
+    // a tap that follows it quickly (the Recognize button "not reacting" after a flick).
+    canvas.addEventListener("touchstart", (e) => e.preventDefault(), { passive: false });
     // Re-fit the bitmap whenever the CSS size changes (layout, zoom, rotation).
     new ResizeObserver(() => this.#fit()).observe(canvas);
     this.#fit();
@@ -40,12 +44,28 @@ export class DrawingPad extends EventTarget {
     return this.#strokes.length;
   }
 
+  // Whether Undo has something to take back: a stroke, or a drawing just cleared.
+  get canUndo() {
+    return this.#strokes.length > 0 || this.#cleared !== null;
+  }
+
   undo() {
-    if (this.#strokes.pop()) this.#redraw();
+    if (this.#strokes.length > 0) {
+      this.#strokes.pop();
+    } else if (this.#cleared !== null) {
+      this.#strokes = this.#cleared;
+      this.#cleared = null;
+    } else {
+      return;
+    }
+    this.#redraw();
     this.#changed();
   }
 
-  clear() {
+  // Wipe the pad. Undo brings the drawing back (a stray Backspace must not lose it),
+  // unless `undoable` is false: after a save, nothing is left to take back.
+  clear({ undoable = true } = {}) {
+    if (this.#strokes.length > 0 || !undoable) this.#cleared = undoable ? this.#strokes : null;
     this.#strokes = [];
     this.#pointerId = null;
     this.#redraw();
@@ -99,6 +119,7 @@ export class DrawingPad extends EventTarget {
     event.preventDefault();
     this.#canvas.setPointerCapture(event.pointerId);
     this.#pointerId = event.pointerId;
+    this.#cleared = null;
     const stroke = [this.#point(event)];
     stroke.startedAt = event.timeStamp;
     this.#strokes.push(stroke);

@@ -4,7 +4,7 @@
 import { errorMessage, postJSON } from "./api.js";
 import { DrawingPad } from "./canvas.js";
 import { formatNumber, t } from "./i18n.js";
-import { $, bindPadTools, config, setStatus, tabStorage } from "./ui.js";
+import { $, bindPadTools, browserStorage, config, setStatus, tabStorage } from "./ui.js";
 
 const samplesUrl = config.samplesUrl;
 // "This session" is the browser tab: sessionStorage survives a reload but not a new tab.
@@ -33,25 +33,6 @@ function showCount() {
 
 showCount();
 
-// localStorage, which a browser may refuse: then the field itself is the only memory.
-const browserStorage = {
-  get(key) {
-    try {
-      return localStorage.getItem(key) ?? "";
-    } catch {
-      return "";
-    }
-  },
-  set(key, value) {
-    try {
-      if (value) localStorage.setItem(key, value);
-      else localStorage.removeItem(key);
-    } catch {
-      // Not fatal: see above.
-    }
-  },
-};
-
 const collectorToken = () => tokenField.value.trim();
 
 function showToken() {
@@ -60,7 +41,7 @@ function showToken() {
   tokenState.textContent = token ? t("collect.collector_kept") : t("collect.collector_none");
 }
 
-tokenField.value = browserStorage.get(TOKEN_KEY);
+tokenField.value = browserStorage.get(TOKEN_KEY, "");
 // A kept token is shown unfolded, so nobody saves under a name without seeing it.
 $("collector").open = Boolean(collectorToken());
 showToken();
@@ -84,6 +65,21 @@ function showForgetLink(answer) {
 }
 
 const selectedLabel = () => document.querySelector('input[name="label"]:checked')?.value ?? null;
+const labelBadge = $("pad-label");
+
+// The chosen digit is said on the Save button and in the pad's corner, and forgotten after
+// each save: the next drawing is never filed under a label chosen for the one before.
+function showLabel() {
+  const label = selectedLabel();
+  save.textContent = label === null ? t("collect.save_pick") : t("collect.save_as", { label });
+  labelBadge.textContent = label ?? "";
+  labelBadge.hidden = label === null;
+}
+
+function forgetLabel() {
+  for (const radio of document.querySelectorAll('input[name="label"]')) radio.checked = false;
+  showLabel();
+}
 
 async function saveSample() {
   if (save.disabled) return; // one save at a time, whatever triggered it
@@ -101,7 +97,8 @@ async function saveSample() {
     const answer = await postJSON(samplesUrl, { image: pad.toDataURL(), label: Number(label) }, { headers });
     savedCount += 1;
     showCount();
-    pad.clear();
+    pad.clear({ undoable: false });
+    forgetLabel();
     // The server names the collector it credited: proof the token was taken.
     const saved = answer?.collector
       ? t("collect.saved_as", { label, collector: answer.collector })
@@ -123,9 +120,12 @@ async function saveSample() {
 function chooseLabel(event) {
   if (!/^[0-9]$/.test(event.key)) return false;
   $(`label-${event.key}`).checked = true;
+  showLabel();
   setStatus(status, "info", t("collect.label", { label: event.key }));
   return true;
 }
 
 save.addEventListener("click", saveSample);
+$("labels").addEventListener("change", showLabel);
+showLabel();
 bindPadTools(pad, { onClear: () => setStatus(status, "idle"), onEnter: saveSample, onKey: chooseLabel });

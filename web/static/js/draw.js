@@ -4,7 +4,7 @@
 import { ApiError, TimeoutError, errorMessage, postJSON, submitJob } from "./api.js";
 import { DrawingPad } from "./canvas.js";
 import { formatList, formatPercent, percent, t } from "./i18n.js";
-import { $, bindPadTools, config, el, models, setStatus, tabStorage } from "./ui.js";
+import { $, bindPadTools, browserStorage, config, el, models, setStatus } from "./ui.js";
 
 const predictionsUrl = config.predictionsUrl;
 // How long the server may hold the POST (Prefer: wait) and then each poll, in seconds.
@@ -17,6 +17,8 @@ const SVG = "http://www.w3.org/2000/svg";
 const pad = new DrawingPad($("canvas"));
 const status = $("status");
 const result = $("result");
+const strip = $("answer-strip"); // the answers in one line under the pad, on a phone
+const staleNote = $("result-stale");
 let job = null; // AbortController of the recognition in flight; a new one supersedes it
 let predictionId = null;
 let number = null; // the digits read on the canvas: {text, digits}
@@ -26,9 +28,22 @@ function forgetResult() {
   job = null;
   predictionId = null;
   number = null;
+  markStale(false);
   result.hidden = true;
+  strip.hidden = true;
   $("result-empty").hidden = false;
   $("pad-boxes").replaceChildren();
+}
+
+// The drawing changed after its answer, or a new answer is on its way: the old one stays
+// in view, dimmed, and can no longer be confirmed for a picture it was not given.
+function markStale(stale, { loading = false } = {}) {
+  for (const element of [result, strip, $("pad-boxes")]) element.classList.toggle("is-stale", stale);
+  result.setAttribute("aria-busy", String(loading));
+  staleNote.hidden = !stale || loading || result.hidden;
+  if (!stale || predictionId === null) return;
+  predictionId = null;
+  for (const control of feedbackControls()) control.disabled = true;
 }
 
 // The image, and the strokes when they are within the API's bounds (they are optional).
@@ -42,7 +57,9 @@ function drawing() {
 // ---- recognizing ----------------------------------------------------------------------
 
 async function recognize() {
-  forgetResult();
+  clearTimeout(autoTimer); // asked for now: the pending automatic one would only repeat it
+  job?.abort();
+  if (!result.hidden) markStale(true, { loading: true });
   const controller = (job = new AbortController());
   const { signal } = controller;
   let polling = false; // a 404 while polling means the job expired, not a missing route
@@ -84,7 +101,11 @@ async function recognize() {
       setStatus(status, "error", errorMessage(err));
     }
   } finally {
-    if (job === controller) job = null;
+    if (job === controller) {
+      job = null;
+      // No new answer came: the old one, if any, stays marked out of date.
+      if (predictionId === null && !result.hidden) markStale(true);
+    }
   }
 }
 
@@ -112,22 +133,28 @@ $("recognize").addEventListener("click", recognize);
 bindPadTools(pad, {
   onClear: () => {
     forgetResult();
-    setStatus(status, "idle");
+    setStatus(status, "info", t("status.cleared"));
   },
   onEnter: recognize,
 });
 
 // ---- recognizing automatically --------------------------------------------------------
-// Optional: a short moment after a stroke ends, unless another stroke starts first.
+// On unless switched off (remembered in this browser): a short pause after the pen lifts,
+// unless another stroke starts first. Answers take under 100 ms, so the pause is the wait.
 
-const AUTO_DELAY_MS = 700;
+const AUTO_DELAY_MS = 300;
+const AUTO_KEY = "digits.auto";
 const autoSwitch = $("auto-recognize");
 let autoTimer = null;
-autoSwitch.checked = tabStorage.get("digits.auto") === "1";
-autoSwitch.addEventListener("change", () => tabStorage.set("digits.auto", autoSwitch.checked ? "1" : "0"));
-$("canvas").addEventListener("pointerdown", () => clearTimeout(autoTimer));
+autoSwitch.checked = browserStorage.get(AUTO_KEY, "1") !== "0";
+autoSwitch.addEventListener("change", () => browserStorage.set(AUTO_KEY, autoSwitch.checked ? "1" : "0"));
+$("canvas").addEventListener("pointerdown", () => {
+  clearTimeout(autoTimer);
+  if (!result.hidden) markStale(true);
+});
 pad.addEventListener("change", () => {
   clearTimeout(autoTimer);
+  if (!result.hidden) markStale(true);
   if (autoSwitch.checked && !pad.isEmpty) autoTimer = setTimeout(recognize, AUTO_DELAY_MS);
 });
 
@@ -198,8 +225,28 @@ function showNumber(found, size) {
   );
 }
 
+// One line under the pad: each model's digit (or number) and how sure it is.
+function showStrip(answers) {
+  for (const { name } of models) {
+    const digitText = $(`${name}-strip-digit`);
+    const pText = $(`${name}-strip-p`);
+    if (isNumber()) {
+      digitText.textContent = number.digits.map((d) => reading(d[name]).text).join("");
+      pText.textContent = "";
+    } else {
+      const { text, p, refused } = reading(answers[name]);
+      digitText.textContent = refused ? t("answer.not_digit") : text;
+      pText.textContent = formatPercent(p);
+    }
+    digitText.classList.toggle("is-refused", !isNumber() && answers[name].digit === null);
+  }
+  strip.hidden = false;
+}
+
 function showResult(answers, size) {
+  markStale(false);
   showNumber(answers.number, size);
+  showStrip(answers);
   for (const { name } of models) showModel(name, answers[name]);
   const preview = $("preview");
   if (typeof answers.preview === "string" && answers.preview.startsWith("data:image/png;base64,")) {
@@ -283,9 +330,12 @@ async function sendFeedback(verdict) {
       consent,
     });
     let message = t(consent ? "feedback.used" : "feedback.not_stored");
+    if (consent && verdict.label === null) message = t("feedback.used_not_digit");
     if ("number" in verdict) message = t(answer.samples > 0 ? "feedback.number_used" : "feedback.number_counted");
     setStatus(feedbackStatus, "done", message);
     showForgetLinks(answer.deletions ?? []);
+    // The buttons just went disabled: keep the keyboard's place here, not on <body>.
+    feedbackStatus.focus();
   } catch (err) {
     setStatus(feedbackStatus, "error", errorMessage(err));
     for (const control of controls) control.disabled = false;
@@ -302,6 +352,15 @@ wrong.addEventListener("click", () => {
   panel.hidden = !panel.hidden;
   wrong.setAttribute("aria-expanded", String(!panel.hidden));
   if (!panel.hidden) (isNumber() ? numberInput : $("feedback-digit-0")).focus();
+});
+// Escape folds the list of digits (or the number field) back and returns to "Wrong".
+document.addEventListener("keydown", (event) => {
+  const panel = isNumber() ? numberForm : digitPicker;
+  if (event.key !== "Escape" || panel.hidden || wrong.hidden) return;
+  event.preventDefault();
+  panel.hidden = true;
+  wrong.setAttribute("aria-expanded", "false");
+  wrong.focus();
 });
 for (const button of digitPicker.querySelectorAll("button[data-label]")) {
   button.addEventListener("click", () => sendFeedback({ label: Number(button.dataset.label) }));

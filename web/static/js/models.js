@@ -3,7 +3,7 @@
 
 import { ApiError, errorMessage, request } from "./api.js";
 import { adminRequest, onAdminChange } from "./admin.js";
-import { formatDate, formatNumber, formatPercent, t } from "./i18n.js";
+import { formatDate, formatNumber, formatPercent, lang, t } from "./i18n.js";
 import {
   $,
   cloneTemplate,
@@ -36,7 +36,24 @@ let isAdmin = false;
 let followed = null; // id of the fine-tune being polled
 let pollTimer = null;
 
-const loss = (value) => (typeof value === "number" ? value.toFixed(3) : "–");
+// Figures with a fixed number of decimals in the page's language ("0.045", "0,045").
+const fixedFormats = new Map();
+function formatFixed(value, digits) {
+  if (!fixedFormats.has(digits)) {
+    fixedFormats.set(digits, new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+  }
+  return fixedFormats.get(digits).format(value);
+}
+
+const loss = (value) => (typeof value === "number" ? formatFixed(value, 3) : "–");
+
+// A change as shown in brackets: "+0.2", "−0.013", and "±0.0" for one that rounds to
+// nothing at this precision (never "−0.000": a negative zero says a drop that is not there).
+function formatChange(change, digits) {
+  const steps = Math.round(Math.abs(change) * 10 ** digits);
+  const sign = steps === 0 ? "±" : change > 0 ? "+" : "−";
+  return sign + formatFixed(steps / 10 ** digits, digits);
+}
 
 // The figure columns: the holdout field each shows, how, and how its change from the
 // parent version reads ("98.4 % (+0.2)": percentage points for accuracies).
@@ -72,8 +89,7 @@ function fillMetric(cell, [candidate, parent] = []) {
   const delta = slot(cell, "delta");
   delta.hidden = typeof candidate !== "number" || typeof parent !== "number";
   if (delta.hidden) return;
-  const change = (candidate - parent) * scale;
-  delta.textContent = `(${change >= 0 ? "+" : "−"}${Math.abs(change).toFixed(digits)})`;
+  delta.textContent = `(${formatChange((candidate - parent) * scale, digits)})`;
 }
 
 // What a version learned from: "12 samples + 3,000 MNIST digits", or MNIST alone.
@@ -214,7 +230,7 @@ function showJob(job) {
   $("fine-tune-state").textContent = t(`models.job.${job.status}`) + (job.error ? ` ${job.error}` : "");
   const details = [];
   if (total) details.push(t("models.job.step", { step: formatNumber(step), total: formatNumber(total) }));
-  if (typeof job.loss === "number" && job.status === "running") details.push(t("models.job.loss", { loss: job.loss.toFixed(4) }));
+  if (typeof job.loss === "number" && job.status === "running") details.push(t("models.job.loss", { loss: formatFixed(job.loss, 4) }));
   $("fine-tune-detail").textContent = details.join(" · ");
   showOutcomes(job);
   startButton.disabled = !isAdmin || !finished;

@@ -73,10 +73,29 @@ function baseOptions(colors, { percentAxis = false, horizontal = false, min = 0,
   };
 }
 
-// Draw or update one chart; an empty data set shows the "no data" note instead.
-function render(id, type, data, options, isEmpty) {
+// The chart's figures as the table after it: a row per label, a column per data set.
+function showFigures(id, { labels, datasets }, format, isEmpty) {
+  const box = $(`${id}-data`);
+  box.hidden = isEmpty;
+  const head = box.querySelector("thead tr");
+  head.replaceChildren(head.firstElementChild, ...datasets.map((d) => el("th", { scope: "col", class: "text-end" }, d.label)));
+  const rows = labels.map((label, i) =>
+    el(
+      "tr",
+      {},
+      el("th", { scope: "row" }, label),
+      ...datasets.map((d) => el("td", { class: "text-end" }, typeof d.data[i] === "number" ? format(d.data[i]) : "–")),
+    ),
+  );
+  box.querySelector("tbody").replaceChildren(...rows);
+}
+
+// Draw or update one chart and its table of figures (shown with `format`); an empty data
+// set shows the "no data" note instead.
+function render(id, type, data, options, isEmpty, format = formatNumber) {
   $(`${id}-empty`).hidden = !isEmpty;
   $(id).hidden = isEmpty;
+  showFigures(id, data, format, isEmpty);
   if (charts[id]) {
     charts[id].data = data;
     charts[id].options = options;
@@ -103,7 +122,7 @@ function drawAccuracyByDay(stats, colors) {
   });
   const min = accuracyFloor(datasets.flatMap((d) => d.data));
   const options = baseOptions(colors, { percentAxis: true, min });
-  render("chart-by-day", "line", { labels: days.map(formatDay), datasets }, options, days.length === 0);
+  render("chart-by-day", "line", { labels: days.map(formatDay), datasets }, options, days.length === 0, formatPercent);
 }
 
 // Each live race: the champion's and the challenger's accuracy per day on the same labels.
@@ -125,7 +144,7 @@ function drawRaceByDay(stats, colors) {
   });
   const min = accuracyFloor(datasets.flatMap((d) => d.data));
   const options = baseOptions(colors, { percentAxis: true, min });
-  render("chart-races", "line", { labels: days.map(formatDay), datasets }, options, days.length === 0);
+  render("chart-races", "line", { labels: days.map(formatDay), datasets }, options, days.length === 0, formatPercent);
 }
 
 function drawAccuracyByVersion(stats, colors) {
@@ -143,7 +162,7 @@ function drawAccuracyByVersion(stats, colors) {
   });
   const options = baseOptions(colors, { percentAxis: true, min: accuracyFloor(datasets.flatMap((d) => d.data)) });
   const labels = versions.map((v) => t("stats.version_label", { version: v }));
-  render("chart-by-version", "bar", { labels, datasets }, options, versions.length === 0);
+  render("chart-by-version", "bar", { labels, datasets }, options, versions.length === 0, formatPercent);
 }
 
 function drawSamples(stats, colors) {

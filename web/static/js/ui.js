@@ -39,25 +39,32 @@ export const cloneTemplate = (id) => $(id).content.firstElementChild.cloneNode(t
 // The element of a cloned template marked data-slot="name", to fill in.
 export const slot = (root, name) => root.querySelector(`[data-slot="${name}"]`);
 
-// sessionStorage, which a browser may refuse: then reads give `fallback` and writes are
+// Web storage, which a browser may refuse: then reads give `fallback` and writes are
 // dropped, and only the memory across reloads is lost. An empty value removes the key.
-export const tabStorage = {
-  get(key, fallback = null) {
-    try {
-      return sessionStorage.getItem(key) ?? fallback;
-    } catch {
-      return fallback;
-    }
-  },
-  set(key, value) {
-    try {
-      if (value === null || value === "") sessionStorage.removeItem(key);
-      else sessionStorage.setItem(key, String(value));
-    } catch {
-      // Not fatal: see above.
-    }
-  },
-};
+function safeStorage(store) {
+  return {
+    get(key, fallback = null) {
+      try {
+        return store().getItem(key) ?? fallback;
+      } catch {
+        return fallback;
+      }
+    },
+    set(key, value) {
+      try {
+        if (value === null || value === "") store().removeItem(key);
+        else store().setItem(key, String(value));
+      } catch {
+        // Not fatal: see above.
+      }
+    },
+  };
+}
+
+// This tab's memory (sessionStorage): survives a reload, not a new tab.
+export const tabStorage = safeStorage(() => sessionStorage);
+// This browser's memory (localStorage): a choice remembered across visits.
+export const browserStorage = safeStorage(() => localStorage);
 
 // How each state looks; data-state carries the state itself for tests and styling.
 const STATE_CLASSES = {
@@ -105,8 +112,8 @@ export function isTextEntry(target) {
 }
 
 // The keys of a page with a pad: Ctrl+Z undoes; unless a control needs the key, Enter
-// runs `onEnter`, Backspace or Delete clear, and `onKey(event)` may take any other key
-// (it returns true when it did).
+// runs `onEnter`, Backspace or Delete clear (Undo brings the drawing back), and
+// `onKey(event)` may take any other key (it returns true when it did).
 function bindPadKeys(pad, clear, { onEnter, onKey }) {
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "z") {
@@ -133,7 +140,7 @@ export function bindPadTools(pad, { onClear, onEnter, onKey } = {}) {
   const undo = $("undo");
   const clear = $("clear");
   const sync = () => {
-    undo.disabled = pad.isEmpty;
+    undo.disabled = !pad.canUndo;
     clear.disabled = pad.isEmpty;
   };
   pad.addEventListener("change", sync);
