@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import tracemalloc
 import uuid
 import zipfile
@@ -12,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 import redis
+from PIL import Image
 
-from shared import exports, sample_index, samples
-from shared.imaging import render_canvas_png
+from shared import exports, names, sample_index, samples
+from shared.celery_config import send
+from shared.imaging import encode_pixels, render_canvas_png
 from shared.sample_index import Filter
 from shared.storage import LocalStore
 from tests import processes
@@ -279,6 +282,49 @@ def test_hidden_and_deleted_samples_leave_listing_export_and_training(client, ap
 
     shown = client.patch(f"/api/samples/{hidden}", json={"hidden": False}, headers=ADMIN)
     assert shown.status_code == 200 and hidden in listed_ids() and hidden in labelled_metas(store)
+
+
+@pytest.mark.usefixtures("predict_worker")
+def test_a_late_save_job_brings_back_no_deleted_sample_and_unhides_none(client, app, mnist_sample):
+    """A redelivered save job (or one parked in the backlog) that runs after a moderator
+    acted on its sample writes it as moderation left it: deleted stays gone, hidden hidden."""
+    from worker.trainer.user_samples import labelled_metas
+
+    services = app.extensions["digits"]
+    store = services.store
+    x = mnist_sample["x_test"]
+    ids = [post_sample(client, x[i], 5).get_json()["id"] for i in range(40, 42)]
+    wait_indexed(app, ids)
+    hidden, deleted = ids
+    late_jobs = {
+        sample_id: [
+            sample_id,
+            encode_pixels(
+                np.asarray(Image.open(io.BytesIO(store.get_bytes(samples.image_key(sample_id)))))
+            ),
+            {k: v for k, v in samples.read_meta(store, sample_id).items() if k != "id"},
+        ]
+        for sample_id in ids
+    }
+    hide = client.patch(f"/api/samples/{hidden}", json={"hidden": True}, headers=ADMIN)
+    assert hide.status_code == 200
+    assert client.delete(f"/api/samples/{deleted}", headers=ADMIN).status_code == 200
+
+    for args in late_jobs.values():  # the same jobs again, as a redelivery runs them
+        send(services.celery, names.SAVE_SAMPLE, args)
+    # A sample saved after them: once it is indexed, the worker has taken the late jobs.
+    marker = post_sample(client, x[42], 5).get_json()["id"]
+    wait_indexed(app, [marker])
+    time.sleep(1)  # the worker's threads may finish them in any order
+
+    assert not store.exists(samples.meta_key(deleted))
+    assert not store.exists(samples.image_key(deleted))
+    assert not services.redis.hexists(sample_index.META_KEY, deleted)
+    assert samples.read_meta(store, hidden).get("hidden") is True
+    training = labelled_metas(store)
+    assert marker in training and hidden not in training and deleted not in training
+    listed = client.get("/api/samples?label=5&limit=200", headers=ADMIN).get_json()["samples"]
+    assert marker in {s["id"] for s in listed} and not {hidden, deleted} & {s["id"] for s in listed}
 
 
 @pytest.mark.usefixtures("predict_worker")

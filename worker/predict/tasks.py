@@ -173,7 +173,7 @@ def save_sample(sample_id: str, pixels: str, meta: dict[str, Any]) -> dict[str, 
     """
     image = decode_pixels(pixels)
     try:
-        write_sample(store(), sample_id, image, meta)
+        stored = store_unless_deleted(sample_id, image, meta)
     except DigitsError:  # a malformed job is refused, not parked for ever
         raise
     except Exception:
@@ -181,8 +181,28 @@ def save_sample(sample_id: str, pixels: str, meta: dict[str, Any]) -> dict[str, 
         sample_backlog.push(redis_client(), sample_id, pixels, meta)
         metrics.add(redis_client(), metrics.Tally().count("samples_backlogged"))
         return {"id": sample_id, "backlog": True}
-    after_stored(sample_id, image, meta)
+    if stored is None:
+        return {"id": sample_id, "deleted": True}
+    after_stored(sample_id, image, stored)
     return {"id": sample_id}
+
+
+def store_unless_deleted(
+    sample_id: str, image: np.ndarray, meta: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Write the sample as moderation left it; the metadata written, or None if deleted.
+
+    A save job can run after a moderator acted on its sample (a redelivery, or a job
+    parked in the backlog): a deleted sample must not come back, a hidden one stays hidden.
+    """
+    state = sample_index.moderation_record(store(), sample_id).get("state")
+    if state == "deleted":
+        log.info("sample %s was deleted; its late save job is dropped", sample_id)
+        return None
+    if state == "hidden":
+        meta = {**meta, "hidden": True}
+    write_sample(store(), sample_id, image, meta)
+    return meta
 
 
 def after_stored(sample_id: str, image: np.ndarray, meta: dict[str, Any]) -> None:
@@ -208,15 +228,16 @@ def drain_backlog() -> int:
     for raw, entry in sample_backlog.oldest(client):
         image = decode_pixels(entry["pixels"])
         try:
-            write_sample(store(), entry["id"], image, entry["meta"])
+            stored = store_unless_deleted(entry["id"], image, entry["meta"])
         except Exception:  # still down: keep it, and stop this pass
             log.warning(
                 "the store still refuses samples; %s waiting", sample_backlog.waiting(client)
             )
             break
-        after_stored(entry["id"], image, entry["meta"])
+        if stored is not None:
+            after_stored(entry["id"], image, stored)
+            taken += 1
         sample_backlog.done(client, raw)  # last: a failure above leaves it to retry
-        taken += 1
     return taken
 
 
