@@ -118,6 +118,12 @@ def procfile() -> dict[str, str]:
     return processes
 
 
+def keys_written(client) -> list[bytes]:
+    """Keys in a Redis database, but Celery's own bindings (``_kombu.*``): those appear
+    whenever a background worker ping lands, not because a request wrote anything."""
+    return sorted(key for key in client.keys("*") if not key.startswith(b"_kombu."))
+
+
 #: What shows that each page's script has drawn what it loads: (selector, text or None).
 PAGE_READY: dict[str, tuple[str, re.Pattern[str] | None]] = {
     "/": ("#undo", None),

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from shared.imaging import render_canvas_png
-from tests.helpers import ADMIN, data_url, png_header_only, wait_done
+from tests.helpers import ADMIN, data_url, keys_written, png_header_only, wait_done
 
 #: A database of the session's valkey that no worker consumes.
 QUIET_DB = 7
@@ -46,10 +46,7 @@ def quiet(quiet_app: Flask) -> FlaskClient:
 def assert_untouched(app: Flask) -> None:
     """Nothing was enqueued, recorded or stored."""
     services = app.extensions["digits"]
-    # Celery's own bindings may appear when an earlier /healthz's background worker ping
-    # lands: they are not something a request enqueued, recorded or stored.
-    written = [key for key in services.redis.keys("*") if not key.startswith(b"_kombu.")]
-    assert not written, sorted(written)
+    assert keys_written(services.redis) == []
     assert list(services.store.list_keys("samples/")) == []
 
 

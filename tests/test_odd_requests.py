@@ -26,7 +26,7 @@ from flask.testing import FlaskClient
 from shared import fine_tune_jobs
 from shared.imaging import render_canvas_png
 from tests import processes
-from tests.helpers import ADMIN, ADMIN_TOKEN, ROOT, data_url, empty_canvas, predict
+from tests.helpers import ADMIN, ADMIN_TOKEN, ROOT, data_url, empty_canvas, keys_written, predict
 from tests.processes import wait_for
 
 #: A database of the session's valkey that no worker reads (others: see test_bad_input.py).
@@ -91,7 +91,7 @@ def test_deeply_nested_json_is_a_400_not_a_500(quiet_app, quiet, path, headers):
                         headers=headers)  # fmt: skip
     error = assert_error(answer, 400, "invalid_request")
     assert "nested" in error["message"]
-    assert quiet_app.extensions["digits"].redis.dbsize() == 0
+    assert keys_written(quiet_app.extensions["digits"].redis) == []
 
 
 def test_a_status_url_naming_the_fine_tune_lock_is_a_404(quiet_app, quiet):
