@@ -269,6 +269,35 @@ def test_evaluate_prints_and_records_the_number_figures(tmp_path, capsys):
         assert 0 < m["whole_number_accuracy"] <= figures["count_accuracy"]
 
 
+def test_evaluate_dev_reads_numbers_of_held_out_training_digits_and_records_nothing(
+    tmp_path, capsys
+):
+    """The development set for segmentation work: MNIST training digits that every shipped
+    model held out for validation, so the test set's figures stay untouched by tuning."""
+    from worker.trainer import evaluate, numbers
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("fnn", "cnn"):
+        for suffix in (".tflite", ".metrics.json"):
+            (models / f"{name}{suffix}").write_bytes(
+                (ROOT / "models" / f"{name}{suffix}").read_bytes()
+            )
+    with np.load(SAMPLE) as data:
+        count = len(data["x_train"])
+    for name in ("fnn", "cnn"):
+        metrics = json.loads((models / f"{name}.metrics.json").read_text())
+        held_out = numbers._held_out(count, metrics)
+        assert 0 < held_out.sum() < count * 0.25  # about a tenth of the digits, not all
+    before = sorted(p.name for p in models.iterdir())
+    argv = ["--mnist", str(SAMPLE), "--models", str(models), "--dev", "7", "--numbers", "20"]
+    assert evaluate.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "development set" in printed and "seed 7" in printed
+    assert "20 synthetic numbers of 2-6 digits" in printed and "whole number" in printed
+    assert sorted(p.name for p in models.iterdir()) == before  # nothing recorded
+
+
 def test_the_reading_both_models_are_surest_of_is_chosen_per_group():
     # Group 1: read whole (image 1) or cut (2, 3); group 2: one way (image 4).
     readings = [[[1], [2, 3]], [[4]]]

@@ -28,7 +28,14 @@ from shared.names import MODEL_NAMES
 from shared.settings import Settings
 from worker.predict.inference import LiteModel
 from worker.trainer.negatives import FONT_FAMILIES, SEEDS, make_negatives
-from worker.trainer.numbers import NUMBERS_FILE, number_figures, number_set
+from worker.trainer.numbers import (
+    DEV_SEED,
+    NUMBERS_FILE,
+    dev_number_set,
+    number_figures,
+    number_set,
+    shipped_models,
+)
 from worker.trainer.rejection import (
     ROC_FILE,
     baseline_figures,
@@ -217,16 +224,20 @@ def print_figures(figures: dict[str, Any]) -> None:
     for name, b in figures.get("baseline", {}).items():
         print(f"{name} baseline (10 classes, max softmax): AUROC {b['auroc']:.4f}")
     if "numbers" in figures:
-        n = figures["numbers"]
+        print_numbers(figures["numbers"])
+
+
+def print_numbers(n: dict[str, Any]) -> None:
+    """The number figures (``worker.trainer.numbers.number_figures``)."""
+    print(
+        f"{n['numbers']} synthetic numbers of 2-6 digits: count of digits right "
+        f"{n['count_accuracy']:.2%}"
+    )
+    for name, m in n["models"].items():
         print(
-            f"{n['numbers']} synthetic numbers of 2-6 digits: count of digits right "
-            f"{n['count_accuracy']:.2%}"
+            f"{name}: whole number {m['whole_number_accuracy']:.2%}  per digit where the "
+            f"count is right {m['digit_accuracy_where_count_right']:.2%}"
         )
-        for name, m in n["models"].items():
-            print(
-                f"{name}: whole number {m['whole_number_accuracy']:.2%}  per digit where the "
-                f"count is right {m['digit_accuracy_where_count_right']:.2%}"
-            )
 
 
 #: What each shipped version's metrics (so ``/api/models``) keep of the held-out figures.
@@ -261,6 +272,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline", help="directory of earlier ten-class <name>.tflite: their max-softmax ROC"
     )
+    parser.add_argument(
+        "--dev",
+        type=int,
+        nargs="?",
+        const=DEV_SEED,
+        metavar="SEED",
+        help="only the number figures, on numbers of the MNIST training digits the models "
+        f"held out (a development set to tune segmentation on; default seed {DEV_SEED})",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument(
         "--record",
@@ -277,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     if not mnist:
         raise SystemExit("give --mnist PATH or set MNIST_PATH (evaluate does not download)")
     models_dir = Path(args.models or settings.weights_dir)
+    if args.dev is not None:  # never recorded: the card keeps the test set's figures
+        numbers = dev_number_set(mnist, models_dir, args.numbers, args.dev)
+        print(f"development set: held-out MNIST training digits, seed {args.dev}")
+        print_numbers(number_figures(*shipped_models(models_dir), numbers))
+        return 0
     baseline = Path(args.baseline) if args.baseline else None
     figures = evaluate(
         models_dir, mnist, args.limit, args.seed, args.numbers, args.negatives, baseline

@@ -4,11 +4,19 @@ Two to six digits side by side on a rough line, as people write a number on the 
 uneven sizes, a sloping and wandering baseline, gaps from a slight overlap to wide
 spacing, solid dark strokes on a transparent background (the page's canvas style).
 ``number_figures`` reads them back through web's segmentation and the LiteRT models.
+
+The figures ``make evaluate`` reports compose MNIST *test* digits. Work on segmentation
+is measured on a development set instead, composed from MNIST *training* digits with
+another seed, so the test figures stay a fair estimate::
+
+    python -m worker.trainer.evaluate --mnist mnist.npz --dev [SEED] --numbers 1000
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +26,7 @@ from shared import answers, number_reading
 from shared.canvas import Canvas, preprocess_canvas_png
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, ink_canvas_png
+from shared.names import MODEL_NAMES
 from shared.number_reading import agreement, choose
 from worker.predict.inference import LiteModel
 
@@ -33,6 +42,8 @@ WANDER = 0.06
 MARGIN = 12
 #: The figures ``python -m worker.trainer.evaluate --record`` keeps for the model card.
 NUMBERS_FILE = "numbers.json"
+#: The development set's default seed (the evaluation's is 1234).
+DEV_SEED = 2025
 
 
 @dataclass(frozen=True)
@@ -144,3 +155,42 @@ def number_figures(
             "digit_accuracy_where_count_right": round(digits_right / max(1, digits_seen), 4),
         }
     return figures
+
+
+def dev_number_set(
+    mnist_path: str, models_dir: Path, count: int, seed: int = DEV_SEED
+) -> list[Number]:
+    """``count`` numbers composed from the MNIST training digits that every shipped model
+    held out for validation: the set to tune on. Digits a model trained on read with a
+    confidence the test digits never get, and choosing between readings rests on it."""
+    with np.load(mnist_path) as data:
+        x, y = data["x_train"], data["y_train"].astype(np.int64)
+    held_out = np.ones(len(x), dtype=bool)
+    for name in MODEL_NAMES:
+        held_out &= _held_out(len(x), json.loads((models_dir / f"{name}.metrics.json").read_text()))
+    return number_set(x[held_out], y[held_out], count, seed)
+
+
+def _held_out(digits: int, metrics: dict[str, Any]) -> np.ndarray:
+    """Which of MNIST's ``digits`` training digits a model with these metrics never fit
+    (``make_models``: the digits then the negatives, split by ``split_validation``)."""
+    # Imported here: it brings in Keras, which reading numbers does not need.
+    from worker.trainer.training import split_validation
+
+    total = digits + int(metrics["data"]["negatives"])
+    order = np.arange(total)
+    _, _, validation, _ = split_validation(order, order, 0.1, int(metrics["seed"]))
+    held_out = np.zeros(digits, dtype=bool)
+    held_out[validation[validation < digits]] = True
+    return held_out
+
+
+def shipped_models(models_dir: Path) -> tuple[dict[str, LiteModel], dict[str, float]]:
+    """The shipped models and their "not a digit" thresholds, as the evaluation loads them."""
+    models, thresholds = {}, {}
+    for name in MODEL_NAMES:
+        metrics = models_dir / f"{name}.metrics.json"
+        models[name] = LiteModel.from_path(models_dir / f"{name}.tflite")
+        trained = json.loads(metrics.read_text()) if metrics.exists() else {}
+        thresholds[name] = answers.threshold_of(trained)
+    return models, thresholds
