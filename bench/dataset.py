@@ -174,9 +174,10 @@ def measure(samples_total: int, events_total: int, s3_samples: int, repeats: int
     valkey = processes.start_valkey(work / "valkey")
     client = redis.Redis.from_url(valkey.url)
     token = secrets.token_hex(16)
+    # The gallery public, as a site that shows it: listings are measured without a token.
     env = dict(os.environ, REDIS_URL=valkey.url, STORAGE_URL=str(work / "store"),
                WEIGHTS_DIR=str(ROOT / "models"), RATE_LIMITS_ENABLED="false",
-               ADMIN_TOKEN=token, WEB_CONCURRENCY="1")  # fmt: skip
+               ADMIN_TOKEN=token, WEB_CONCURRENCY="1", PUBLIC_GALLERY="true")  # fmt: skip
     port = processes.free_port()
     web = stack.start_web(env, port, work / "web.log")
     base = f"http://127.0.0.1:{port}"

@@ -14,10 +14,8 @@ import httpx
 
 from bench import drawings, stack
 from bench.report import say, show_memory
+from shared.fine_tune_jobs import FINISHED
 from tests import processes
-
-#: Job states after which a fine-tune round is over.
-FINISHED = {"promoted", "rejected", "failed"}
 
 
 def measure_fine_tune(running: stack.Stack, samples: int) -> tuple[dict[str, Any], dict[str, Any]]:
