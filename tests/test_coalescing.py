@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from shared import names, prediction_records
 from shared.celery_config import send
 from shared.imaging import encode_pixels, render_canvas_png
 from tests import processes
-from tests.helpers import ROOT, data_url
+from tests.helpers import data_url
 from tests.processes import wait_for
 
 #: A Redis database no worker reads: messages sent there stay in the queue to be counted.
@@ -77,37 +75,19 @@ def test_a_bad_image_fails_only_its_own_prediction_in_a_batch(app, predict_worke
 @pytest.fixture()
 def gevent_web(stack_env, valkey, tmp_path) -> Iterator[tuple[str, int]]:
     """One gunicorn process started with the Procfile's config, on a database no worker reads."""
-    port = processes.free_port()
     env = dict(
         stack_env,
         REDIS_URL=valkey.url.rsplit("/", 1)[0] + f"/{IDLE_DB}",
-        PORT=str(port),
-        BIND_HOST="127.0.0.1",
         WEB_CONCURRENCY="1",
         LOG_LEVEL="WARNING",
     )
-    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "web/gunicorn_conf.py",
-         "web:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    log.close()
-    url = f"http://127.0.0.1:{port}"
+    web = processes.start_web(env, tmp_path / "web.log")
     try:
-        processes.wait_until(lambda: _healthy(url), 60, "gunicorn web", proc)
-        workers = [pid for pid in processes.process_tree(proc.pid) if pid != proc.pid]
-        yield url, workers[0]
+        workers = [pid for pid in processes.process_tree(web.proc.pid) if pid != web.proc.pid]
+        yield web.url, workers[0]
     finally:
-        processes.stop(proc)
+        web.stop()
         redis.Redis.from_url(env["REDIS_URL"]).flushdb()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code in {200, 503}
-    except httpx.HTTPError:
-        return False
 
 
 def _threads(pid: int) -> int:

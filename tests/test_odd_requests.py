@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from flask import Flask
@@ -107,29 +104,14 @@ def test_a_status_url_naming_the_fine_tune_lock_is_a_404(quiet_app, quiet):
 @pytest.fixture()
 def gunicorn_web(stack_env, valkey, tmp_path) -> Iterator[tuple[str, redis.Redis]]:
     """One gunicorn process started with the Procfile's config, on the quiet database."""
-    port = processes.free_port()
-    env = quiet_env(
-        stack_env, valkey, tmp_path / "store",
-        PORT=str(port), BIND_HOST="127.0.0.1", WEB_CONCURRENCY="1", LOG_LEVEL="WARNING",
-    )  # fmt: skip
+    env = quiet_env(stack_env, valkey, tmp_path / "store", WEB_CONCURRENCY="1", LOG_LEVEL="WARNING")
     client = redis.Redis.from_url(env["REDIS_URL"])
     client.flushdb()
-    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "web/gunicorn_conf.py",
-         "web:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    log.close()
-    url = f"http://127.0.0.1:{port}"
+    web = processes.start_web(env, tmp_path / "web.log")
     try:
-        processes.wait_until(
-            lambda: httpx.get(f"{url}/healthz", timeout=1).status_code in {200, 503},
-            60, "gunicorn web", proc,
-        )  # fmt: skip
-        yield url, client
+        yield web.url, client
     finally:
-        processes.stop(proc)
+        web.stop()
         client.flushdb()
 
 

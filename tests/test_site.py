@@ -16,7 +16,7 @@ import uuid
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 from shared.imaging import render_canvas_png
 from tests.helpers import (
@@ -108,18 +108,24 @@ def test_feedback_with_consent_shows_a_delete_link_for_the_drawing(open_page) ->
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-def test_collected_sample_is_saved_in_the_store(open_page, stack_env) -> None:
-    from shared.samples import meta_key
-    from shared.storage import open_store
-
-    page = open_page("/collect")
+def save_a_four(page: Page) -> Response:
+    """Choose 4 on the Collect page, draw a 4 in two strokes, save it: the API's answer."""
     page.keyboard.press("4")
     draw_stroke(page, [(0.3, 0.2), (0.3, 0.55), (0.7, 0.55)])
     draw_stroke(page, [(0.6, 0.2), (0.6, 0.85)])
     with page.expect_response(re.compile(r"/api/samples$")) as answer:
         page.click("#save")
-    assert answer.value.status == 202
-    sample_id = answer.value.json()["id"]
+    return answer.value
+
+
+def test_collected_sample_is_saved_in_the_store(open_page, stack_env) -> None:
+    from shared.samples import meta_key
+    from shared.storage import open_store
+
+    page = open_page("/collect")
+    answer = save_a_four(page)
+    assert answer.status == 202
+    sample_id = answer.json()["id"]
     expect(page.locator("#saved-count")).to_have_text("1")
 
     store = open_store(stack_env["STORAGE_URL"], stack_env["S3_ENDPOINT_URL"])
@@ -136,12 +142,8 @@ def test_collected_sample_is_deleted_through_its_link(open_page, live_server, st
     from shared.storage import open_store
 
     page = open_page("/collect")
-    page.keyboard.press("4")
-    draw_stroke(page, [(0.3, 0.2), (0.3, 0.55), (0.7, 0.55)])
-    draw_stroke(page, [(0.6, 0.2), (0.6, 0.85)])
-    with page.expect_response(re.compile(r"/api/samples$")) as answer:
-        page.click("#save")
-    sample_id, token = answer.value.json()["id"], answer.value.json()["delete_token"]
+    answer = save_a_four(page)
+    sample_id, token = answer.json()["id"], answer.json()["delete_token"]
     expect(page.locator("#status")).to_have_text(i18n.translate("en", "js.collect.saved", label=4))
     link = page.locator("#forget-last-link")
     expect(link).to_have_attribute("href", f"/forget#{sample_id}.{token}")
