@@ -16,6 +16,8 @@ from shared.imaging import (
     decode_data_url,
     decode_pixels,
     encode_pixels,
+    png_bytes,
+    png_data_url,
     preprocess_data_url,
     preprocess_png,
     render_canvas_png,
@@ -158,6 +160,31 @@ def test_pixels_round_trip_through_a_task_argument(mnist_sample):
     assert np.array_equal(decode_pixels(encode_pixels(digit)), digit)
     with pytest.raises(errors.InvalidImage):
         decode_pixels("AAAA")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(
+        lambda h: st.integers(1, 40).flatmap(
+            lambda w: st.binary(min_size=h * w, max_size=h * w).map(
+                lambda b: np.frombuffer(b, np.uint8).reshape(h, w)
+            )
+        )
+    )
+)
+def test_previews_are_pngs_that_pillow_reads_back_pixel_for_pixel(pixels):
+    image = Image.open(io.BytesIO(png_bytes(pixels)))
+    image.load()  # checks every chunk's CRC and the compressed data
+    assert image.format == "PNG" and image.mode == "L"
+    assert np.array_equal(np.asarray(image), pixels)
+    url = png_data_url(pixels)
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == png_bytes(pixels)
+
+
+def test_a_preview_is_one_2d_image(mnist_sample):
+    with pytest.raises(ValueError):
+        png_bytes(mnist_sample["x_test"][:2])
 
 
 @settings(max_examples=300, deadline=None)

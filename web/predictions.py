@@ -127,17 +127,15 @@ def _images(record: dict[str, str]) -> np.ndarray:
     return decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)
 
 
-def _digits(
-    result: dict[str, Any], record: dict[str, str], images: np.ndarray
-) -> list[dict[str, Any]]:
-    """Each digit on the canvas, left to right: its box, 28x28 image and both readings.
+def _digits(result: dict[str, Any], record: dict[str, str]) -> list[dict[str, Any]]:
+    """Each digit on the canvas, left to right: its image's index, box and both readings.
 
     The worker chose the images that make the number (``chosen``); image 0 is the whole
     canvas, which is also the digit when there is only one.
     """
     boxes = json.loads(record[prediction_records.BOXES])
     return [
-        {"image": images[i], "box": boxes[i], **{name: part[name] for name in MODEL_NAMES}}
+        {"index": i, "box": boxes[i], **{name: part[name] for name in MODEL_NAMES}}
         for i, part in zip(result["chosen"], result["parts"], strict=True)
     ]
 
@@ -148,13 +146,20 @@ def _result(result: dict[str, Any], record: dict[str, str]) -> dict[str, Any]:
     Previews are rendered here from the record's pixels: the images the models saw.
     """
     images = _images(record)
+    previews: dict[int, str] = {}  # a single digit is the whole canvas: one PNG for both
+
+    def preview(index: int) -> str:
+        if index not in previews:
+            previews[index] = png_data_url(images[index])
+        return previews[index]
+
     digits = [
-        {"box": d["box"], "preview": png_data_url(d.pop("image")), **d}
-        for d in _digits(result, record, images)
+        {"box": d.pop("box"), "preview": preview(d.pop("index")), **d}
+        for d in _digits(result, record)
     ]
     return {
         **{name: result[name] for name in MODEL_NAMES},
-        "preview": png_data_url(images[0]),
+        "preview": preview(0),
         "number": {
             "text": number_reading.text([d["cnn"]["digit"] for d in digits]),
             "digits": digits,
@@ -196,11 +201,16 @@ def record_feedback(
     if number is None:
         verdicts = [(job_id, images[0], label, _predicted(result))]
     else:
-        digits = _digits(result, record, images)
+        digits = _digits(result, record)
         verdicts = []
         if len(number) == len(digits):
             verdicts = [
-                (uuid.uuid5(uuid.UUID(job_id), str(i)).hex, d["image"], int(n), _predicted(d))
+                (
+                    uuid.uuid5(uuid.UUID(job_id), str(i)).hex,
+                    images[d["index"]],
+                    int(n),
+                    _predicted(d),
+                )  # fmt: skip
                 for i, (d, n) in enumerate(zip(digits, number, strict=True))
             ]
     key = prediction_records.record_key(job_id)
