@@ -68,14 +68,16 @@ def lite(repeats: int) -> dict[str, dict[str, Any]]:
     return out
 
 
-def shadow(repeats: int) -> dict[str, Any]:
+def shadow(repeats: int, rounds: int = 10) -> dict[str, Any]:
     """Model CPU per prediction in the predict worker, without and with a live challenger.
 
     ``predict_digits`` as the worker calls it, on the images of real canvas predictions
     (the whole canvas, and for about a third of single digits the alternative readings
     segmentation offers), one prediction a call and eight; a challenger reads only the
     whole canvas. The challenger is a copy of each model's version 1 (the cost is the
-    same whatever it learned). CPU time, not wall time.
+    same whatever it learned). CPU time, not wall time; the three set-ups take turns in
+    ``rounds`` rounds and each figure is the median of its rounds, so a slow spell of
+    this shared machine weighs on all three alike.
     """
     import tempfile
 
@@ -88,22 +90,23 @@ def shadow(repeats: int) -> dict[str, Any]:
     jobs = [preprocess_canvas_png(render_canvas_png(d), 4096, MAX_DIGITS).images
             for d in digits(32)]  # fmt: skip
 
-    def cpu_ms(cache: ModelCache, per_call: int) -> float:
+    def cpu_ms(cache: ModelCache, per_call: int, times: int) -> float:
         calls = [jobs[i : i + per_call] for i in range(0, len(jobs), per_call)]
         flat = [([image for job in c for image in job],
                  [i == 0 for job in c for i in range(len(job))]) for c in calls]  # fmt: skip
-        predict_digits(cache, *flat[0])  # load and warm up
         started = time.process_time()
-        for _ in range(repeats):
+        for _ in range(times):
             for images, marks in flat:
                 predict_digits(cache, images, marks)
-        return (time.process_time() - started) * 1000 / (repeats * len(jobs))
+        return (time.process_time() - started) * 1000 / (times * len(jobs))
 
-    out: dict[str, Any] = {"images_per_prediction": sum(map(len, jobs)) / len(jobs)}
-    rows = {"champions only": (), "cnn challenger": ("cnn",), "both challengers": NAMES}
-    for label, racing in rows.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            store = LocalStore(tmp)
+    setups = {"champions only": (), "cnn challenger": ("cnn",), "both challengers": NAMES}
+    per_round = max(1, repeats // rounds)
+    samples: dict[str, dict[int, list[float]]] = {k: {1: [], 8: []} for k in setups}
+    with tempfile.TemporaryDirectory() as tmp:
+        caches = {}
+        for label, racing in setups.items():
+            store = LocalStore(f"{tmp}/{len(caches)}")
             registry.ensure_initial_versions(store, ROOT / "models")
             for name in racing:
                 version = registry.next_version(store, name)
@@ -111,8 +114,16 @@ def shadow(repeats: int) -> dict[str, Any]:
                          for f in registry.ARTIFACTS}  # fmt: skip
                 registry.publish_version(store, name, version, files, {"outcome": "challenger"})
                 challengers.start(store, name, version, champion=1)
-            cache = ModelCache(store, 3600.0, str(ROOT / "models"))
-            out[label] = {f"batch{b}_ms_per_prediction": cpu_ms(cache, b) for b in (1, 8)}
+            caches[label] = ModelCache(store, 3600.0, str(ROOT / "models"))
+            cpu_ms(caches[label], 8, 1)  # load and warm up
+        for _ in range(rounds):
+            for label, cache in caches.items():
+                for batch in (1, 8):
+                    samples[label][batch].append(cpu_ms(cache, batch, per_round))
+    out: dict[str, Any] = {"images_per_prediction": sum(map(len, jobs)) / len(jobs)}
+    for label, by_batch in samples.items():
+        out[label] = {f"batch{b}_ms_per_prediction": statistics.median(v)
+                      for b, v in by_batch.items()}  # fmt: skip
     return out
 
 

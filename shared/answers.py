@@ -90,3 +90,21 @@ def model_answer(row: Sequence[float], threshold: float, version: int) -> dict[s
         "not_digit": round(not_digit, 6),
         "version": version,
     }
+
+
+def short_answers(outputs: np.ndarray, threshold: float, version: int) -> list[dict[str, Any]]:
+    """Each row's ``digit``, ``not_digit`` and ``version``, as ``model_answer`` gives them.
+
+    What a challenger's shadow answer keeps, computed for a whole batch at once: without
+    the ten rounded probabilities it costs a tenth of ``model_answer`` per image.
+    """
+    labels = predicted_labels(outputs, threshold)
+    scores = not_digit_scores(outputs)
+    return [
+        {
+            "digit": None if label == NOT_DIGIT else int(label),
+            "not_digit": round(float(score), 6),
+            "version": version,
+        }
+        for label, score in zip(labels, scores, strict=True)
+    ]

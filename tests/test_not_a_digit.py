@@ -32,6 +32,19 @@ def test_a_ten_class_version_never_refuses():
     assert answer["digit"] == 9 and answer["not_digit"] == 0
 
 
+@pytest.mark.parametrize("threshold", [0.5, 0.81, answers.choose_threshold([0.3, 0.6, 0.9], 0.4)])
+def test_a_shadow_answer_is_the_full_answer_less_its_probabilities(threshold):
+    rng = np.random.default_rng(7)
+    rows = rng.dirichlet(np.full(11, 0.3), size=300).astype(np.float32)
+    rows[:3, 10] = [0.3, 0.6, 0.9]  # scores at and around the thresholds
+    ten_class = rows[:50, :10] / rows[:50, :10].sum(axis=1, keepdims=True)
+    for outputs in (rows, ten_class):
+        short = answers.short_answers(outputs, threshold, version=4)
+        full = [answers.model_answer(row, threshold, version=4) for row in outputs]
+        keys = ("digit", "not_digit", "version")
+        assert short == [{key: answer[key] for key in keys} for answer in full]
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.005, 0.05, 0.5])
 def test_the_threshold_refuses_at_most_the_stated_share_of_digits(rate):
     scores = np.random.default_rng(1).beta(0.5, 8, size=2000)

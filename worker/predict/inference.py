@@ -144,9 +144,9 @@ def predict_digits(
     marked = [i for i, wanted in enumerate(shadowed or [True] * len(digits)) if wanted]
     if shadows and marked:  # the challengers' answers are kept in the record, never shown
         batch = np.stack([digits[i] for i in marked])
-        for index, shadow in zip(marked, run(shadows, batch), strict=True):
-            results[index]["shadow"] = {
-                name: {key: answer[key] for key in ("digit", "not_digit", "version")}
-                for name, answer in shadow.items()
-            }
+        for name, loaded in shadows.items():
+            outputs = loaded.model.predict(batch)
+            short = answers.short_answers(outputs, loaded.reject_threshold, loaded.version)
+            for index, answer in zip(marked, short, strict=True):
+                results[index].setdefault("shadow", {})[name] = answer
     return results
