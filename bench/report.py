@@ -141,7 +141,8 @@ def _resource_targets(report: dict[str, Any], add: Add) -> None:
         add(
             "fine-tune on 200 samples < 60 s",
             f"{tune['seconds']:.1f} s ({tune.get('outcome')})",
-            tune["seconds"] < 60 and tune.get("outcome") in {"promoted", "rejected"},
+            # The job ran to a verdict (a challenger passed the gate, and must still race).
+            tune["seconds"] < 60 and tune.get("outcome") in {"promoted", "challenger", "rejected"},
         )
 
 

@@ -183,6 +183,22 @@ def test_a_change_that_rounds_to_nothing_is_plus_minus_zero_not_minus_zero(
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_rejected_version_names_the_rules_it_broke(models_page, lang: str) -> None:
+    page = models_page(lang=lang)
+    rule = i18n.translate(lang, "js.models.rule.mnist_accuracy")
+    expected = i18n.translate(lang, "js.models.failed_rules", rules=rule)
+    rejected = page.locator('#cnn-versions tr[data-version="4"] [data-slot="failures"]')
+    expect(rejected).to_be_visible()
+    expect(rejected).to_have_text(expected)
+    for version in (2, 3):  # promoted: nothing broken, nothing shown
+        passed = page.locator(f'#cnn-versions tr[data-version="{version}"] [data-slot="failures"]')
+        expect(passed).to_be_hidden()
+    expect(page.locator('#fnn-versions tr[data-version="4"] [data-slot="failures"]')).to_be_hidden()
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
 def numbers_in(text: str, lang: str) -> set[float]:
     """The numbers a message states, read with the language's decimal sign."""
     point = "." if lang == "en" else ","

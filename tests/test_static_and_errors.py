@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -209,6 +211,28 @@ def test_a_build_missing_a_file_is_made_again(tmp_path: Path) -> None:
     again = static_files.build(source, cache)
     assert (again.static_dir / again.names["js/b.js"]).is_file()
     assert json.loads((again.root / "manifest.json").read_text())["names"] == dict(built.names)
+
+
+def test_builds_unused_for_a_week_go_when_another_is_made(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    week, day = static_files.STALE_AFTER, 24 * 3600
+    now = time.time()
+    builds = []
+    for n in range(6):  # six versions of the tree, built and then left alone
+        source = write_tree(tmp_path / f"v{n}", {**TREE, "js/b.js": f"export const b = {n};\n"})
+        builds.append(static_files.build(source, cache))
+    ages = [week + 5 * day, week + 4 * day, week + 3 * day, week + 2 * day, 2 * day, day]
+    for built, age in zip(builds, ages, strict=True):
+        os.utime(built.root, (now - age, now - age))
+    # The oldest one starts again: used now, it stays.
+    static_files.build(tmp_path / "v0", cache)
+    fresh = {**TREE, "js/b.js": "export const b = 99;\n"}
+    newest = static_files.build(write_tree(tmp_path / "v6", fresh), cache)
+
+    kept = {p.name for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    # v1-v3 are over a week old and not among the three most recently used: gone.
+    assert kept == {b.root.name for b in (builds[0], builds[4], builds[5], newest)}
+    assert static_files.build(tmp_path / "v5", cache) == builds[5]  # still whole
 
 
 def test_modules_importing_each_other_in_a_cycle_are_refused(tmp_path: Path) -> None:

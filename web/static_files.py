@@ -16,6 +16,8 @@ Plain copies are left as they are on disk and import plain names.
 The copy is built once per content of web/static, under the system's temporary
 directory, keyed by a hash of the tree: gunicorn's processes take turns on a lock, the
 first builds into a temporary directory and renames it into place, the others find it.
+Each start marks its build as used; a new build removes those no start has used for
+``STALE_AFTER`` seconds, except the ``KEEP_BUILDS`` most recently used.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +48,12 @@ from web.security import COMMON_HEADERS
 BUILD_VERSION = "1"
 #: Hex digits of the content hash in a fingerprinted name.
 HASH_LENGTH = 12
+#: Builds unused this long are removed when another is made (a week)...
+STALE_AFTER = 7 * 24 * 3600
+#: ...but the most recently used ones stay whatever their age.
+KEEP_BUILDS = 3
+#: A build's directory name: its key.
+_BUILD_NAME = re.compile(r"^[0-9a-f]{24}$")
 #: Plain names: revalidated on every use (a 304 while unchanged).
 PLAIN_CACHE_CONTROL = "no-cache"
 #: A static import, a re-export or a dynamic import of a relative specifier.
@@ -208,11 +217,11 @@ def build(source: Path, cache_dir: Path | None = None) -> StaticBuild:
     root = cache / key
     found = _load(root)
     if found is not None:
-        return found
+        return _used(found)
     with _locked(cache / f"{key}.lock"):
         found = _load(root)  # another process may have built it while this one waited
         if found is not None:
-            return found
+            return _used(found)
         if root.exists():  # incomplete: rebuild it whole
             shutil.rmtree(root)
         staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
@@ -224,7 +233,34 @@ def build(source: Path, cache_dir: Path | None = None) -> StaticBuild:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+    prune(cache, keep=root)
     return StaticBuild(root, names)
+
+
+def _used(found: StaticBuild) -> StaticBuild:
+    """Mark a build as used now (its directory's time), so pruning spares it."""
+    os.utime(found.root)
+    return found
+
+
+def prune(cache: Path, keep: Path, now: float | None = None) -> list[str]:
+    """Remove the builds in cache unused for STALE_AFTER, but never ``keep`` or the
+    KEEP_BUILDS most recently used; the keys removed. Each goes under its own lock, so a
+    process loading it waits and then builds it afresh."""
+    now = time.time() if now is None else now
+    builds = sorted(
+        (p for p in cache.iterdir() if _BUILD_NAME.match(p.name) and p.is_dir() and p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = []
+    for old in builds[max(0, KEEP_BUILDS - 1) :]:
+        if now - old.stat().st_mtime < STALE_AFTER:
+            continue
+        with _locked(cache / f"{old.name}.lock"):  # the empty lock file stays: another
+            shutil.rmtree(old, ignore_errors=True)  # process may be waiting on it
+        removed.append(old.name)
+    return removed
 
 
 def init_app(app: Flask) -> StaticBuild:

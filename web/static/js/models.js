@@ -3,7 +3,7 @@
 
 import { ApiError, errorMessage, request } from "./api.js";
 import { adminRequest, onAdminChange } from "./admin.js";
-import { formatDate, formatNumber, formatPercent, lang, t } from "./i18n.js";
+import { formatDate, formatNumber, formatPercent, has, lang, t } from "./i18n.js";
 import {
   $,
   cloneTemplate,
@@ -118,6 +118,13 @@ function versionRow(name, version, current) {
   const outcome = slot(row, "outcome");
   outcome.classList.add(OUTCOME_BADGES[kind] ?? "text-bg-secondary");
   outcome.textContent = t(`models.outcome.${kind}`);
+  // A rejected version says which of the gate's rules it broke (gate.gate_failures).
+  const failures = slot(row, "failures");
+  const broken = kind === "rejected" ? (version.gate_failures ?? []) : [];
+  failures.hidden = !broken.length;
+  failures.textContent = t("models.failed_rules", {
+    rules: broken.map((rule) => (has(`models.rule.${rule}`) ? t(`models.rule.${rule}`) : rule)).join(", "),
+  });
   const figures = metricFigures(version);
   for (const cell of row.querySelectorAll("[data-metric]")) fillMetric(cell, figures[cell.dataset.metric]);
   slot(row, "trained").textContent = trainedOn(version);
