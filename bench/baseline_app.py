@@ -51,9 +51,10 @@ def lazy_models(weights: Path) -> Models:
 def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
     loaded = models()
     rows = {name: model.predict(np.stack(canvas.images)) for name, (model, _) in loaded.items()}
+    read = {name: answers.model_answers(rows[name], loaded[name][1], 1) for name in rows}
 
     def reading(index: int) -> dict[str, Any]:
-        return {name: answers.model_answer(rows[name][index], loaded[name][1], 1) for name in rows}
+        return {name: read[name][index] for name in rows}
 
     # As the predict worker does: the models' agreement chooses how to read the number.
     chosen = choose(canvas.readings, agreement(rows["cnn"].tolist(), rows["fnn"].tolist()))

@@ -79,17 +79,32 @@ def rate_of(metrics: Mapping[str, Any]) -> float:
 
 def model_answer(row: Sequence[float], threshold: float, version: int) -> dict[str, Any]:
     """One model's answer as the API gives it: ``digit`` is None when it refuses."""
-    outputs = np.asarray(row, dtype=np.float64)[None]
-    not_digit = float(not_digit_scores(outputs)[0])
-    probabilities = digit_probabilities(outputs)[0]
-    refused = not_digit >= threshold
-    return {
-        "digit": None if refused else int(np.argmax(probabilities)),
-        # Six decimals: what a page can show, and a third of the record.
-        "probabilities": [round(float(p), 6) for p in probabilities],
-        "not_digit": round(not_digit, 6),
-        "version": version,
-    }
+    return model_answers(np.asarray(row)[None], threshold, version)[0]
+
+
+def model_answers(outputs: np.ndarray, threshold: float, version: int) -> list[dict[str, Any]]:
+    """``model_answer`` for each row of a batch, computed for the whole batch at once.
+
+    A loop of ``round(float(p), 6)`` over every probability of every image cost the predict
+    worker about 25 us an image and model; NumPy does the batch in a few.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    not_digit = not_digit_scores(outputs)
+    probabilities = digit_probabilities(outputs)
+    refused = (not_digit >= threshold).tolist()
+    digits = np.argmax(probabilities, axis=1).tolist()
+    # Six decimals: what a page can show, and a third of the record.
+    rounded = np.round(probabilities, 6).tolist()
+    scores = np.round(not_digit, 6).tolist()
+    return [
+        {
+            "digit": None if refuses else digit,
+            "probabilities": row,
+            "not_digit": score,
+            "version": version,
+        }
+        for digit, refuses, row, score in zip(digits, refused, rounded, scores, strict=True)
+    ]
 
 
 def short_answers(outputs: np.ndarray, threshold: float, version: int) -> list[dict[str, Any]]:

@@ -32,6 +32,24 @@ def test_a_ten_class_version_never_refuses():
     assert answer["digit"] == 9 and answer["not_digit"] == 0
 
 
+def test_a_batch_of_answers_is_each_row_read_on_its_own_to_six_decimals():
+    rows = np.random.default_rng(3).dirichlet(np.full(11, 0.3), size=200).astype(np.float32)
+    rows[:2, 10] = [0.5, 0.49]  # refused at the threshold, and just under it
+    batch = answers.model_answers(rows, threshold=0.5, version=2)
+    assert len(batch) == len(rows)
+    for row, answer in zip(rows, batch, strict=True):
+        digits = row[:10].astype(np.float64) / row[:10].sum()
+        refused = float(row[10]) >= 0.5
+        assert answer["digit"] == (None if refused else int(np.argmax(digits)))
+        assert answer["not_digit"] == round(float(row[10]), 6)
+        # NumPy and Python may round a near-tie the other way: one unit of the sixth place.
+        assert answer["probabilities"] == pytest.approx([round(p, 6) for p in digits], abs=1.5e-6)
+        assert all(p == round(p, 6) for p in answer["probabilities"])  # six decimals at most
+        assert answer == answers.model_answer(row, threshold=0.5, version=2)
+    assert batch[0]["digit"] is None and batch[1]["digit"] is not None
+    json.dumps(batch)  # plain Python numbers
+
+
 @pytest.mark.parametrize("threshold", [0.5, 0.81, answers.choose_threshold([0.3, 0.6, 0.9], 0.4)])
 def test_a_shadow_answer_is_the_full_answer_less_its_probabilities(threshold):
     rng = np.random.default_rng(7)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared import names
+from shared.logs import quiet_celery_task_lines
 from worker.celery_base import make_worker_app
 from worker.clients import settings
 from worker.predict import transport
@@ -14,3 +16,7 @@ app = make_worker_app(
     settings().worker_visibility_timeout,
     broker_transport=transport.NAME,
 )
+
+# Hundreds of prediction batches a second: their "received" and "succeeded" lines are noise
+# (their counts are in /metrics); a sample's or an export's lines stay.
+quiet_celery_task_lines([names.PREDICT_BATCH])

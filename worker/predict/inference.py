@@ -128,24 +128,21 @@ def predict_digits(
     """
     current, shadows = cache.current_and_challengers()
 
-    def run(models: dict[str, LoadedModel], batch: np.ndarray) -> list[dict[str, Any]]:
-        outputs = {name: loaded.model.predict(batch) for name, loaded in models.items()}
-        return [
-            {
-                name: answers.model_answer(
-                    rows[index], models[name].reject_threshold, models[name].version
-                )
-                for name, rows in outputs.items()
-            }
-            for index in range(len(batch))
-        ]
-
-    results = run(current, np.stack(digits))
+    batch = np.stack(digits)
+    by_model = {
+        name: answers.model_answers(
+            loaded.model.predict(batch), loaded.reject_threshold, loaded.version
+        )
+        for name, loaded in current.items()
+    }
+    results = [
+        {name: rows[index] for name, rows in by_model.items()} for index in range(len(batch))
+    ]
     marked = [i for i, wanted in enumerate(shadowed or [True] * len(digits)) if wanted]
     if shadows and marked:  # the challengers' answers are kept in the record, never shown
-        batch = np.stack([digits[i] for i in marked])
+        chosen = np.stack([digits[i] for i in marked])
         for name, loaded in shadows.items():
-            outputs = loaded.model.predict(batch)
+            outputs = loaded.model.predict(chosen)
             short = answers.short_answers(outputs, loaded.reject_threshold, loaded.version)
             for index, answer in zip(marked, short, strict=True):
                 results[index].setdefault("shadow", {})[name] = answer
