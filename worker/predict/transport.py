@@ -5,7 +5,7 @@ into an ``unacked`` hash and sorted set (one MULTI), and removed from both on ac
 second MULTI), so that a message a dead worker held is handed out again after the
 visibility timeout. A ``predict_batch`` is acknowledged as soon as it starts (early
 ack), and a batch lost with its worker is answered by web's deadline (``timed_out``),
-so for it those two transactions buy nothing; they were a sixth of the worker's CPU per
+so for it those two transactions buy nothing; they were a fifth of the worker's CPU per
 prediction at one client. Every other task (a sample to save, an export) keeps them:
 it is acknowledged late, and a redelivery is what keeps it from being lost.
 """
