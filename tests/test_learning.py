@@ -10,9 +10,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from shared import registry
+from shared import answers, registry
 from shared.imaging import render_canvas_png
-from tests.helpers import ADMIN, data_url, predict, run_fine_tune
+from tests.helpers import ADMIN, ROOT, data_url, predict, run_fine_tune
 from tests.processes import wait_for
 
 
@@ -130,6 +130,7 @@ def test_admin_calls_are_refused_when_no_token_is_configured(stack_env):
 
 @pytest.mark.usefixtures("predict_worker", "trainer")
 def test_population_shift_is_learned_by_both_models_and_promoted(client, app, mnist_sample):
+    from worker.predict.inference import LiteModel
     from worker.trainer.population import draw
 
     # Thirty writers who draw unlike MNIST, as `make learning-curve` simulates them; about one
@@ -143,6 +144,9 @@ def test_population_shift_is_learned_by_both_models_and_promoted(client, app, mn
     job = run_fine_tune(client)
     assert job["status"] == "promoted", json.dumps(job["result"]["models"], indent=1)
     after = client.get("/api/models").get_json()["models"]
+    store = app.extensions["digits"].store
+    with np.load(ROOT / "models" / "replay.npz") as replay:
+        gate_x, gate_y = replay["x_test"], replay["y_test"]
     for name in ("fnn", "cnn"):
         decided = job["result"]["models"][name]
         holdout = decided["holdout"]
@@ -153,6 +157,13 @@ def test_population_shift_is_learned_by_both_models_and_promoted(client, app, mn
             holdout["candidate"]["mnist"]
             >= holdout["parent"]["mnist"] - decided["gate"]["max_mnist_drop"]
         )
+        # The gate scored the LiteRT file it published (the file the worker serves): read
+        # on the gate's MNIST digits at the recorded threshold, it gives the recorded figure.
+        served = LiteModel(
+            store.get_bytes(registry.version_key(name, decided["version"], "model.tflite"))
+        )
+        read = answers.predicted_labels(served.predict(gate_x), decided["reject_threshold"])
+        assert float(np.mean(read == gate_y)) == pytest.approx(holdout["candidate"]["mnist"])
         # /api/models shows the same decision with the version it made current.
         assert after[name]["current"] == decided["version"] != before[name]["current"]
         listed = {v["version"]: v for v in after[name]["versions"]}[decided["version"]]

@@ -8,18 +8,25 @@ tolerance in accuracy and in loss, per model; and refusals are another: the cand
 neither refuse many more digits nor accept many more negatives than its parent, so a round
 cannot learn to refuse everything (or nothing). Each model is scored as it would serve:
 with a threshold chosen for its lineage's false-reject rate on digits it never trained
-on, and a refused digit counts as wrong.
+on, and a refused digit counts as wrong. Both are scored through the LiteRT file the
+predict worker serves (int8 weights, ``worker.trainer.conversion``), not the Keras model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-import keras
 import numpy as np
 
 from shared import answers
-from worker.trainer.mnist import to_inputs
+
+
+class Reader(Protocol):
+    """A model as served (``worker.predict.inference.LiteModel``): uint8 (n, 28, 28) in,
+    (n, 11) probabilities out."""
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -85,12 +92,14 @@ class Scores:
     negatives_refused: float = 0.0
 
 
-def outputs(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(to_inputs(x), batch_size=512, verbose=0))
+def outputs(model: Reader, x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:  # an interpreter cannot be sized for an empty batch
+        return np.zeros((0, answers.DIGITS + 1), np.float32)
+    return np.asarray(model.predict(x))
 
 
 def accuracy_and_loss(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, threshold: float = 1.0
+    model: Reader, x: np.ndarray, y: np.ndarray, threshold: float = 1.0
 ) -> tuple[float, float]:
     """Accuracy (a refusal at ``threshold`` is wrong unless the class is "not a digit") and
     mean cross-entropy of the true classes."""
@@ -107,7 +116,7 @@ def _loss(probabilities: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(truth)))
 
 
-def score(model: keras.Model, holdout: Holdout, rate: float = answers.FALSE_REJECT_RATE) -> Scores:
+def score(model: Reader, holdout: Holdout, rate: float = answers.FALSE_REJECT_RATE) -> Scores:
     """The model as it would serve: its threshold refuses ``rate`` of the threshold digits."""
     threshold = answers.choose_threshold(
         answers.not_digit_scores(outputs(model, holdout.threshold_x)), rate

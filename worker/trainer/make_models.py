@@ -5,7 +5,9 @@
 (default ``models/``); test accuracy is measured on the ``.tflite`` file, since that is
 what the predict worker serves. ``replay-set --mnist mnist.npz`` writes the small MNIST
 sample shipped beside the weights, which fine-tunes replay and gate on. ``card`` rewrites
-``MODEL_CARD.md`` from the metrics and experiment files already in ``--out``.
+``MODEL_CARD.md`` from the metrics and experiment files already in ``--out``. ``convert
+--mnist mnist.npz`` converts the ``.keras`` files in ``--out`` again (after a change to
+``worker.trainer.conversion``) and measures the new ``.tflite`` files, without training.
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     replay.add_argument(
         "--threshold-digits", type=int, default=1000, help="test digits to choose thresholds on"
     )
+    convert = commands.add_parser(
+        "convert", help="convert the .keras files in --out again and measure them, untrained"
+    )
+    convert.add_argument("--model", choices=["fnn", "cnn", "all"], default="all")
+    convert.add_argument("--mnist", help="mnist.npz path (default: MNIST_PATH, else keras)")
+    convert.add_argument("--out", default="models", help="directory of the shipped models")
     card = commands.add_parser("card", help="rewrite MODEL_CARD.md from the files in --out")
     card.add_argument("--out", default="models", help="directory of the metrics files")
     return parser.parse_args(argv)
@@ -163,9 +171,6 @@ def train_one(
     history = train_model(model, x, y, epochs=epochs, seed=args.seed)
     train_seconds = time.perf_counter() - started
     keras_path, tflite_path = save(name, model, out)
-    lite = LiteModel.from_path(tflite_path)
-    rejection = rejection_figures(lite, *validation_set(x, y, args.seed), NEGATIVE_TARGETS[name])
-    test_figures = measure_test(lite, data, rejection["reject_threshold"])
     metrics = {
         "model": name,
         "data": {
@@ -181,8 +186,7 @@ def train_one(
         "epochs_run": len(history.history["loss"]),
         "train_seconds": round(train_seconds, 1),
         "val_accuracy": round(float(max(history.history["val_accuracy"])), 5),
-        **test_figures,
-        **rejection,
+        **served_figures(name, tflite_path, data, x, y, args.seed),
         "command": command,
         "versions": versions(),
         "seed": args.seed,
@@ -192,6 +196,45 @@ def train_one(
     }
     (out / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def served_figures(
+    name: str, tflite_path: Path, data: Mnist, x: np.ndarray, y: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """The ``.tflite`` file's threshold (chosen on the validation split of ``x``, ``y``)
+    and its MNIST test figures: what the predict worker serves is what is measured."""
+    lite = LiteModel.from_path(tflite_path)
+    rejection = rejection_figures(lite, *validation_set(x, y, seed), NEGATIVE_TARGETS[name])
+    return {**measure_test(lite, data, rejection["reject_threshold"]), **rejection}
+
+
+def convert(args: argparse.Namespace, command: str) -> None:
+    """Convert the shipped ``.keras`` files again and re-measure them; training is kept."""
+    data = load_mnist(args.mnist)
+    out = Path(args.out)
+    for name in list(BUILDERS) if args.model == "all" else [args.model]:
+        path = out / f"{name}.metrics.json"
+        metrics = json.loads(path.read_text())
+        negatives, _ = make_negatives(int(metrics["data"]["negatives"]), "training")
+        x, y = with_negatives(data, negatives)
+        model = keras.saving.load_model(out / f"{name}.keras", compile=False)
+        tflite_path = out / f"{name}.tflite"
+        tflite_path.write_bytes(to_tflite(model))
+        metrics.update(served_figures(name, tflite_path, data, x, y, int(metrics["seed"])))
+        metrics["file_bytes"]["tflite"] = tflite_path.stat().st_size
+        metrics["converted"] = {
+            "command": command,
+            "versions": versions(),
+            "at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        }
+        path.write_text(json.dumps(metrics, indent=2) + "\n")
+        print(
+            f"{name}: {tflite_path.stat().st_size:,} bytes, MNIST test accuracy (tflite, a "
+            f"refusal is an error) {metrics['test_accuracy_tflite']:.2%}, refused "
+            f"{metrics['test_digits_refused']:.2%}, threshold {metrics['reject_threshold']:.4g}",
+            flush=True,
+        )
+    (out / "MODEL_CARD.md").write_text(model_card(out))
 
 
 #: Options whose value is a path on the machine that trains.
@@ -268,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         write_replay_set(mnist, Path(args.out), args.train, args.test, extras)
         print(f"wrote {args.out}", flush=True)
         return 0
-    train(args, recorded_command(sys.argv[1:] if argv is None else argv))
+    command = recorded_command(sys.argv[1:] if argv is None else argv)
+    (convert if args.command == "convert" else train)(args, command)
     return 0
 
 

@@ -72,6 +72,10 @@ def model_rows(out: Path) -> list[str]:
         )
         libraries = ", ".join(f"{lib} {version}" for lib, version in m["versions"].items())
         commands.append(f"{m['command']}  # {name}: seed {m['seed']}; {libraries}")
+        if "converted" in m:  # the .tflite converted again later from the same .keras
+            c = m["converted"]
+            libraries = ", ".join(f"{lib} {version}" for lib, version in c["versions"].items())
+            commands.append(f"{c['command']}  # {name}: .tflite again, {c['at']}; {libraries}")
     lines += ["", "## How they were made", "", "```", *commands, "```", ""]
     lines += [
         "Per-digit accuracy and the confusion matrix are in `<name>.metrics.json`; "

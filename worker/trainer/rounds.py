@@ -20,6 +20,7 @@ import keras
 from shared import answers, challengers, registry
 from shared.names import MODEL_NAMES
 from shared.storage import Store
+from worker.predict.inference import LiteModel
 from worker.trainer import gate
 from worker.trainer.conversion import to_tflite
 from worker.trainer.keras_files import keras_bytes, load_version
@@ -60,12 +61,13 @@ EXTRA_FILES = (SAMPLES_FILE,)
 
 
 def publish(
-    store: Store, name: str, model: keras.Model, metrics: dict[str, Any],
+    store: Store, name: str, model: keras.Model, tflite: bytes, metrics: dict[str, Any],
     extra_files: dict[str, bytes] | None = None,
 ) -> int:  # fmt: skip
-    """Store the candidate as the model's next version, promoted or not; returns its number."""
+    """Store the candidate (its Keras model and the LiteRT file the gate scored) as the
+    model's next version, promoted or not; returns its number."""
     version = registry.next_version(store, name)
-    files = {"model.keras": keras_bytes(model), "model.tflite": to_tflite(model)}
+    files = {"model.keras": keras_bytes(model), "model.tflite": tflite}
     registry.publish_version(store, name, version, {**files, **(extra_files or {})}, metrics)
     return version
 
@@ -74,6 +76,7 @@ def publish(
 class Baseline:
     """The current version on the gate's holdout: what a candidate of the model must beat."""
 
+    #: The Keras model a fine-tune starts from; the gate scored its served LiteRT file.
     model: keras.Model
     version: int
     #: The lineage's false-reject rate, which chooses each model's threshold.
@@ -86,11 +89,13 @@ class Baseline:
 def baseline(
     store: Store, name: str, version: int, holdout: gate.Holdout, user: UserSamples
 ) -> Baseline:
-    """Load ``version`` of ``name`` and score it as the gate will score its candidate."""
+    """Load ``version`` of ``name`` and score it as the gate will score its candidate: the
+    LiteRT file the predict worker serves."""
     model = load_version(store, name, version)
+    served = LiteModel(store.get_bytes(registry.version_key(name, version, "model.tflite")))
     rate = answers.rate_of(registry.read_metrics(store, name, version))
-    scores = gate.score(model, holdout, rate)
-    agreement = gate.accuracy_and_loss(model, user.train_x, user.train_y, scores.reject_threshold)
+    scores = gate.score(served, holdout, rate)
+    agreement = gate.accuracy_and_loss(served, user.train_x, user.train_y, scores.reject_threshold)
     return Baseline(model, version, rate, scores, agreement[0])
 
 
@@ -105,7 +110,8 @@ def judge_and_publish(
     when it must still win a race on live labels; ``details`` (how it was trained) join
     the gate's figures in its metrics.
     """
-    candidate = gate.score(model, holdout, parent.rate)
+    tflite = to_tflite(model)  # scored as it will serve, and published as scored
+    candidate = gate.score(LiteModel(tflite), holdout, parent.rate)
     rule = gate.RULES[name]
     failures = gate.gate_failures(parent.scores, candidate, parent.agreement, rule)
     metrics = {
@@ -120,7 +126,7 @@ def judge_and_publish(
         "gate": asdict(rule),
         "label_agreement": parent.agreement,
     }  # fmt: skip
-    version = publish(store, name, model, metrics, extra_files)
+    version = publish(store, name, model, tflite, metrics, extra_files)
     kind = metrics.get("training", {}).get("kind", "fine_tune")
     log.info("%s %s v%s: %s %s", kind, name, version, metrics["outcome"], metrics["holdout"])
     return {"version": version, **metrics}
