@@ -175,3 +175,25 @@ def test_web_memory_grows_by_at_most_max_decodes_largest_images(
         f"peak RSS {before:.0f} MB + {growth:.0f} MB; answers {sorted(statuses)}"
     )
     assert statuses.count(413) == 3 * AT_ONCE // 2 and 202 in statuses, statuses
+
+
+def test_under_gevent_a_small_canvas_decodes_in_its_greenlet_and_a_large_one_on_a_thread():
+    """The page's 280x280 pad decodes inline (the hop to a thread cost more than the
+    decode); anything larger still runs on a pool thread, off the process's event loop."""
+    import subprocess
+    import sys
+
+    script = """
+from gevent import monkey
+monkey.patch_all()
+import threading
+from web.decode_slots import INLINE_PIXELS, DecodeSlots
+slots = DecodeSlots(2)
+here = threading.get_ident()
+print(slots.run(280 * 280, threading.get_ident) == here,
+      slots.run(INLINE_PIXELS + 1, threading.get_ident) == here)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "False"], done.stdout + done.stderr

@@ -43,21 +43,22 @@ def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dic
     return body
 
 
-def checked_png(data_url: object) -> bytes:
-    """The PNG in a data URL, its size checked from its header: an image over the caps is
-    a 413 at once, without waiting for a decode slot (``web.decode_slots``)."""
+def checked_png(data_url: object) -> tuple[bytes, int]:
+    """The PNG in a data URL and its pixel count, its size checked from its header: an
+    image over the caps is a 413 at once, without waiting for a decode slot
+    (``web.decode_slots``)."""
     settings = current_services().settings
     png = decode_data_url(data_url, settings.max_image_bytes)
-    open_png(png, settings.max_image_side, settings.max_image_pixels)
-    return png
+    width, height = open_png(png, settings.max_image_side, settings.max_image_pixels).size
+    return png, width * height
 
 
 def image_from(body: dict[str, Any]) -> np.ndarray:
     services = current_services()
     settings = services.settings
-    png = checked_png(body["image"])
+    png, pixels = checked_png(body["image"])
     return services.decodes.run(
-        preprocess_png, png, settings.max_image_side, settings.max_image_pixels, True
+        pixels, preprocess_png, png, settings.max_image_side, settings.max_image_pixels, True
     )
 
 
@@ -93,9 +94,9 @@ def canvas_from(body: dict[str, Any]) -> Canvas:
     settings = services.settings
     if "strokes" in body:
         check_strokes(body["strokes"])
-    png = checked_png(body["image"])
+    png, pixels = checked_png(body["image"])
     return services.decodes.run(
-        preprocess_canvas_png, png, settings.max_image_side, MAX_DIGITS,
+        pixels, preprocess_canvas_png, png, settings.max_image_side, MAX_DIGITS,
         settings.max_image_pixels, True,
     )  # fmt: skip
 
