@@ -43,8 +43,9 @@ def test_shipped_tflite_agrees_with_shipped_keras_model(name: str, sample: Mnist
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_shipped_tflite_has_int8_weights(name: str) -> None:
-    """The served file is the dynamic-range quantized conversion: a quarter of float32's
-    size (the weights are most of it) and still a float softmax that sums to 1."""
+    """The served file is the dynamic-range quantized conversion: about a quarter of
+    float32's size, the weights being most of it (the next test checks that its softmax
+    still sums to 1)."""
     keras_model = keras.saving.load_model(MODELS / f"{name}.keras", compile=False)
     float_bytes = 4 * keras_model.count_params()
     assert (MODELS / f"{name}.tflite").stat().st_size < 0.4 * float_bytes
