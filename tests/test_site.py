@@ -283,6 +283,8 @@ def test_collector_token_on_the_collect_page_attributes_the_sample(open_page, li
 
 def test_undo_removes_the_last_stroke(open_page) -> None:
     page = open_page("/")
+    # The pad's own ink only: an automatic answer would frame the strokes with its boxes.
+    page.locator("#auto-recognize").uncheck()
     draw_stroke(page, ONE)
     one_stroke = ink(page)
     draw_stroke(page, [(0.2, 0.5), (0.8, 0.5)])
@@ -292,6 +294,17 @@ def test_undo_removes_the_last_stroke(open_page) -> None:
     page.click("#undo")
     assert ink(page) == 0
     expect(page.locator("#undo")).to_be_disabled()
+
+
+def test_undoing_every_stroke_forgets_the_answer_and_its_boxes(open_page) -> None:
+    page = open_page("/")
+    draw_stroke(page, ONE)  # recognized automatically: a box over the drawing
+    expect(page.locator("#pad-boxes rect")).to_have_count(1, timeout=30_000)
+    page.click("#undo")
+    expect(page.locator("#pad-boxes rect")).to_have_count(0)
+    expect(page.locator("#result")).to_be_hidden()
+    assert ink(page) == 0
+    assert page.console_errors == []  # type: ignore[attr-defined]
 
 
 def test_switching_to_russian_translates_this_and_later_pages(open_page, live_server) -> None:  # noqa: F811

@@ -154,8 +154,14 @@ $("canvas").addEventListener("pointerdown", () => {
 });
 pad.addEventListener("change", () => {
   clearTimeout(autoTimer);
+  if (pad.isEmpty) {
+    // Undone down to nothing: as with Clear, the answer goes with the drawing it was about
+    // (its boxes would frame an empty pad), and one still on its way is not wanted.
+    forgetResult();
+    return;
+  }
   if (!result.hidden) markStale(true);
-  if (autoSwitch.checked && !pad.isEmpty) autoTimer = setTimeout(recognize, AUTO_DELAY_MS);
+  if (autoSwitch.checked) autoTimer = setTimeout(recognize, AUTO_DELAY_MS);
 });
 
 // ---- showing the answers ----------------------------------------------------------------
