@@ -110,3 +110,14 @@ def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
         assert metrics["epochs_run"] == 1
         assert metrics["data"]["negatives"] > 0 and 0 < metrics["reject_threshold"] <= 1
     assert "CC BY-SA 3.0" in (tmp_path / "MODEL_CARD.md").read_text()
+    # `convert` makes the .tflite files again from the .keras ones and re-measures them,
+    # keeping what training recorded; the card lists both commands.
+    assert main(["convert", "--out", str(tmp_path), "--mnist", str(SAMPLE)]) == 0
+    for name in MODEL_NAMES:
+        metrics = json.loads((tmp_path / f"{name}.metrics.json").read_text())
+        assert metrics["converted"]["command"].split()[:4] == [
+            "python", "-m", "worker.trainer.make_models", "convert"
+        ]  # fmt: skip
+        assert metrics["file_bytes"]["tflite"] == (tmp_path / f"{name}.tflite").stat().st_size
+        assert metrics["epochs_run"] == 1 and 0 < metrics["reject_threshold"] <= 1
+    assert ".tflite again" in (tmp_path / "MODEL_CARD.md").read_text()
