@@ -159,9 +159,7 @@ def test_population_shift_is_learned_by_both_models_and_promoted(client, app, mn
         )
         # The gate scored the LiteRT file it published (the file the worker serves): read
         # on the gate's MNIST digits at the recorded threshold, it gives the recorded figure.
-        served = LiteModel(
-            store.get_bytes(registry.version_key(name, decided["version"], "model.tflite"))
-        )
+        served = LiteModel.from_store(store, name, decided["version"])
         read = answers.predicted_labels(served.predict(gate_x), decided["reject_threshold"])
         assert float(np.mean(read == gate_y)) == pytest.approx(holdout["candidate"]["mnist"])
         # /api/models shows the same decision with the version it made current.

@@ -42,6 +42,11 @@ class LiteModel:
     def from_path(cls, path: str | Path) -> LiteModel:
         return cls(Path(path).read_bytes())
 
+    @classmethod
+    def from_store(cls, store: Store, name: str, version: int) -> LiteModel:
+        """A published version's served file (``model.tflite``)."""
+        return cls(store.get_bytes(registry.version_key(name, version, "model.tflite")))
+
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of 28x28 uint8 digits (white on black)."""
         batch = np.asarray(pixels, dtype=np.float32).reshape(-1, 28, 28, 1) / 255.0
@@ -109,10 +114,10 @@ class ModelCache:
         """``loaded`` if it is that version already, else the version from the store."""
         if loaded is not None and loaded.version == version:
             return loaded
-        content = self._store.get_bytes(registry.version_key(name, version, "model.tflite"))
+        model = LiteModel.from_store(self._store, name, version)
         threshold = answers.threshold_of(registry.read_metrics(self._store, name, version))
         log.info("loaded model %s version %s", name, version)
-        return LoadedModel(name, version, LiteModel(content), threshold)
+        return LoadedModel(name, version, model, threshold)
 
 
 def predict_digits(

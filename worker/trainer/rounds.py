@@ -92,7 +92,7 @@ def baseline(
     """Load ``version`` of ``name`` and score it as the gate will score its candidate: the
     LiteRT file the predict worker serves."""
     model = load_version(store, name, version)
-    served = LiteModel(store.get_bytes(registry.version_key(name, version, "model.tflite")))
+    served = LiteModel.from_store(store, name, version)
     rate = answers.rate_of(registry.read_metrics(store, name, version))
     scores = gate.score(served, holdout, rate)
     agreement = gate.accuracy_and_loss(served, user.train_x, user.train_y, scores.reject_threshold)

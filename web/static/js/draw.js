@@ -131,10 +131,9 @@ function reading(answer) {
 
 $("recognize").addEventListener("click", recognize);
 bindPadTools(pad, {
-  onClear: () => {
-    forgetResult();
-    setStatus(status, "info", t("status.cleared"));
-  },
+  // The answer is already forgotten: the pad's change handler below does it whenever the
+  // pad ends up empty, by Clear or by Undo.
+  onClear: () => setStatus(status, "info", t("status.cleared")),
   onEnter: recognize,
 });
 

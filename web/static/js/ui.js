@@ -134,8 +134,8 @@ function bindPadKeys(pad, clear, { onEnter, onKey }) {
   });
 }
 
-// Undo / Clear buttons and the keys above for a pad; `onClear` lets a page forget a
-// stale result.
+// Undo / Clear buttons and the keys above for a pad; `onClear` lets a page say the pad
+// was cleared (its "change" event has fired by then).
 export function bindPadTools(pad, { onClear, onEnter, onKey } = {}) {
   const undo = $("undo");
   const clear = $("clear");
