@@ -48,8 +48,16 @@ AXE_OPTIONS = {
 @pytest.fixture(scope="module")
 def feedback_given(live_server: str, mnist_sample: dict[str, np.ndarray]) -> None:
     """Answers and feedback on a dozen MNIST digits, some of them marked wrong, so the
-    Stats page has accuracy charts and a confusion matrix with strong and weak cells."""
+    Stats page has accuracy charts and a confusion matrix with strong and weak cells; and
+    a collected sample, so the Samples page has a tile with the admin's buttons."""
     with httpx.Client(base_url=live_server, timeout=30) as api:
+        image = data_url(render_canvas_png(mnist_sample["x_test"][0]))
+        saved = api.post("/api/samples", json={"image": image, "label": 7})
+        assert saved.status_code == 202, saved.text
+        deadline = time.monotonic() + 60
+        while not api.get("/api/samples?label=7").json()["samples"]:
+            assert time.monotonic() < deadline, "the collected sample never reached the listing"
+            time.sleep(0.2)
         for index in range(12):
             digit = mnist_sample["x_test"][index]
             truth = int(mnist_sample["y_test"][index])
@@ -164,6 +172,7 @@ def test_no_page_has_a_serious_accessibility_finding(
     page.fill("#admin-token", ADMIN_TOKEN)
     expect(page.locator("#filter-hidden")).to_be_enabled()
     expect(page.locator("#samples-summary")).to_have_text(re.compile(r"\w"))
+    expect(page.locator('#samples-grid [data-slot="delete"]').first).to_be_visible()
     findings.extend(serious_findings(page, f"{device} {theme} /samples as admin"))
 
     # A fine-tuned history on the Models page, as the admin: deltas, rollbacks, a race.
