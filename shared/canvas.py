@@ -61,10 +61,7 @@ def preprocess_canvas_png(
     if readable:
         check_readable(ink)
     whole = to_mnist(ink)
-    # Segment at a working resolution: a digit's 28x28 image comes from a 20 px box, so
-    # a canvas sent at 2x (a phone's 1680x560) holds 10 times the pixels it needs.
-    scale = max(1, height // WORK_HEIGHT)
-    work = np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink
+    work, scale = working_ink(ink)
     groups, all_ink = segment(work, max_parts)
     whole_box = ink_box(ink) or (0, 0, width, height)  # to_mnist found ink: never the default
     if len(groups) == 1 and len(groups[0]) == 1 and len(groups[0][0]) == 1 and all_ink:
@@ -84,6 +81,16 @@ def preprocess_canvas_png(
         if indices:
             readings.append(indices)
     return Canvas(images, boxes, readings or [[[0]]])
+
+
+def working_ink(ink: np.ndarray) -> tuple[np.ndarray, int]:
+    """``ink`` at the resolution it is segmented at, and the factor it was reduced by.
+
+    A digit's 28x28 image comes from a 20 px box, so a canvas sent at 2x (a phone's
+    1680x560) holds 10 times the pixels segmentation needs.
+    """
+    scale = max(1, ink.shape[0] // WORK_HEIGHT)
+    return (np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink), scale
 
 
 def _scaled(box: Box, scale: int, width: int, height: int) -> Box:

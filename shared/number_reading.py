@@ -15,6 +15,8 @@ from shared.answers import DIGITS
 
 #: Per group of strokes, left to right: the ways to read it, as indices of images.
 Readings = list[list[list[int]]]
+#: Most ways one group may be read (``shared.segmentation``: its own, and one other).
+MAX_WAYS = 2
 
 
 def agreement(cnn: Sequence[Sequence[float]], fnn: Sequence[Sequence[float]]) -> list[float]:
@@ -59,7 +61,7 @@ def valid(readings: Any, images: int) -> bool:
         and len(readings) > 0
         and all(
             isinstance(ways, list)
-            and 0 < len(ways) <= 2
+            and 0 < len(ways) <= MAX_WAYS
             and all(
                 isinstance(way, list)
                 and len(way) > 0

@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from shared.errors import EmptyCanvas, TooManyDigits
 from shared.imaging import INK_THRESHOLD
+from shared.number_reading import MAX_WAYS
 
 #: A stroke whose longest side is under this share of the tallest stroke, and whose area is
 #: under ``SPECK_AREA`` of the largest, is a speck, not a digit or part of one.
@@ -34,9 +35,12 @@ VALLEY = 0.1
 #: Where to look for a cut, as a share of a digit's width either side of where one is due.
 CUT_MARGIN = 0.3
 #: A part wider than this for its height may also be read cut in two, anywhere between
-#: this share of its width from either side; the models choose.
+#: this share of its width from either side: at its thinnest column (web), or at its few
+#: thinnest at least CUT_SPACING of its width apart (training parts). The models choose.
 OTHER_ASPECT = 0.7
 OTHER_MARGIN = 0.25
+OTHER_CUTS = MAX_WAYS - 1
+CUT_SPACING = 0.12
 #: Each side of a cut must be at least this share of the part's height, and of its ink.
 SIDE_HEIGHT = 0.5
 SIDE_INK = 0.2
@@ -82,9 +86,12 @@ class _Group:
         return self.y1 - self.y0
 
 
-def segment(ink: np.ndarray, max_parts: int) -> tuple[list[list[list[Part]]], bool]:
+def segment(
+    ink: np.ndarray, max_parts: int, cuts: int | None = None
+) -> tuple[list[list[list[Part]]], bool]:
     """The groups of strokes on ``ink`` (2-D, 0 = paper), left to right, each with the ways
     to read it (the image's own choice first); and whether every stroke is in a group.
+    ``cuts``: at most this many ways to cut a broad group in two (default ``OTHER_CUTS``).
 
     EmptyCanvas for no ink; TooManyDigits when even the fewest digits it may be read as
     are more than ``max_parts``.
@@ -105,9 +112,9 @@ def segment(ink: np.ndarray, max_parts: int) -> tuple[list[list[list[Part]]], bo
         if whole is None:
             continue
         first = _cut_wide(whole, holes)
-        other = [whole] if len(first) > 1 else _cut_once(whole, holes)
-        found.append([first, other] if other else [first])
-        digits += min(len(first), len(other or first))
+        others = [[whole]] if len(first) > 1 else _cuts_in_two(whole, holes, cuts or OTHER_CUTS)
+        found.append([first, *others])
+        digits += min(len(way) for way in found[-1])
         if digits > max_parts:
             raise TooManyDigits(f"the canvas holds more than {max_parts} digits")
     return found, len(strokes) == count
@@ -259,17 +266,29 @@ def _cut_wide(part: Part, holes: _Holes) -> list[Part]:
     return _cut_wide(sides[0], holes) + _cut_wide(sides[1], holes)
 
 
-def _cut_once(part: Part, holes: _Holes) -> list[Part] | None:
-    """The part cut in two at its thinnest column, as another way to read a broad part."""
+def _cuts_in_two(part: Part, holes: _Holes, most: int) -> list[list[Part]]:
+    """The part cut in two at each of its few thinnest columns, as other ways to read a
+    broad part: touching digits meet where the ink is thin, but not always at the
+    thinnest column, so the models choose among several."""
     height, width = part.ink.shape
     if width <= OTHER_ASPECT * height:
-        return None
+        return []
     profile = part.ink.astype(np.int64).sum(axis=0)
-    cut = _thinnest(part, holes, width * OTHER_MARGIN, width * (1 - OTHER_MARGIN), profile)
-    if cut is None:
-        return None
-    sides = _sides(part, cut, profile)
-    return list(sides) if sides else None
+    blocked = holes.columns(part.box)
+    low, high = max(1, int(width * OTHER_MARGIN)), min(width - 1, int(width * (1 - OTHER_MARGIN)))
+    candidates = sorted((c for c in range(low, high) if not blocked[c]), key=lambda c: profile[c])
+    cuts: list[int] = []
+    for column in candidates:
+        if all(abs(column - c) >= CUT_SPACING * width for c in cuts):
+            cuts.append(column)
+            if len(cuts) == most:
+                break
+    ways = []
+    for column in sorted(cuts):
+        sides = _sides(part, column, profile)
+        if sides:
+            ways.append(list(sides))
+    return ways
 
 
 def _thinnest(

@@ -101,7 +101,8 @@ def test_augment_batch_is_reproducible_from_the_generator_seed(sample) -> None:
 def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
     from worker.trainer.make_models import main
 
-    assert main(["train", "--quick", "--out", str(tmp_path), "--mnist", str(SAMPLE)]) == 0
+    argv = ["train", "--quick", "--out", str(tmp_path), "--mnist", str(SAMPLE)]
+    assert main([*argv, "--number-parts", "20"]) == 0
     for name in MODEL_NAMES:
         lite = LiteModel.from_path(tmp_path / f"{name}.tflite")
         assert lite.predict(np.zeros((2, 28, 28), np.uint8)).shape == (2, 11)
@@ -109,6 +110,11 @@ def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
         metrics = json.loads((tmp_path / f"{name}.metrics.json").read_text())
         assert metrics["epochs_run"] == 1
         assert metrics["data"]["negatives"] > 0 and 0 < metrics["reject_threshold"] <= 1
+        parts = metrics["data"]["number_parts"]  # the CNN alone learns from number parts
+        if name == "cnn":
+            assert parts["numbers"] > 0 and 0 < parts["not_digit"] < parts["images"]
+        else:
+            assert parts is None
     assert "CC BY-SA 3.0" in (tmp_path / "MODEL_CARD.md").read_text()
     # `convert` makes the .tflite files again from the .keras ones and re-measures them,
     # keeping what training recorded; the card lists both commands.

@@ -26,7 +26,7 @@ def model_card(out: Path) -> str:
         "Two networks read a 28x28 grey digit (white on black, pixel / 255, float32 "
         "`(n, 28, 28, 1)`) and return softmax probabilities `(n, 11)`: the ten digits, then "
         "*not a digit* (see below). The `.tflite` files "
-        "(LiteRT, float32, dynamic batch) are what the predict worker serves; the `.keras` "
+        "(LiteRT, int8 weights, dynamic batch) are what the predict worker serves; the `.keras` "
         "files are the starting point of fine-tunes. Written by "
         "`python -m worker.trainer.make_models train`.",
         "",
@@ -39,6 +39,7 @@ def model_card(out: Path) -> str:
         "aspect, shear, shift, elastic wobble), then normalises them with the same MNIST recipe "
         "as `shared.imaging` (crop, fit 20 px, centre by mass). Beside them, drawings that "
         "are not digits, made by `worker/trainer/negatives.py` (below).",
+        *parts_rows(out),
     ]
     sections = [model_rows(out), not_digit_rows(out), number_rows(out), fine_tuning_rows(out)]
     return "\n".join([*lines, *(line for section in sections for line in section)])
@@ -169,6 +170,27 @@ def held_out_rows(out: Path) -> list[str]:
         )
         lines.append(f"- {name}: {kinds}")
     return [*lines, "", "![ROC curves](../docs/not-digit-roc.png)", ""]
+
+
+def parts_rows(out: Path) -> list[str]:
+    """The number parts a model learned from, when one did (``number_parts``)."""
+    lines = []
+    for name in BUILDERS:
+        path = out / f"{name}.metrics.json"
+        parts = json.loads(path.read_text())["data"].get("number_parts") if path.exists() else None
+        if parts:
+            lines += [
+                "",
+                f"The {name.upper()} also learns from {parts['images']:,} images cut from "
+                f"{parts['numbers']:,} numbers composed of its training digits, as web's "
+                "segmentation cuts them, each labelled by the digit whose ink it holds: "
+                f"{parts['not_digit']:,} of them, two touching digits read as one or a piece "
+                "of one, are *not a digit* (`worker/trainer/number_parts.py`, "
+                f"`{parts['recipe']}`). Reading a number, the models choose between ways to "
+                "cut it by how sure they are; a model never taught these is as sure of half a "
+                "digit as of a digit.",
+            ]
+    return lines
 
 
 def number_rows(out: Path) -> list[str]:

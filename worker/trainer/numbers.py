@@ -65,6 +65,15 @@ def _pen(digit: np.ndarray, height: int) -> np.ndarray:
 
 def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """The ink (0 = paper) of ``digits`` written in a row on one canvas."""
+    canvas, _ = compose_layers(digits, rng)
+    return canvas
+
+
+def compose_layers(
+    digits: list[np.ndarray], rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``compose``'s canvas, and each digit's own ink on a canvas of its own (the truth
+    ``worker.trainer.number_parts`` labels segmentation's parts by)."""
     heights = [int(rng.uniform(*HEIGHTS) * CANVAS_HEIGHT) for _ in digits]
     pens = [_pen(d, h) for d, h in zip(digits, heights, strict=True)]
     gaps = rng.uniform(*GAPS, size=len(pens) - 1) * float(np.mean(heights))
@@ -76,6 +85,7 @@ def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
         gaps = gaps * shrink
         total = sum(p.shape[1] for p in pens) + float(gaps.sum())
     canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
+    layers = []
     x = MARGIN + rng.uniform(0, max(0.0, room - total))
     slope = rng.uniform(-SLOPE, SLOPE)
     for i, pen in enumerate(pens):
@@ -84,10 +94,12 @@ def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
         centre += rng.uniform(-WANDER, WANDER) * CANVAS_HEIGHT
         top = int(np.clip(centre - height / 2, 0, CANVAS_HEIGHT - height))
         left = int(np.clip(round(x), 0, CANVAS_WIDTH - width))
-        window = canvas[top : top + height, left : left + width]
-        np.maximum(window, pen, out=window)
+        layer = np.zeros_like(canvas)
+        layer[top : top + height, left : left + width] = pen
+        np.maximum(canvas, layer, out=canvas)
+        layers.append(layer)
         x += width + (gaps[i] if i < len(gaps) else 0)
-    return canvas
+    return canvas, layers
 
 
 def number_set(
@@ -172,17 +184,11 @@ def dev_number_set(
 
 
 def _held_out(digits: int, metrics: dict[str, Any]) -> np.ndarray:
-    """Which of MNIST's ``digits`` training digits a model with these metrics never fit
-    (``make_models``: the digits then the negatives, split by ``split_validation``)."""
+    """Which of MNIST's ``digits`` training digits a model with these metrics never fit."""
     # Imported here: it brings in Keras, which reading numbers does not need.
-    from worker.trainer.training import split_validation
+    from worker.trainer.training import validation_digits
 
-    total = digits + int(metrics["data"]["negatives"])
-    order = np.arange(total)
-    _, _, validation, _ = split_validation(order, order, 0.1, int(metrics["seed"]))
-    held_out = np.zeros(digits, dtype=bool)
-    held_out[validation[validation < digits]] = True
-    return held_out
+    return validation_digits(digits, int(metrics["data"]["negatives"]), int(metrics["seed"]))
 
 
 def shipped_models(models_dir: Path) -> tuple[dict[str, LiteModel], dict[str, float]]:

@@ -46,6 +46,16 @@ def split_validation(
     return x[fit], y[fit], x[val], y[val]
 
 
+def validation_digits(digits: int, negatives: int, seed: int) -> np.ndarray:
+    """Which of MNIST's ``digits`` training digits a model trained on them and ``negatives``
+    negatives (``make_models``: the digits first) with ``seed`` validates on, never fits."""
+    order = np.arange(digits + negatives)
+    _, _, validation, _ = split_validation(order, order, 0.1, seed)
+    held_out = np.zeros(digits, dtype=bool)
+    held_out[validation[validation < digits]] = True
+    return held_out
+
+
 def validation_set(
     x: np.ndarray, y: np.ndarray, seed: int, fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -72,15 +82,20 @@ def train_model(
     augment_fraction: float = 0.7,
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    fit_only: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> keras.callbacks.History:
     """Fit with augmentation, a validation hold-out, cosine LR decay and early stopping.
 
     Validation digits are augmented too (with a fixed draw), since canvas digits are the
     ones that matter; the best weights by validation loss are kept. ``callbacks`` run
-    after the recipe's own (a retrain reports its progress through one).
+    after the recipe's own (a retrain reports its progress through one). ``fit_only``
+    (images, labels) joins the fitted data, never the hold-out: the parts cut from
+    numbers (``number_parts``), whose validation is the development number set.
     """
     keras.utils.set_random_seed(seed)
     x_fit, y_fit, _, _ = split_validation(x, y, validation_fraction, seed)
+    if fit_only is not None:
+        x_fit, y_fit = np.concatenate([x_fit, fit_only[0]]), np.concatenate([y_fit, fit_only[1]])
     x_val, y_val = validation_set(x, y, seed, validation_fraction)
     data = AugmentedDigits(
         x_fit, y_fit, batch_size, seed, augment_fraction, workers=2, max_queue_size=16
