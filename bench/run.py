@@ -11,6 +11,9 @@ synchronous baseline (bench/baseline_app.py), and measures:
 - one client sending five-digit numbers against one sending single digits (p50 ratio);
 - server CPU per prediction of each process kind from the kernel's accounting, and
   the dynos it takes for 100, 1,000 and 10,000 predictions/s (bench/capacity.py);
+- what a CNN challenger in shadow costs the worker: estimated in this process, and
+  measured on the real worker at 32 and 128 clients, with and without one, taking turns
+  (bench/shadow.py);
 - cold start of web and worker, memory of web, worker and trainer;
 - a fine-tune on 200 samples; prefork ``-c 2`` vs threads ``-c 8`` (batching) at 32 clients;
 - the dataset at 1,000 and 100,000 samples (bench/dataset.py): listing, stats, export
@@ -35,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench import capacity, dataset, inference, load, report, stack
+from bench import capacity, dataset, inference, load, report, shadow, stack
 from bench.drawings import canvas_images, number_images
 from bench.fine_tune import measure_fine_tune
 from bench.report import say, show_load, show_memory
@@ -58,6 +61,12 @@ def main() -> None:
         result["numbers"] = measure_numbers(running, images, args)
         result["capacity"] = show_capacity(capacity.model(result["load"]))
         result["shadow"] = measure_shadow(result["load"]["digits"], 300 if args.quick else 2000)
+        if not args.skip_live_shadow:
+            levels = [n for n in args.levels if n >= 32] or args.levels[-1:]
+            result["shadow"]["live"] = shadow.measure(
+                running, images, levels, args.duration, 2 if args.quick else 3,
+                args.client_processes,
+            )  # fmt: skip
         memory |= memory_after_load(running)
         if not args.skip_pools:
             digits_rows, worker_cold_s = result["load"]["digits"], cold["worker_first_prediction_s"]
@@ -91,6 +100,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-keras", action="store_true")
     parser.add_argument("--skip-fine-tune", action="store_true")
     parser.add_argument("--skip-pools", action="store_true", help="no prefork vs threads run")
+    parser.add_argument(
+        "--skip-live-shadow", action="store_true", help="no live challenger runs on the worker"
+    )
     parser.add_argument("--fine-tune-samples", type=int, default=200)
     parser.add_argument(
         "--skip-dataset", action="store_true", help="no 100,000-sample dataset phase"

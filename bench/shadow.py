@@ -1,0 +1,106 @@
+"""What a live challenger costs the real predict worker (issue 17: at most 15 % more CPU).
+
+``bench.inference.shadow`` estimates the cost in this process, from model calls of one
+and of eight predictions. Under load the worker's batches are larger, and the shadow
+answers also travel through the records it writes, so this measures the worker itself:
+at each load level, runs without a challenger and with one (a copy of the CNN's
+version 1, started through ``shared.challengers`` as a gated fine-tune would be) take
+turns, and the worker's CPU per prediction is compared, median against median. Turns,
+because runs minutes apart on this shared machine differ by as much as the effect.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from functools import partial
+from typing import Any
+
+import httpx
+import redis
+
+from bench import capacity, load, stack
+from bench.report import say
+from shared import challengers, registry
+from shared.settings import Settings
+from shared.storage import LocalStore
+
+#: The model raced in shadow: the CNN, the dearer of the two.
+MODEL = "cnn"
+
+
+def _shadow_images(running: stack.Stack) -> int:
+    """Images the challengers have read in shadow, from web's /metrics."""
+    token = {"Authorization": f"Bearer {running.env['ADMIN_TOKEN']}"}
+    answer = httpx.get(f"{running.web_url}/metrics", headers=token, timeout=10)
+    answer.raise_for_status()
+    text = answer.text
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("digits_shadow_predictions_total{")
+    )
+
+
+def _set_challenger(running: stack.Stack, images: list[str], on: bool) -> None:
+    """Start a challenger for ``MODEL`` or retire the live one, and wait until the worker
+    has loaded (or dropped) it: loading a model is not what a prediction costs."""
+    store = LocalStore(running.env["STORAGE_URL"])
+    live = challengers.read_challengers(store).get(MODEL)
+    if on and live is None:
+        version = registry.next_version(store, MODEL)
+        files = {f: store.get_bytes(registry.version_key(MODEL, 1, f)) for f in registry.ARTIFACTS}
+        registry.publish_version(store, MODEL, version, files, {"outcome": "challenger"})
+        champion = (registry.read_manifest(store) or {}).get(MODEL, 1)
+        challengers.start(store, MODEL, version, champion=champion)
+    elif not on and live is not None:
+        client = redis.Redis.from_url(running.env["REDIS_URL"])
+        challengers.settle(client, store, MODEL, "retired", {}, "bench")
+    time.sleep(Settings.from_env(running.env).model_check_interval + 1.0)  # the next check
+    # The worker checks when a prediction arrives: a few, so it loads the challenger now.
+    before = _shadow_images(running)
+    load.run_load("async", running.web_url, images, 2, 0.5, 1, cap_per_client=10)
+    if (_shadow_images(running) > before) != on:
+        raise RuntimeError(f"the worker did not {'start' if on else 'stop'} the challenger")
+
+
+def measure(
+    running: stack.Stack, images: list[str], levels: list[int], duration: float, turns: int,
+    processes: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Worker CPU per prediction at each of ``levels`` clients, without and with a live
+    challenger, ``turns`` runs each, alternating; the medians and the extra share."""
+    say(f"== challenger in shadow, on the real worker ({turns} turns a level, alternating)")
+    worker = {"worker": running.procs["worker"].pid}
+    out: dict[str, Any] = {}
+    for clients in levels:
+        runs: dict[str, list[float]] = {"off": [], "on": []}
+        shadowed = 0
+        for _ in range(turns):
+            for setup in ("off", "on"):
+                _set_challenger(running, images, setup == "on")
+                before = _shadow_images(running)
+                level = partial(
+                    load.run_load, "async", running.web_url, images, clients, duration, processes
+                )
+                row = capacity.metered(worker, level)
+                read = _shadow_images(running) - before
+                if setup == "on":
+                    shadowed += read
+                elif read:
+                    raise RuntimeError(f"{read} images read in shadow with no live challenger")
+                if row["done"]:
+                    runs[setup].append(row["cpu_ms_per_prediction"]["worker"])
+        _set_challenger(running, images, False)
+        off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
+        out[str(clients)] = {
+            "worker_cpu_ms_per_prediction": runs,
+            "median_off": off,
+            "median_on": on,
+            "extra_share": round(on / off - 1, 4),
+            "images_read_in_shadow": shadowed,
+        }
+        say(f"  {clients} clients: worker {off:.3f} → {on:.3f} ms per prediction "
+            f"(+{on / off - 1:.1%}); runs off {runs['off']}, on {runs['on']}; "
+            f"{shadowed} images read in shadow")  # fmt: skip
+    return out
