@@ -54,8 +54,8 @@ def _set_challenger(running: stack.Stack, images: list[str], on: bool) -> None:
         champion = (registry.read_manifest(store) or {}).get(MODEL, 1)
         challengers.start(store, MODEL, version, champion=champion)
     elif not on and live is not None:
-        client = redis.Redis.from_url(running.env["REDIS_URL"])
-        challengers.settle(client, store, MODEL, "retired", {}, "bench")
+        with redis.Redis.from_url(running.env["REDIS_URL"]) as client:
+            challengers.settle(client, store, MODEL, "retired", {}, "bench")
     time.sleep(Settings.from_env(running.env).model_check_interval + 1.0)  # the next check
     # The worker checks when a prediction arrives: a few, so it loads the challenger now.
     before = _shadow_images(running)
