@@ -327,8 +327,11 @@ def train(args: argparse.Namespace, command: str) -> None:
         else (QUICK_NEGATIVES if args.quick else NEGATIVES)
     )
     negatives, _ = make_negatives(count, "training")
-    parts = parts_to_fit(data, len(negatives), args.number_parts, args.seed)
-    for name in list(BUILDERS) if args.model == "all" else [args.model]:
+    names = list(BUILDERS) if args.model == "all" else [args.model]
+    # composing the parts takes minutes: only for a run that trains a model that learns them
+    learners = args.number_parts if any(name in PARTS_MODELS for name in names) else 0
+    parts = parts_to_fit(data, len(negatives), learners, args.seed)
+    for name in names:
         metrics = train_one(name, data, negatives, parts, args, command)
         print(
             f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s, "
