@@ -263,10 +263,16 @@ def test_evaluate_prints_and_records_the_number_figures(tmp_path, capsys):
     assert "40 synthetic numbers of 2-6 digits" in printed and "whole number" in printed
     figures = json.loads((models / "numbers.json").read_text())
     assert figures["numbers"] == 40 and 0.5 < figures["count_accuracy"] <= 1
+    wrong_count = sum(figures["wrong_count"].values())
+    assert wrong_count == round(40 * (1 - figures["count_accuracy"]))
     for name in ("fnn", "cnn"):
         m = figures["models"][name]
         assert 0.5 < m["digit_accuracy_where_count_right"] <= 1
         assert 0 < m["whole_number_accuracy"] <= figures["count_accuracy"]
+        # every wrong number is counted once: by its count, or by a refused or misread digit
+        wrong = wrong_count + sum(m["count_right_but_wrong"].values())
+        assert wrong == round(40 * (1 - m["whole_number_accuracy"]))
+    assert "count wrong: too few digits" in printed and "a digit misread" in printed
 
 
 def test_evaluate_dev_reads_numbers_of_held_out_training_digits_and_records_nothing(

@@ -233,10 +233,20 @@ def print_numbers(n: dict[str, Any]) -> None:
         f"{n['numbers']} synthetic numbers of 2-6 digits: count of digits right "
         f"{n['count_accuracy']:.2%}"
     )
+    wrong = n["wrong_count"]
+    print(
+        f"    count wrong: too few digits {wrong['too_few']}, too many {wrong['too_many']}, "
+        f"canvas refused {wrong['unread']}"
+    )
     for name, m in n["models"].items():
         print(
             f"{name}: whole number {m['whole_number_accuracy']:.2%}  per digit where the "
             f"count is right {m['digit_accuracy_where_count_right']:.2%}"
+        )
+        wrong = m["count_right_but_wrong"]
+        print(
+            f"    count right but wrong: a part refused {wrong['a_part_refused']}, "
+            f"a digit misread {wrong['misread']}"
         )
 
 

@@ -120,7 +120,8 @@ def number_set(
 def number_figures(
     models: dict[str, LiteModel], thresholds: dict[str, float], numbers: list[Number]
 ) -> dict[str, Any]:
-    """Whole-number accuracy, per-digit accuracy where the count is right, count right.
+    """Whole-number accuracy, per-digit accuracy where the count is right, count right,
+    and where the wrong numbers went wrong (the count, or a digit: refused or misread).
 
     The canvases go through web's own reading (``preprocess_canvas_png``); each model reads
     every image of a canvas in one batch, and the two models' agreement chooses the
@@ -147,10 +148,18 @@ def number_figures(
     figures: dict[str, Any] = {
         "numbers": len(numbers),
         "count_accuracy": round(float(np.mean(count_right)), 4),
+        "wrong_count": {
+            "unread": sum(c is None for c in canvases),
+            "too_few": sum(
+                c is not None and len(k) < len(n.text)
+                for c, k, n in zip(canvases, chosen, numbers, strict=True)
+            ),
+            "too_many": sum(len(k) > len(n.text) for k, n in zip(chosen, numbers, strict=True)),
+        },
         "models": {},
     }
     for name in models:
-        whole = digits_right = digits_seen = 0
+        whole = digits_right = digits_seen = refused = misread = 0
         for picks, p, number, right in zip(
             chosen, probabilities[name], numbers, count_right, strict=True
         ):
@@ -162,9 +171,13 @@ def number_figures(
             if right:
                 digits_right += sum(a == b for a, b in zip(text, number.text, strict=True))
                 digits_seen += len(number.text)
+                refused += "?" in text
+                misread += text != number.text and "?" not in text
         figures["models"][name] = {
             "whole_number_accuracy": round(whole / len(numbers), 4),
             "digit_accuracy_where_count_right": round(digits_right / max(1, digits_seen), 4),
+            # the numbers read with the right count but wrong: a part refused, or misread
+            "count_right_but_wrong": {"a_part_refused": refused, "misread": misread},
         }
     return figures
 
