@@ -166,6 +166,25 @@ def test_every_version_shows_its_named_figures_within_a_phone_screen(models_page
 
 
 @pytest.mark.browser
+def test_a_versions_table_is_a_tab_stop_only_while_it_scrolls_sideways(models_page) -> None:
+    """Stacked into cards on a phone the table fits: no empty tab stop before its buttons.
+    Squeezed until it scrolls, its region takes the focus again so keys can scroll it."""
+    page = models_page(**PHONE)
+    regions = page.locator(".table-responsive[role=region]")
+    expect(regions).to_have_count(len(MODEL_NAMES))
+    for region in regions.all():
+        expect(region).not_to_have_attribute("tabindex", re.compile(".*"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    first = regions.first
+    first.evaluate("e => { e.style.width = '240px'; }")
+    expect(first).to_have_attribute("tabindex", "0")
+    first.evaluate("e => { e.style.width = ''; }")
+    page.set_viewport_size(PHONE["viewport"])  # back to cards: the tab stop goes again
+    expect(first).not_to_have_attribute("tabindex", re.compile(".*"))
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_a_change_that_rounds_to_nothing_is_plus_minus_zero_not_minus_zero(
     models_page, lang: str

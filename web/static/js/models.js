@@ -9,6 +9,7 @@ import {
   cloneTemplate,
   config,
   el,
+  focusableWhileScrolling,
   modelLabel,
   models,
   raceFigures,
@@ -311,6 +312,8 @@ onAdminChange((hasToken) => {
   startButton.disabled = !hasToken || followed !== null;
   for (const button of document.querySelectorAll("button.rollback, button[data-decision]")) button.disabled = !hasToken;
 });
+
+for (const region of document.querySelectorAll(".table-responsive[role=region]")) focusableWhileScrolling(region);
 
 // Without a memory of an earlier job the models list still names a running one.
 const lastJob = tabStorage.get(LAST_JOB_KEY);

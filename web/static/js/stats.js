@@ -4,7 +4,16 @@
 
 import { errorMessage, request } from "./api.js";
 import { formatDate, formatDay, formatNumber, formatPercent, percent, t } from "./i18n.js";
-import { $, config, el, modelLabel, models, raceFigures, setStatus } from "./ui.js";
+import {
+  $,
+  config,
+  el,
+  focusableWhileScrolling,
+  modelLabel,
+  models,
+  raceFigures,
+  setStatus,
+} from "./ui.js";
 
 const { Chart } = window;
 // Names as the server declares them (shared/names.py), rendered onto <body> by the template.
@@ -313,6 +322,7 @@ async function refresh() {
 for (const radio of document.querySelectorAll('input[name="confusion-model"]')) {
   radio.addEventListener("change", () => latest && drawConfusion(latest));
 }
+for (const region of document.querySelectorAll(".table-responsive[role=region]")) focusableWhileScrolling(region);
 // theme.js flips data-bs-theme when the system does; redraw with the new colours.
 new MutationObserver(() => latest && draw(latest)).observe(document.documentElement, {
   attributes: true,

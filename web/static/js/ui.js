@@ -61,6 +61,22 @@ function safeStorage(store) {
   };
 }
 
+// A table's region takes the focus only while it scrolls sideways, so keys can scroll it;
+// when the table fits (stacked into cards on a phone, or a screen wide enough) a tab stop
+// there would hold nothing to do. The template's tabindex="0" stays for pages without JS.
+export function focusableWhileScrolling(region) {
+  const update = () => {
+    // either way: overflow-x makes overflow-y scroll too, and a pixel of it is a scroller
+    const scrolls = region.scrollWidth > region.clientWidth || region.scrollHeight > region.clientHeight;
+    if (scrolls) region.tabIndex = 0;
+    else region.removeAttribute("tabindex");
+  };
+  const observer = new ResizeObserver(update);
+  observer.observe(region);
+  if (region.firstElementChild) observer.observe(region.firstElementChild); // rows filled in
+  update();
+}
+
 // This tab's memory (sessionStorage): survives a reload, not a new tab.
 export const tabStorage = safeStorage(() => sessionStorage);
 // This browser's memory (localStorage): a choice remembered across visits.
