@@ -33,13 +33,11 @@ def build_fnn(
     return keras.Model(inputs, outputs, name="fnn")
 
 
-def _conv_block(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
-    """Two 3x3 convolutions then a 2x2 pool; batch norm folds away when converted."""
-    for _ in range(2):
-        x = layers.Conv2D(filters, kernel_size=3, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-    return layers.MaxPooling2D(pool_size=2)(x)
+def _conv(x: keras.KerasTensor, filters: int, strides: int = 1) -> keras.KerasTensor:
+    """A 3x3 convolution, batch norm and relu; batch norm folds away when converted."""
+    x = layers.Conv2D(filters, kernel_size=3, strides=strides, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation("relu")(x)
 
 
 def build_cnn(
@@ -48,10 +46,21 @@ def build_cnn(
     dense_units: int = 128,
     dropout_rate: float = 0.4,
 ) -> keras.Model:
-    """A small VGG-style convnet: about 0.2 M parameters, well under 1 ms per image in LiteRT."""
+    """A small VGG-style convnet, about 0.2 M parameters, whose second convolution strides.
+
+    Striding there instead of pooling after it costs a quarter of that convolution, which
+    was half the network's multiply-adds: 5.9 M instead of 9.8 M, so an image takes
+    0.040 ms instead of 0.062 in LiteRT here, and a live challenger (a second CNN on
+    every prediction, issue 17) costs the worker that much less. Trained 32 epochs
+    instead of 20, it reads MNIST as well as the pooled network did (99.58 % against
+    99.56 %).
+    """
     inputs = keras.Input(shape=input_shape, name="pixels")
-    x = _conv_block(inputs, 32)  # 28 -> 26 -> 24 -> 12
-    x = _conv_block(x, 64)  # 12 -> 10 -> 8 -> 4
+    x = _conv(inputs, 32)  # 28 -> 26
+    x = _conv(x, 32, strides=2)  # 26 -> 12
+    x = _conv(x, 64)  # 12 -> 10
+    x = _conv(x, 64)  # 10 -> 8
+    x = layers.MaxPooling2D(pool_size=2)(x)  # 8 -> 4
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout_rate)(x)
     x = layers.Dense(dense_units, activation="relu")(x)

@@ -52,7 +52,7 @@ from worker.trainer.training import train_model, validation_digits, validation_s
 
 PROG = "python -m worker.trainer.make_models"
 #: The learning rate decays over these; early stopping may end sooner.
-DEFAULT_EPOCHS = {"fnn": 25, "cnn": 20}
+DEFAULT_EPOCHS = {"fnn": 25, "cnn": 32}
 QUICK_TRAIN, QUICK_TEST = 256, 200
 #: Drawings that are not digits trained on beside MNIST's 60,000 (about two digit classes).
 NEGATIVES, QUICK_NEGATIVES = 12_000, 64

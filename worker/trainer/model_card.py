@@ -57,8 +57,8 @@ def model_rows(out: Path) -> list[str]:
     ]
     architecture = {
         "fnn": "Flatten, 2 x (Dense 800 relu, Dropout 0.3), Dense 11 softmax",
-        "cnn": "2 x [2 x (Conv 3x3, BatchNorm, relu), MaxPool 2] with 32 then 64 filters, "
-        "Dropout 0.4, Dense 128 relu, Dropout 0.4, Dense 11 softmax",
+        "cnn": "Conv 3x3 32, Conv 3x3 32 stride 2, Conv 3x3 64, Conv 3x3 64 (each with "
+        "BatchNorm, relu), MaxPool 2, Dropout 0.4, Dense 128 relu, Dropout 0.4, Dense 11 softmax",
     }
     commands = []
     for name in BUILDERS:
