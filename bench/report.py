@@ -45,7 +45,7 @@ def by_clients(rows: list[dict[str, Any]], clients: int) -> dict[str, Any] | Non
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issues 6 and 14 with the measured value and whether it is met."""
+    """Each target of issues 6, 14 and 17 with the measured value and whether it is met."""
     out: list[dict[str, Any]] = []
 
     def add(name: str, measured: Any, ok: bool | None, note: str = "") -> None:
@@ -53,6 +53,13 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
     _load_targets(report["load"]["digits"], report["load"]["baseline"], add)
     _resource_targets(report, add)
+    for clients, level in report.get("shadow", {}).get("live", {}).items():
+        share = level["extra_share"]
+        add(
+            f"challenger in shadow ≤ 15 % more worker CPU, {clients} clients (issue 17)",
+            f"+{share:.1%} ({level['median_off']:.3f} → {level['median_on']:.3f} ms)",
+            share <= 0.15,
+        )
     if "dataset" in report:
         dataset_targets(report["dataset"], add)
     return out

@@ -6,7 +6,8 @@ answers also travel through the records it writes, so this measures the worker i
 at each load level, runs without a challenger and with one (a copy of the CNN's
 version 1, started through ``shared.challengers`` as a gated fine-tune would be) take
 turns, and the worker's CPU per prediction is compared, median against median. Turns,
-because runs minutes apart on this shared machine differ by as much as the effect.
+because runs minutes apart on this shared machine differ by as much as the effect; and
+a run the hypervisor took cores from (``STEAL_LIMIT``) is run again, once.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from shared.storage import LocalStore
 
 #: The model raced in shadow: the CNN, the dearer of the two.
 MODEL = "cnn"
+#: A run during which the hypervisor took more than this share of a core is run again,
+#: once: on 2026-11-29 a level run under 0.24-0.33 cores of steal read +29 % where the
+#: levels around it read +12 to +14 %.
+STEAL_LIMIT = 0.15
 
 
 def _shadow_images(running: stack.Stack) -> int:
@@ -73,28 +78,34 @@ def measure(
     say(f"== challenger in shadow, on the real worker ({turns} turns a level, alternating)")
     worker = {"worker": running.procs["worker"].pid}
     out: dict[str, Any] = {}
+    level = partial(load.run_load, "async", running.web_url, images)
     for clients in levels:
         runs: dict[str, list[float]] = {"off": [], "on": []}
-        shadowed = 0
+        steal: dict[str, list[float]] = {"off": [], "on": []}
+        shadowed = repeated = 0
         for _ in range(turns):
             for setup in ("off", "on"):
                 _set_challenger(running, images, setup == "on")
-                before = _shadow_images(running)
-                level = partial(
-                    load.run_load, "async", running.web_url, images, clients, duration, processes
-                )
-                row = capacity.metered(worker, level)
-                read = _shadow_images(running) - before
-                if setup == "on":
-                    shadowed += read
-                elif read:
-                    raise RuntimeError(f"{read} images read in shadow with no live challenger")
+                for attempt in range(2):
+                    before = _shadow_images(running)
+                    row = capacity.metered(worker, partial(level, clients, duration, processes))
+                    read = _shadow_images(running) - before
+                    if setup == "on":
+                        shadowed += read
+                    elif read:
+                        raise RuntimeError(f"{read} images read in shadow with no live challenger")
+                    if row["steal_cores"] <= STEAL_LIMIT or attempt:
+                        break
+                    repeated += 1
                 if row["done"]:
                     runs[setup].append(row["cpu_ms_per_prediction"]["worker"])
+                    steal[setup].append(row["steal_cores"])
         _set_challenger(running, images, False)
         off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
         out[str(clients)] = {
             "worker_cpu_ms_per_prediction": runs,
+            "steal_cores": steal,
+            "runs_repeated_for_steal": repeated,
             "median_off": off,
             "median_on": on,
             "extra_share": round(on / off - 1, 4),
@@ -102,5 +113,6 @@ def measure(
         }
         say(f"  {clients} clients: worker {off:.3f} → {on:.3f} ms per prediction "
             f"(+{on / off - 1:.1%}); runs off {runs['off']}, on {runs['on']}; "
-            f"{shadowed} images read in shadow")  # fmt: skip
+            f"hypervisor steal (cores) off {steal['off']}, on {steal['on']}, "
+            f"{repeated} run(s) repeated for it; {shadowed} images read in shadow")  # fmt: skip
     return out

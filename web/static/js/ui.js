@@ -61,7 +61,7 @@ function safeStorage(store) {
   };
 }
 
-// A table's region takes the focus only while it scrolls sideways, so keys can scroll it;
+// A table's region takes the focus only while it scrolls, so keys can scroll it;
 // when the table fits (stacked into cards on a phone, or a screen wide enough) a tab stop
 // there would hold nothing to do. The template's tabindex="0" stays for pages without JS.
 export function focusableWhileScrolling(region) {
