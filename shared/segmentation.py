@@ -274,9 +274,8 @@ def _cuts_in_two(part: Part, holes: _Holes, most: int) -> list[list[Part]]:
     if width <= OTHER_ASPECT * height:
         return []
     profile = part.ink.astype(np.int64).sum(axis=0)
-    blocked = holes.columns(part.box)
-    low, high = max(1, int(width * OTHER_MARGIN)), min(width - 1, int(width * (1 - OTHER_MARGIN)))
-    candidates = sorted((c for c in range(low, high) if not blocked[c]), key=lambda c: profile[c])
+    columns = _open_columns(part, holes, width * OTHER_MARGIN, width * (1 - OTHER_MARGIN))
+    candidates = sorted(columns, key=lambda c: profile[c])
     cuts: list[int] = []
     for column in candidates:
         if all(abs(column - c) >= CUT_SPACING * width for c in cuts):
@@ -297,10 +296,15 @@ def _thinnest(
     """The column between ``low`` and ``high`` with the least ink, outside any loop."""
     if profile is None:
         profile = part.ink.astype(np.int64).sum(axis=0)
+    allowed = _open_columns(part, holes, low, high)
+    return min(allowed, key=lambda c: profile[c]) if allowed else None
+
+
+def _open_columns(part: Part, holes: _Holes, low: float, high: float) -> list[int]:
+    """The columns between ``low`` and ``high``, inside the part, that cross no loop."""
     blocked = holes.columns(part.box)
     columns = range(max(1, int(low)), min(part.ink.shape[1] - 1, int(high)))
-    allowed = [c for c in columns if not blocked[c]]
-    return min(allowed, key=lambda c: profile[c]) if allowed else None
+    return [c for c in columns if not blocked[c]]
 
 
 def _sides(part: Part, cut: int, profile: np.ndarray) -> tuple[Part, Part] | None:
