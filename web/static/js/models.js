@@ -9,12 +9,12 @@ import {
   cloneTemplate,
   config,
   el,
-  focusableWhileScrolling,
   modelLabel,
   models,
   raceFigures,
   setStatus,
   slot,
+  tableRegionsFocusableWhileScrolling,
   tabStorage,
 } from "./ui.js";
 
@@ -313,7 +313,7 @@ onAdminChange((hasToken) => {
   for (const button of document.querySelectorAll("button.rollback, button[data-decision]")) button.disabled = !hasToken;
 });
 
-for (const region of document.querySelectorAll(".table-responsive[role=region]")) focusableWhileScrolling(region);
+tableRegionsFocusableWhileScrolling();
 
 // Without a memory of an earlier job the models list still names a running one.
 const lastJob = tabStorage.get(LAST_JOB_KEY);

@@ -8,11 +8,11 @@ import {
   $,
   config,
   el,
-  focusableWhileScrolling,
   modelLabel,
   models,
   raceFigures,
   setStatus,
+  tableRegionsFocusableWhileScrolling,
 } from "./ui.js";
 
 const { Chart } = window;
@@ -322,7 +322,7 @@ async function refresh() {
 for (const radio of document.querySelectorAll('input[name="confusion-model"]')) {
   radio.addEventListener("change", () => latest && drawConfusion(latest));
 }
-for (const region of document.querySelectorAll(".table-responsive[role=region]")) focusableWhileScrolling(region);
+tableRegionsFocusableWhileScrolling();
 // theme.js flips data-bs-theme when the system does; redraw with the new colours.
 new MutationObserver(() => latest && draw(latest)).observe(document.documentElement, {
   attributes: true,

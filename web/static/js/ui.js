@@ -64,7 +64,11 @@ function safeStorage(store) {
 // A table's region takes the focus only while it scrolls, so keys can scroll it;
 // when the table fits (stacked into cards on a phone, or a screen wide enough) a tab stop
 // there would hold nothing to do. The template's tabindex="0" stays for pages without JS.
-export function focusableWhileScrolling(region) {
+export function tableRegionsFocusableWhileScrolling() {
+  for (const region of document.querySelectorAll(".table-responsive[role=region]")) focusableWhileScrolling(region);
+}
+
+function focusableWhileScrolling(region) {
   const update = () => {
     // either way: overflow-x makes overflow-y scroll too, and a pixel of it is a scroller
     const scrolls = region.scrollWidth > region.clientWidth || region.scrollHeight > region.clientHeight;
