@@ -7,15 +7,16 @@ import re
 import signal
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Page
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests import processes
 from tests.helpers import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE, Workers
@@ -134,6 +135,34 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+#: Where the live server keeps the response it is sending, to close it if the client leaves.
+_RESPONSE = "digits.tests.response"
+
+
+class _ClosingRequestHandler(WSGIRequestHandler):
+    """Closes the response when the client hangs up mid-answer.
+
+    Werkzeug's server drains the socket before it closes the response; a reset during
+    that drain skips the close, and the open static file surfaces later as a
+    ResourceWarning in whatever test is running (Chromium drops a favicon request).
+    """
+
+    def connection_dropped(
+        self, error: BaseException, environ: WSGIEnvironment | None = None
+    ) -> None:
+        close = getattr((environ or {}).get(_RESPONSE), "close", None)
+        if close is not None:
+            close()
+
+
+def _remembering_response(app: Flask) -> WSGIApplication:
+    def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ[_RESPONSE] = response = app(environ, start_response)
+        return response
+
+    return wsgi
+
+
 @pytest.fixture(scope="session")
 def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
     """The real app on a loopback port, in a thread, against the real worker."""
@@ -141,7 +170,13 @@ def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
 
     app = create_app({"SETTINGS_ENV": stack_env})
     port = processes.free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server(
+        "127.0.0.1",
+        port,
+        _remembering_response(app),
+        threaded=True,
+        request_handler=_ClosingRequestHandler,
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"

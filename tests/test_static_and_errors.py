@@ -7,13 +7,18 @@ does), like tests/test_pages.py; the last test opens the 404 page in headless Ch
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import re
+import socket
+import struct
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
@@ -395,3 +400,29 @@ def test_the_404_page_and_the_way_back_in_chromium(browser, live_server) -> None
         assert problems == []
     finally:
         context.close()
+
+
+def test_the_live_server_closes_a_file_whose_client_hung_up(live_server: str) -> None:
+    """The test server's own fix (tests/conftest.py): a client that resets the connection
+    just after a small file was sent leaves no open file behind to fail a later test."""
+    page = httpx.get(live_server + "/", timeout=10).text
+    icon = next(url for url in STATIC_URL.findall(page) if url.endswith(".svg"))
+    host, port = live_server.removeprefix("http://").split(":")
+    found: list[type[BaseException]] = []
+
+    def note(unraisable: sys.UnraisableHookArgs) -> None:
+        found.append(unraisable.exc_type)
+
+    hook, sys.unraisablehook = sys.unraisablehook, note
+    try:
+        for _ in range(5):
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                sock.sendall(f"GET {icon} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+                # A reset, not a FIN, while the server still drains the socket.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(1)  # the server's threads notice the reset
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert found == []
