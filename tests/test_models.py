@@ -15,7 +15,7 @@ keras = pytest.importorskip("keras", reason="the train extra (tensorflow-cpu, ke
 from shared import answers  # noqa: E402
 from shared.names import MODEL_NAMES  # noqa: E402
 from tests.helpers import ROOT, SAMPLE  # noqa: E402
-from worker.predict.inference import LiteModel  # noqa: E402
+from worker.predict.inference import CHUNK, LiteModel  # noqa: E402
 from worker.trainer.augmentation import augment_batch  # noqa: E402
 from worker.trainer.builders import build_cnn, build_fnn  # noqa: E402
 from worker.trainer.mnist import Mnist, load_mnist, to_inputs  # noqa: E402
@@ -39,6 +39,23 @@ def test_shipped_tflite_agrees_with_shipped_keras_model(name: str, sample: Mnist
     # MNIST test digits no probability moved by more than 0.04.
     np.testing.assert_allclose(lite, reference, atol=0.03)
     assert np.abs(lite - reference).mean() < 1e-3
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_model_call_reads_each_image_as_alone_whatever_sizes_came_before(
+    name: str, sample: Mnist
+) -> None:
+    """A call reads CHUNK images at a time, on an interpreter kept for each size
+    (worker.predict.inference): no size may read another's tensors or answers."""
+    model = LiteModel.from_path(MODELS / f"{name}.tflite")
+    images = sample.x_test[:40]
+    alone = np.concatenate([model.predict(image[None]) for image in images])
+    start = 0
+    for size in (4, 1, 9, 2, 4, 12, 1, 3, 9, 4):
+        batch = model.predict(images[start : start + size])
+        np.testing.assert_allclose(batch, alone[start : start + size], atol=1e-5)
+        start = (start + size) % (len(images) - 12)
+    assert sorted(model._interpreters) == [1, 2, 3, 4, CHUNK]  # sizes met, never more
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -55,6 +55,7 @@ def test_a_shadow_answer_is_the_full_answer_less_its_probabilities(threshold):
     rng = np.random.default_rng(7)
     rows = rng.dirichlet(np.full(11, 0.3), size=300).astype(np.float32)
     rows[:3, 10] = [0.3, 0.6, 0.9]  # scores at and around the thresholds
+    rows[3:7, 10] = [0.5e-6, 2.5e-6, 0.1234565, 0.0000015]  # halfway in the sixth decimal
     ten_class = rows[:50, :10] / rows[:50, :10].sum(axis=1, keepdims=True)
     for outputs in (rows, ten_class):
         short = answers.short_answers(outputs, threshold, version=4)

@@ -22,21 +22,29 @@ from shared.storage import Store
 log = logging.getLogger(__name__)
 
 
+#: A model call reads its images this many at a time, and each size up to it keeps an
+#: interpreter of its own. Resizing an interpreter reallocates its tensors and costs about
+#: as much as reading a digit, and the worker's calls vary in size from one to the next
+#: (one canvas; a canvas and its parts; many canvases under load): a resize per call was
+#: the rule (issue 17). Eight images' activations also stay within a core's cache.
+CHUNK = 8
+
+
 class LiteModel:
-    """One LiteRT interpreter; ``predict`` takes uint8 (n, 28, 28) and returns (n, 11).
+    """LiteRT interpreters of one model; ``predict`` takes uint8 (n, 28, 28) and returns
+    (n, 11).
 
     The eleven outputs are the ten digits and "not a digit" (``shared.answers``); versions
     made before that class return ten.
     """
 
     def __init__(self, content: bytes) -> None:
-        self._content = content  # the interpreter reads this buffer in place: keep it alive
-        self._interpreter = Interpreter(model_content=content, num_threads=1)
-        self._interpreter.allocate_tensors()
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._batch = 1
+        self._content = content  # the interpreters read this buffer in place: keep it alive
+        self._interpreters: dict[int, Interpreter] = {}  # by batch size, made when first used
         self._lock = threading.Lock()
+        first = self._interpreter(1)
+        self._input = first.get_input_details()[0]["index"]
+        self._output = first.get_output_details()[0]["index"]
 
     @classmethod
     def from_path(cls, path: str | Path) -> LiteModel:
@@ -50,14 +58,26 @@ class LiteModel:
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of 28x28 uint8 digits (white on black)."""
         batch = np.asarray(pixels, dtype=np.float32).reshape(-1, 28, 28, 1) / 255.0
+        outputs = []
         with self._lock:  # an interpreter is not safe to share between threads
-            if batch.shape[0] != self._batch:
-                self._interpreter.resize_tensor_input(self._input, list(batch.shape))
-                self._interpreter.allocate_tensors()
-                self._batch = batch.shape[0]
-            self._interpreter.set_tensor(self._input, batch)
-            self._interpreter.invoke()
-            return np.array(self._interpreter.get_tensor(self._output), dtype=np.float32)
+            for start in range(0, len(batch), CHUNK):
+                chunk = batch[start : start + CHUNK]
+                interpreter = self._interpreter(len(chunk))
+                interpreter.set_tensor(self._input, chunk)
+                interpreter.invoke()
+                outputs.append(interpreter.get_tensor(self._output))
+        return np.concatenate(outputs).astype(np.float32, copy=False)
+
+    def _interpreter(self, size: int) -> Interpreter:
+        """The interpreter allocated for ``size`` images, made the first time it is asked for."""
+        interpreter = self._interpreters.get(size)
+        if interpreter is None:
+            interpreter = Interpreter(model_content=self._content, num_threads=1)
+            index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(index, [size, 28, 28, 1])
+            interpreter.allocate_tensors()
+            self._interpreters[size] = interpreter
+        return interpreter
 
 
 @dataclass(frozen=True)
