@@ -56,6 +56,7 @@ def test_a_model_call_reads_each_image_as_alone_whatever_sizes_came_before(
         np.testing.assert_allclose(batch, alone[start : start + size], atol=1e-5)
         start = (start + size) % (len(images) - 12)
     assert sorted(model._interpreters) == [1, 2, 3, 4, CHUNK]  # sizes met, never more
+    assert model.predict(images[:0]).shape == (0, 11)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -44,7 +44,8 @@ class LiteModel:
         self._lock = threading.Lock()
         first = self._interpreter(1)
         self._input = first.get_input_details()[0]["index"]
-        self._output = first.get_output_details()[0]["index"]
+        output = first.get_output_details()[0]
+        self._output, self._classes = output["index"], int(output["shape"][-1])
 
     @classmethod
     def from_path(cls, path: str | Path) -> LiteModel:
@@ -66,6 +67,8 @@ class LiteModel:
                 interpreter.set_tensor(self._input, chunk)
                 interpreter.invoke()
                 outputs.append(interpreter.get_tensor(self._output))
+        if not outputs:  # no images: no answers, with the model's width
+            return np.zeros((0, self._classes), dtype=np.float32)
         return np.concatenate(outputs).astype(np.float32, copy=False)
 
     def _interpreter(self, size: int) -> Interpreter:
