@@ -6,6 +6,7 @@ Each runs on free loopback ports and is ended by the process id we started.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,7 +26,40 @@ from shared import names
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Services get ports from here up to the kernel's ephemeral range.
+PORTS_FROM = 20000
+_ports = random.Random()
+_handed_out: set[int] = set()  # never the same port twice in one test session
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel takes outgoing connections' local ports from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
+    """A loopback port free now, below the ephemeral range when there is room.
+
+    A port the kernel hands out for port 0 comes from the ephemeral range, where any
+    outgoing connection may take it before the service binds it: ``weed mini`` binds its
+    last listeners a second after it starts, and one of them once lost its port so.
+    """
+    low = ephemeral_ports()[0]
+    for _ in range(100 if low - PORTS_FROM >= 1000 else 0):
+        port = _ports.randrange(PORTS_FROM, low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -149,11 +183,31 @@ def weed_binary() -> str:
     return found
 
 
+#: What ``weed mini`` logs before it exits for a port in use: checked up front, or on bind.
+PORT_TAKEN = (b"is not available on", b"address already in use")
+
+
+class PortTaken(RuntimeError):
+    """A service could not bind a port chosen for it: something took it in between."""
+
+
 def start_seaweedfs(workdir: Path, bucket: str, ports: Mapping[str, int] | None = None) -> Service:
-    """``weed mini`` with every port it opens set to a free one, S3 only on loopback.
+    """``weed mini`` with every port it opens set to a free one, S3 only on loopback;
+    started again on other ports, from an empty directory, if it lost one of them.
 
     Pass the ``ports`` of an earlier run (``service.extra``) to restart it where it was.
     """
+    for attempt in range(3):
+        try:
+            return _start_weed(workdir, bucket, ports)
+        except PortTaken:
+            if ports or attempt == 2:  # a restart must keep its ports
+                raise
+            shutil.rmtree(workdir / "data", ignore_errors=True)
+    raise AssertionError("unreachable")
+
+
+def _start_weed(workdir: Path, bucket: str, ports: Mapping[str, int] | None) -> Service:
     data = workdir / "data"
     logs = workdir / "logs"
     data.mkdir(parents=True, exist_ok=True)
@@ -181,7 +235,12 @@ def start_seaweedfs(workdir: Path, bucket: str, ports: Mapping[str, int] | None 
         client.head_bucket(Bucket=bucket)
         return True
 
-    wait_until(bucket_ready, 60, "weed mini S3", proc)
+    try:
+        wait_until(bucket_ready, 60, "weed mini S3", proc)
+    except RuntimeError:
+        if proc.poll() is not None and any(sign in log.read_bytes() for sign in PORT_TAKEN):
+            raise PortTaken(f"weed mini lost a port; its log: {log}") from None
+        raise
     return Service(proc, url, log, {"bucket": bucket, **{f: str(p) for f, p in ports.items()}})
 
 

@@ -1,0 +1,47 @@
+"""The test harness's own helpers (tests/processes.py): what the service tests rest on."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests import processes
+from tests.helpers import BUCKET
+
+
+def test_service_ports_are_distinct_and_below_the_ephemeral_range() -> None:
+    """Outgoing connections take local ports from the ephemeral range: a service's port
+    chosen there can be taken before the service binds it (tests/processes.py)."""
+    low = processes.ephemeral_ports()[0]
+    ports = [processes.free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    if low - processes.PORTS_FROM >= 1000:
+        assert all(processes.PORTS_FROM <= port < low for port in ports)
+
+
+def test_weed_starts_again_on_other_ports_when_one_was_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        chosen = processes.free_port
+        first = iter([port])  # the first port weed is given is already in use
+        monkeypatch.setattr(processes, "free_port", lambda: next(first, None) or chosen())
+        service = processes.start_seaweedfs(tmp_path / "weed", BUCKET)
+    try:
+        assert str(port) not in service.extra.values()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=service.url,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        s3.head_bucket(Bucket=BUCKET)
+    finally:
+        service.stop()
