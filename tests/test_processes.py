@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import boto3
 import pytest
 
+from shared.storage import open_store
 from tests import processes
 from tests.helpers import BUCKET
 
@@ -35,13 +35,8 @@ def test_weed_starts_again_on_other_ports_when_one_was_taken(
         service = processes.start_seaweedfs(tmp_path / "weed", BUCKET)
     try:
         assert str(port) not in service.extra.values()
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=service.url,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            region_name="us-east-1",
-        )
-        s3.head_bucket(Bucket=BUCKET)
+        store = open_store(f"s3://{BUCKET}/harness", service.url)
+        store.put_bytes("probe", b"stored")
+        assert store.get_bytes("probe") == b"stored"
     finally:
         service.stop()
