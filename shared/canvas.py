@@ -86,8 +86,8 @@ def preprocess_canvas_png(
 def working_ink(ink: np.ndarray) -> tuple[np.ndarray, int]:
     """``ink`` at the resolution it is segmented at, and the factor it was reduced by.
 
-    A digit's 28x28 image comes from a 20 px box, so a canvas sent at 2x (a phone's
-    1680x560) holds 10 times the pixels segmentation needs.
+    A digit's 28x28 image comes from a 20 px box, so even the draw page's 840x280 holds
+    about four times the pixels segmentation needs (a client's 2x canvas, sixteen).
     """
     scale = max(1, ink.shape[0] // WORK_HEIGHT)
     return (np.asarray(Image.fromarray(ink).reduce(scale)) if scale > 1 else ink), scale

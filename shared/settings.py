@@ -190,8 +190,8 @@ class Settings:
     max_image_side: int = _setting(
         1680,
         _positive_int,
-        "largest image width or height accepted, in pixels: the draw page's widest export "
-        "(840 CSS px at 2x)",
+        "largest image width or height accepted, in pixels: twice the draw page's widest "
+        "export (840 px), for API clients that send a 2x canvas",
     )
     max_image_pixels: int = _setting(
         1_048_576, _positive_int, "largest width × height decoded, checked before decoding"

@@ -10,8 +10,18 @@ const INK = "#111";
 // About 1/14 of the height: at 280 px that is 20 px, which after the server scales a
 // digit's ink to 20 px of a 28 px square gives strokes as thick as MNIST's.
 const STROKE_RATIO = 1 / 14;
-// Beyond 2x the bitmap only makes the upload bigger; the models see 28x28 anyway.
+// Beyond 2x a sharper bitmap only costs the phone memory: the upload is at 1x whatever
+// the bitmap's scale (toDataURL), and the models see 28x28 anyway.
 const MAX_SCALE = 2;
+
+// A round pen of the drawing's ink, as thick as MNIST's strokes at the bitmap's height.
+function setPen(ctx, height) {
+  ctx.strokeStyle = INK;
+  ctx.fillStyle = INK;
+  ctx.lineWidth = height * STROKE_RATIO;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+}
 
 export class DrawingPad extends EventTarget {
   #canvas;
@@ -19,6 +29,7 @@ export class DrawingPad extends EventTarget {
   #strokes = [];
   #cleared = null; // what the last Clear removed, until the next stroke: Undo brings it back
   #pointerId = null;
+  #scale = 1; // bitmap pixels per CSS pixel
 
   constructor(canvas) {
     super();
@@ -72,22 +83,33 @@ export class DrawingPad extends EventTarget {
     this.#changed();
   }
 
+  // The PNG sent is the pad at its CSS size, whatever the screen's pixel ratio: the
+  // models see 28x28, and a 2x bitmap is four times the pixels for the server to decode.
   toDataURL() {
-    return this.#canvas.toDataURL("image/png");
+    const { width, height } = this.size;
+    if (width === this.#canvas.width && height === this.#canvas.height) {
+      return this.#canvas.toDataURL("image/png");
+    }
+    const copy = document.createElement("canvas");
+    copy.width = width;
+    copy.height = height;
+    this.#redraw(copy.getContext("2d"), width, height);
+    return copy.toDataURL("image/png");
   }
 
   // The strokes as the API takes them: [[x, y, t], ...] per stroke, in pixels of the
   // exported image and milliseconds since the stroke began.
   get strokes() {
-    const { width, height } = this.#canvas;
+    const { width, height } = this.size;
     return this.#strokes.map((stroke) =>
       stroke.map(([x, y, t]) => [Math.round(x * width), Math.round(y * height), Math.round(t)]),
     );
   }
 
-  // The bitmap's size in canvas pixels, for drawing over it (the boxes of a number).
+  // The exported image's size in pixels, for drawing over it (the boxes of a number).
   get size() {
-    return { width: this.#canvas.width, height: this.#canvas.height };
+    const { width, height } = this.#canvas;
+    return { width: Math.round(width / this.#scale), height: Math.round(height / this.#scale) };
   }
 
   #fit() {
@@ -96,6 +118,7 @@ export class DrawingPad extends EventTarget {
     const scale = Math.min(window.devicePixelRatio || 1, MAX_SCALE);
     const width = Math.round(rect.width * scale);
     const height = Math.round(rect.height * scale);
+    this.#scale = scale;
     if (this.#canvas.width !== width || this.#canvas.height !== height) {
       this.#canvas.width = width; // resizing also wipes the bitmap and the context state
       this.#canvas.height = height;
@@ -123,7 +146,7 @@ export class DrawingPad extends EventTarget {
     const stroke = [this.#point(event)];
     stroke.startedAt = event.timeStamp;
     this.#strokes.push(stroke);
-    this.#paint(stroke);
+    this.#paint(this.#ctx, stroke, this.#canvas.width, this.#canvas.height);
   }
 
   #move(event) {
@@ -146,28 +169,18 @@ export class DrawingPad extends EventTarget {
     this.#changed();
   }
 
-  #setPen() {
-    const ctx = this.#ctx;
-    ctx.strokeStyle = INK;
-    ctx.fillStyle = INK;
-    ctx.lineWidth = this.#canvas.height * STROKE_RATIO;
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-  }
-
   #segment(from, to) {
     const { width, height } = this.#canvas;
-    this.#setPen();
+    setPen(this.#ctx, height);
     this.#ctx.beginPath();
     this.#ctx.moveTo(from[0] * width, from[1] * height);
     this.#ctx.lineTo(to[0] * width, to[1] * height);
     this.#ctx.stroke();
   }
 
-  #paint(stroke) {
-    const { width, height } = this.#canvas;
-    const ctx = this.#ctx;
-    this.#setPen();
+  // One stroke on `ctx`, a bitmap of `width` x `height` pixels (the pad's, or an export's).
+  #paint(ctx, stroke, width, height) {
+    setPen(ctx, height);
     // Start with a dot: a tap must leave ink, and a zero-length line is not reliably
     // drawn with round caps.
     ctx.beginPath();
@@ -180,9 +193,9 @@ export class DrawingPad extends EventTarget {
     ctx.stroke();
   }
 
-  #redraw() {
-    this.#ctx.clearRect(0, 0, this.#canvas.width, this.#canvas.height);
-    for (const stroke of this.#strokes) this.#paint(stroke);
+  #redraw(ctx = this.#ctx, width = this.#canvas.width, height = this.#canvas.height) {
+    ctx.clearRect(0, 0, width, height);
+    for (const stroke of this.#strokes) this.#paint(ctx, stroke, width, height);
   }
 
   #changed() {
