@@ -10,6 +10,7 @@ import pytest
 
 from shared import answers
 from shared.imaging import preprocess_png, render_canvas_png
+from shared.names import MODEL_NAMES
 from tests.helpers import ADMIN, data_url, hand_drawn, predict, run_fine_tune, wait_done
 from tests.processes import wait_for
 
@@ -145,7 +146,7 @@ def shipped_models(client, predict_worker) -> None:
     """Version 1 of each model current, as shipped. Tests that run earlier on this session's
     stack fine-tune and promote versions of their own (on simulated writers, on poisoned
     labels); what this file checks is what the shipped models refuse."""
-    for name in ("fnn", "cnn"):
+    for name in MODEL_NAMES:
         answer = client.post(f"/api/models/{name}/rollback", json={"version": 1}, headers=ADMIN)
         assert answer.status_code == 200, answer.get_json()
     probe = data_url(hand_drawn(NOT_DIGITS["letter K"], pen=20))
@@ -153,7 +154,7 @@ def shipped_models(client, predict_worker) -> None:
     def shipped_versions_answer() -> bool:
         answer = client.post("/api/predictions", json={"image": probe})
         result = wait_done(client, answer.get_json()["status_url"])["result"]
-        return all(result[name]["version"] == 1 for name in ("fnn", "cnn"))
+        return all(result[name]["version"] == 1 for name in MODEL_NAMES)
 
     wait_for(shipped_versions_answer, 30, "the shipped versions in a prediction")
 
@@ -166,7 +167,7 @@ def test_a_drawing_that_is_not_a_digit_is_refused_by_both_models(client, kind):
     assert answer.status_code == 202
     done = wait_done(client, answer.get_json()["status_url"])
     assert done["status"] == "done", done
-    for name in ("fnn", "cnn"):
+    for name in MODEL_NAMES:
         reading = done["result"][name]
         assert reading["digit"] is None, (kind, name, reading["not_digit"])
         assert reading["not_digit"] >= 0.5, (kind, name, reading["not_digit"])
@@ -179,7 +180,7 @@ def test_a_drawing_that_is_not_a_digit_is_refused_by_both_models(client, kind):
 def test_clear_digits_are_not_refused(client, mnist_sample):
     for digit in mnist_sample["x_test"][:10]:
         done = predict(client, digit)
-        for name in ("fnn", "cnn"):
+        for name in MODEL_NAMES:
             assert done["result"][name]["digit"] is not None, done["result"][name]["not_digit"]
             assert done["result"][name]["not_digit"] < 0.5
 
@@ -244,7 +245,7 @@ def test_not_a_digit_feedback_is_learned_from_in_the_next_fine_tune(client, app)
     job = run_fine_tune(client)
     # Held out only while the holdout is one sample in five (by id), not whole people.
     trained = {i for i in ids if int(i[:8], 16) % 5}
-    for name in ("fnn", "cnn"):
+    for name in MODEL_NAMES:
         decided = job["result"]["models"][name]
         assert decided["training"]["user_not_digit"] >= len(trained)
         assert decided["holdout"]["negatives"] > 0 and "reject_threshold" in decided
@@ -262,7 +263,7 @@ def test_a_fine_tune_taught_that_digits_are_not_digits_is_rejected(client, app, 
     job = run_fine_tune(client)
     assert job["status"] == "rejected", json.dumps(job["result"]["models"], indent=1)
     after = client.get("/api/models").get_json()["models"]
-    for name in ("fnn", "cnn"):
+    for name in MODEL_NAMES:
         decided = job["result"]["models"][name]
         # The current model reads these as digits: the labels contradict it (the refusal
         # rails, tested in test_rules.py, stand behind that rule).

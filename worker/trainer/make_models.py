@@ -195,20 +195,20 @@ def train_one(
     name: str,
     data: Mnist,
     negatives: np.ndarray,
-    parts: tuple[np.ndarray, np.ndarray],
+    parts: tuple[np.ndarray, np.ndarray] | None,
     args: argparse.Namespace,
     command: str,
 ) -> dict[str, Any]:
-    """Train, save, convert and measure one model; returns its metrics."""
+    """Train, save, convert and measure one model; returns its metrics.
+
+    ``parts``: the number parts this model also fits (``parts_to_fit``), or None.
+    """
     out = Path(args.out)
     epochs = args.epochs or (1 if args.quick else DEFAULT_EPOCHS[name])
     model = BUILDERS[name]()
     x, y = with_negatives(data, negatives)
     started = time.perf_counter()
-    learns_parts = name in PARTS_MODELS and args.number_parts > 0
-    history = train_model(
-        model, x, y, epochs=epochs, seed=args.seed, fit_only=parts if learns_parts else None
-    )
+    history = train_model(model, x, y, epochs=epochs, seed=args.seed, fit_only=parts)
     train_seconds = time.perf_counter() - started
     keras_path, tflite_path = save(name, model, out)
     metrics = {
@@ -221,7 +221,7 @@ def train_one(
             "license": ATTRIBUTION,
             "negatives": int(len(negatives)),
             "negatives_recipe": f"worker.trainer.negatives, family training, seed {SEEDS['training']}",
-            "number_parts": parts_record(parts, args.number_parts) if learns_parts else None,
+            "number_parts": None if parts is None else parts_record(parts, args.number_parts),
         },
         "epochs_max": epochs,
         "epochs_run": len(history.history["loss"]),
@@ -329,10 +329,11 @@ def train(args: argparse.Namespace, command: str) -> None:
     negatives, _ = make_negatives(count, "training")
     names = list(BUILDERS) if args.model == "all" else [args.model]
     # composing the parts takes minutes: only for a run that trains a model that learns them
-    learners = args.number_parts if any(name in PARTS_MODELS for name in names) else 0
-    parts = parts_to_fit(data, len(negatives), learners, args.seed)
+    learners = {name for name in names if name in PARTS_MODELS and args.number_parts > 0}
+    parts = parts_to_fit(data, len(negatives), args.number_parts, args.seed) if learners else None
     for name in names:
-        metrics = train_one(name, data, negatives, parts, args, command)
+        mine = parts if name in learners else None
+        metrics = train_one(name, data, negatives, mine, args, command)
         print(
             f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s, "
             f"MNIST test accuracy (tflite, a refusal is an error) "
