@@ -54,10 +54,13 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     _load_targets(report["load"]["digits"], report["load"]["baseline"], add)
     _resource_targets(report, add)
     for clients, level in report.get("shadow", {}).get("live", {}).items():
-        share = level["extra_share"]
+        # Timed where it is spent; the medians of runs taking turns move by more than the
+        # effect from one bench to the next, so they are shown beside it, not judged.
+        share = level.get("direct_extra_share", level["extra_share"])
         add(
             f"challenger in shadow ≤ 15 % more worker CPU, {clients} clients (issue 17)",
-            f"+{share:.1%} ({level['median_off']:.3f} → {level['median_on']:.3f} ms)",
+            f"+{share:.1%} timed in the worker; runs taking turns +{level['extra_share']:.1%} "
+            f"({level['median_off']:.3f} → {level['median_on']:.3f} ms)",
             share <= 0.15,
         )
     if "dataset" in report:

@@ -64,7 +64,7 @@ def main() -> None:
         if not args.skip_live_shadow:
             levels = [n for n in args.levels if n >= 32] or args.levels[-1:]
             result["shadow"]["live"] = shadow.measure(
-                running, images, levels, args.duration, 2 if args.quick else 3,
+                running, images, levels, args.duration, args.shadow_turns or (2 if args.quick else 3),
                 args.client_processes,
             )  # fmt: skip
         memory |= memory_after_load(running)
@@ -102,6 +102,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-pools", action="store_true", help="no prefork vs threads run")
     parser.add_argument(
         "--skip-live-shadow", action="store_true", help="no live challenger runs on the worker"
+    )
+    parser.add_argument(
+        "--shadow-turns",
+        type=int,
+        help="runs without and with a live challenger per level (default 3; 2 with --quick): "
+        "more turns, steadier medians",
     )
     parser.add_argument("--fine-tune-samples", type=int, default=200)
     parser.add_argument(

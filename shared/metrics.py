@@ -48,6 +48,7 @@ FAMILIES: dict[str, Family] = {
     for family in (
         Family("predictions", "counter", "Images a served model version read (a canvas, then each digit of a number).", ("model", "version")),
         Family("shadow_predictions", "counter", "Images a live challenger read in shadow, its answer kept but not shown.", ("model", "version")),
+        Family("shadow_cpu_microseconds", "counter", "CPU time the predict workers spent on live challengers' calls (model and answers), in microseconds.", ("model",)),
         Family("prediction_jobs", "counter", "Predictions answered by the workers, by outcome: ok, or the error code.", ("outcome",)),
         Family("predict_batch_jobs", "histogram", "Predictions per predict_batch message (web coalesces the ones that arrive together).", (), (1, 2, 4, 8, 16, 32, 64)),
         Family("task_failures", "counter", "Celery tasks that failed for good, by task name.", ("task",)),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared import challengers, prediction_records, registry
+from shared import challengers, metrics, prediction_records, registry
 from shared.imaging import render_canvas_png
 from shared.storage import LocalStore
 from tests import processes
@@ -156,6 +156,10 @@ def test_a_race_keeps_the_shadow_hidden_counts_once_and_survives_restarts(stack,
     assert "shadow" not in done["result"] and done["result"]["cnn"]["version"] == 1
     record = json.loads(prediction_records.read(stack.redis, done["id"])["outcome"])
     assert record["result"]["shadow"]["cnn"]["version"] == version
+    # What the shadow calls cost is counted where it is spent (the FNN has no challenger).
+    spent = stack.redis.hgetall(metrics.KEY)
+    assert int(spent[b"shadow_cpu_microseconds|model=cnn"]) > 0
+    assert b"shadow_cpu_microseconds|model=fnn" not in spent
 
     assert stack.feedback(done["id"], int(y[2])) == 202
     assert stack.challenger("cnn")["pairs"] == 1

@@ -143,6 +143,32 @@ class ModelCache:
         return LoadedModel(name, version, model, threshold)
 
 
+class ShadowCpu:
+    """CPU seconds this process spent on the challengers' calls, by model, until taken.
+
+    Timed on the calling thread (``time.thread_time``), so other threads' work never
+    counts: what a live challenger costs the worker, measured where it is spent (issue 17).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seconds: dict[str, float] = {}
+
+    def add(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._seconds[name] = self._seconds.get(name, 0.0) + seconds
+
+    def take(self) -> dict[str, float]:
+        """What was spent since the last take, by model name."""
+        with self._lock:
+            taken, self._seconds = self._seconds, {}
+        return taken
+
+
+#: The process's tally; ``predict_batch`` hands it to the metrics with each batch.
+SHADOW_CPU = ShadowCpu()
+
+
 def predict_digits(
     cache: ModelCache, digits: list[np.ndarray], shadowed: list[bool] | None = None
 ) -> list[dict[str, Any]]:
@@ -170,8 +196,10 @@ def predict_digits(
     if shadows and marked:  # the challengers' answers are kept in the record, never shown
         chosen = np.stack([digits[i] for i in marked])
         for name, loaded in shadows.items():
+            started = time.thread_time()
             outputs = loaded.model.predict(chosen)
             short = answers.short_answers(outputs, loaded.reject_threshold, loaded.version)
             for index, answer in zip(marked, short, strict=True):
                 results[index].setdefault("shadow", {})[name] = answer
+            SHADOW_CPU.add(name, time.thread_time() - started)
     return results

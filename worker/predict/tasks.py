@@ -30,7 +30,7 @@ from shared.number_reading import Readings
 from shared.samples import SOURCES, write_sample
 from worker.clients import redis_client, settings, store
 from worker.predict.celery import app
-from worker.predict.inference import ModelCache, predict_digits
+from worker.predict.inference import SHADOW_CPU, ModelCache, predict_digits
 
 log = logging.getLogger(__name__)
 #: Seconds between two tries of the samples the store refused.
@@ -68,6 +68,8 @@ def predict_batch(reply_to: str, jobs: list[list[Any]]) -> int:
     """
     tally = metrics.Tally().observe("predict_batch_jobs", len(jobs))
     outcomes = predict_outcomes(jobs, tally)
+    for name, seconds in SHADOW_CPU.take().items():  # this batch's calls, or another's
+        tally.count("shadow_cpu_microseconds", round(seconds * 1e6), model=name)
     codes = Counter(o["error"]["code"] if "error" in o else "ok" for o in outcomes.values())
     for code, count in codes.items():
         tally.count("prediction_jobs", count, outcome=code)
