@@ -9,8 +9,8 @@ turns, and the worker's CPU per prediction is compared, median against median. T
 because runs minutes apart on this shared machine differ by as much as the effect; and
 a run the hypervisor took cores from (``STEAL_LIMIT``) is run again, once.
 
-Those medians still move by more than the effect from one bench to the next (six turns
-at 128 clients read +0.1 % on 2026-11-29, three read +16 to +21 %), so each "on" run is
+Those medians still move by more than the effect from one bench to the next (at 128
+clients on 2026-11-29, six turns read +0.1 %, three from -3.8 to +31.7 %), so each "on" run is
 also measured from inside: the worker times its challengers' calls on the calling thread
 (``digits_shadow_cpu_microseconds_total``), and that CPU over the rest of the worker's is
 the extra the target is judged by. A throwaway profile found those calls to be the whole
