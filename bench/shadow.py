@@ -42,26 +42,19 @@ MODEL = "cnn"
 STEAL_LIMIT = 0.15
 
 
-def _counted(running: stack.Stack, series: str) -> int:
-    """A counter's total over its labels, from web's /metrics."""
+def _shadow_counts(running: stack.Stack) -> tuple[int, float]:
+    """Images the challengers have read in shadow, and the CPU ms the worker spent on
+    their calls (timed where it is spent), from one read of web's /metrics."""
     token = {"Authorization": f"Bearer {running.env['ADMIN_TOKEN']}"}
     answer = httpx.get(f"{running.web_url}/metrics", headers=token, timeout=10)
     answer.raise_for_status()
-    return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in answer.text.splitlines()
-        if line.startswith(series + "{")
-    )
+    lines = answer.text.splitlines()
 
+    def total(series: str) -> int:
+        return sum(int(float(line.rsplit(" ", 1)[1])) for line in lines if line.startswith(series))
 
-def _shadow_images(running: stack.Stack) -> int:
-    """Images the challengers have read in shadow."""
-    return _counted(running, "digits_shadow_predictions_total")
-
-
-def _shadow_cpu_ms(running: stack.Stack) -> float:
-    """CPU the worker spent on the challengers' calls, timed where it is spent."""
-    return _counted(running, "digits_shadow_cpu_microseconds_total") / 1000
+    images = total("digits_shadow_predictions_total{")
+    return images, total("digits_shadow_cpu_microseconds_total{") / 1000
 
 
 def _set_challenger(running: stack.Stack, images: list[str], on: bool) -> None:
@@ -80,9 +73,9 @@ def _set_challenger(running: stack.Stack, images: list[str], on: bool) -> None:
             challengers.settle(client, store, MODEL, "retired", {}, "bench")
     time.sleep(Settings.from_env(running.env).model_check_interval + 1.0)  # the next check
     # The worker checks when a prediction arrives: a few, so it loads the challenger now.
-    before = _shadow_images(running)
+    before = _shadow_counts(running)[0]
     load.run_load("async", running.web_url, images, 2, 0.5, 1, cap_per_client=10)
-    if (_shadow_images(running) > before) != on:
+    if (_shadow_counts(running)[0] > before) != on:
         raise RuntimeError(f"the worker did not {'start' if on else 'stop'} the challenger")
 
 
@@ -105,10 +98,10 @@ def measure(
             for setup in ("off", "on"):
                 _set_challenger(running, images, setup == "on")
                 for attempt in range(2):
-                    before, cpu_before = _shadow_images(running), _shadow_cpu_ms(running)
+                    before, cpu_before = _shadow_counts(running)
                     row = capacity.metered(worker, partial(level, clients, duration, processes))
-                    read = _shadow_images(running) - before
-                    shadow_ms = _shadow_cpu_ms(running) - cpu_before
+                    after, cpu_after = _shadow_counts(running)
+                    read, shadow_ms = after - before, cpu_after - cpu_before
                     if setup == "on":
                         shadowed += read
                     elif read:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 from PIL import Image
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.helpers import ARTIFACTS, draw_stroke
 
@@ -66,12 +66,16 @@ def test_automatic_mode_recognizes_a_moment_after_the_stroke_ends(page, live_ser
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-def test_a_number_drawn_on_the_page_shows_a_box_per_digit(page, live_server):
-    page.goto(live_server + "/")
-    # "4" in two strokes, then "2", side by side on the 3:1 pad (x is a share of its width).
+def draw_42(page: Page) -> None:
+    """Draw 4 in two strokes, then 2, side by side on the 3:1 pad (x: a share of its width)."""
     draw_stroke(page, [(0.2, 0.15), (0.16, 0.6), (0.3, 0.6)])
     draw_stroke(page, [(0.26, 0.2), (0.26, 0.85)])
     draw_stroke(page, [(0.42, 0.3), (0.48, 0.15), (0.55, 0.3), (0.43, 0.85), (0.57, 0.85)])
+
+
+def test_a_number_drawn_on_the_page_shows_a_box_per_digit(page, live_server):
+    page.goto(live_server + "/")
+    draw_42(page)
     with page.expect_request(
         lambda r: r.method == "POST" and r.url.endswith("/api/predictions")
     ) as sent:
@@ -96,54 +100,43 @@ def test_a_number_drawn_on_the_page_shows_a_box_per_digit(page, live_server):
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-def test_a_high_density_screen_draws_sharp_but_sends_the_pad_at_its_css_size(browser, live_server):
+def test_a_high_density_screen_draws_sharp_but_sends_the_pad_at_its_css_size(open_page):
     """A 2x screen gets a 2x bitmap to draw on, but the PNG (and the strokes) sent are at 1x:
     a quarter of the pixels for web to decode; the boxes still land on the digits."""
-    context = browser.new_context(
-        viewport={"width": 1200, "height": 900}, device_scale_factor=2, locale="en-US"
+    page = open_page("/", device_scale_factor=2)
+    draw_42(page)
+    css = page.locator("#canvas").evaluate(
+        "c => [c.getBoundingClientRect().width, c.getBoundingClientRect().height, "
+        "c.width, c.height]"
     )
-    try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(live_server + "/")
-        draw_stroke(page, [(0.2, 0.15), (0.16, 0.6), (0.3, 0.6)])
-        draw_stroke(page, [(0.26, 0.2), (0.26, 0.85)])
-        draw_stroke(page, [(0.42, 0.3), (0.48, 0.15), (0.55, 0.3), (0.43, 0.85), (0.57, 0.85)])
-        css = page.locator("#canvas").evaluate(
-            "c => [c.getBoundingClientRect().width, c.getBoundingClientRect().height, "
-            "c.width, c.height]"
-        )
-        assert css[2] == round(css[0] * 2) and css[3] == round(css[1] * 2)  # drawn at 2x
-        with page.expect_request(
-            lambda r: r.method == "POST" and r.url.endswith("/api/predictions")
-        ) as sent:
-            page.click("#recognize")
-        body = sent.value.post_data_json
-        png = base64.b64decode(body["image"].split(",", 1)[1])
-        with Image.open(io.BytesIO(png)) as image:
-            width, height = image.size
-            assert image.getchannel("A").getbbox() is not None  # with the drawing on it
-        assert (width, height) == (round(css[0]), round(css[1]))  # sent at 1x
-        points = [point for stroke in body["strokes"] for point in stroke]
-        assert max(x for x, _, _ in points) <= width and max(y for _, y, _ in points) <= height
-        assert max(x for x, _, _ in points) > width / 2  # the 2's right end, at 1x
-        expect(page.locator("#pad-boxes rect")).to_have_count(2, timeout=60_000)
-        assert page.locator("#number-text").inner_text().strip() == "42"
-        # The boxes sit over the digits: the 4 in the left third, the 2 right of it.
-        boxes = page.locator("#pad-boxes rect").evaluate_all(
-            "rects => rects.map(r => { const b = r.getBoundingClientRect(); "
-            "return [b.left, b.right]; })"
-        )
-        left = page.locator("#canvas").bounding_box()
-        assert left is not None
-        shares = sorted(((a - left["x"]) / left["width"], (b - left["x"]) / left["width"])
-                        for a, b in boxes)  # fmt: skip
-        assert 0.1 < shares[0][0] < 0.2 and 0.25 < shares[0][1] < 0.4
-        assert 0.35 < shares[1][0] < 0.45 and 0.5 < shares[1][1] < 0.65
-        assert errors == []
-    finally:
-        context.close()
+    assert css[2] == round(css[0] * 2) and css[3] == round(css[1] * 2)  # drawn at 2x
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/predictions")
+    ) as sent:
+        page.click("#recognize")
+    body = sent.value.post_data_json
+    png = base64.b64decode(body["image"].split(",", 1)[1])
+    with Image.open(io.BytesIO(png)) as image:
+        width, height = image.size
+        assert image.getchannel("A").getbbox() is not None  # with the drawing on it
+    assert (width, height) == (round(css[0]), round(css[1]))  # sent at 1x
+    points = [point for stroke in body["strokes"] for point in stroke]
+    assert max(x for x, _, _ in points) <= width and max(y for _, y, _ in points) <= height
+    assert max(x for x, _, _ in points) > width / 2  # the 2's right end, at 1x
+    expect(page.locator("#pad-boxes rect")).to_have_count(2, timeout=60_000)
+    assert page.locator("#number-text").inner_text().strip() == "42"
+    # The boxes sit over the digits: the 4 in the left third, the 2 right of it.
+    boxes = page.locator("#pad-boxes rect").evaluate_all(
+        "rects => rects.map(r => { const b = r.getBoundingClientRect(); "
+        "return [b.left, b.right]; })"
+    )
+    pad = page.locator("#canvas").bounding_box()
+    assert pad is not None
+    shares = sorted(((a - pad["x"]) / pad["width"], (b - pad["x"]) / pad["width"])
+                    for a, b in boxes)  # fmt: skip
+    assert 0.1 < shares[0][0] < 0.2 and 0.25 < shares[0][1] < 0.4
+    assert 0.35 < shares[1][0] < 0.45 and 0.5 < shares[1][1] < 0.65
+    assert page.console_errors == []  # type: ignore[attr-defined]
 
 
 def test_a_face_drawn_on_the_page_is_shown_as_not_a_digit(page, live_server):
