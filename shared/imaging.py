@@ -32,9 +32,10 @@ BOX = 20
 INK_THRESHOLD = 40
 #: Most digits one canvas may hold: a number of up to six digits.
 MAX_DIGITS = 6
-#: Most 28x28 images one prediction sends the models: the whole canvas, then each digit
-#: read two ways at most (see shared.segmentation).
-MAX_IMAGES = 1 + 3 * MAX_DIGITS
+#: Most 28x28 images one prediction sends the models: the whole canvas, then per digit at
+#: most five (shared.segmentation: a group sure to hold several, which may count as one
+#: digit, is read cut in two at two places and whole).
+MAX_IMAGES = 1 + 5 * MAX_DIGITS
 #: Fewer ink pixels than this is a stray click, not a digit.
 MIN_INK_PIXELS = 4
 #: Smallest side we accept: a 1x1 or 4x4 "drawing" carries no digit.

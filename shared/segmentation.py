@@ -1,10 +1,12 @@
 """Split a canvas holding a number into its digits, from the image alone.
 
-``shared.canvas`` calls ``segment`` on every canvas web receives. The steps, each a small function: connected strokes (SciPy's ``ndimage.label``), specks
-dropped, strokes that belong to one digit grouped (the bar of a 7, the two strokes of a
-4 or 5), groups too wide to be one digit cut where the ink is thinnest (a projection
-profile), and the digits ordered left to right. Each part keeps only its own ink, so a
-neighbour reaching into its box does not leak into its 28x28 image.
+``shared.canvas`` calls ``segment`` on every canvas web receives. The steps, each a
+small function: connected strokes (SciPy's ``ndimage.label``), specks dropped, strokes
+that belong to one digit grouped (the bar of a 7, the two strokes of a 4 or 5) and
+ordered left to right; then, per group, a small network (``shared.group_count``) says
+whether it holds one digit or several, and groups that hold several (or may) are cut
+where the ink is thinnest (a projection profile). Each part keeps only its own ink, so
+a neighbour reaching into its box does not leak into its 28x28 image.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import numpy as np
 from scipy import ndimage
 
 from shared.errors import EmptyCanvas, TooManyDigits
+from shared.group_count import digits_held
 from shared.imaging import INK_THRESHOLD
-from shared.number_reading import MAX_WAYS
 
 #: A stroke whose longest side is under this share of the tallest stroke, and whose area is
 #: under ``SPECK_AREA`` of the largest, is a speck, not a digit or part of one.
@@ -39,11 +41,21 @@ CUT_MARGIN = 0.3
 #: thinnest at least CUT_SPACING of its width apart (training parts). The models choose.
 OTHER_ASPECT = 0.7
 OTHER_MARGIN = 0.25
-OTHER_CUTS = MAX_WAYS - 1
+OTHER_CUTS = 1
 CUT_SPACING = 0.12
 #: Each side of a cut must be at least this share of the part's height, and of its ink.
 SIDE_HEIGHT = 0.5
 SIDE_INK = 0.2
+#: The group counter (``shared.group_count``) decides a group's ways when it is this sure
+#: that the group holds one digit, or several.
+SURE = 0.9
+#: A group it is sure holds several is read cut in two at its PAIR_CUTS thinnest columns,
+#: from PAIR_MARGIN of its width from either side (nearer, a K is a 1 and a "6"), if it is
+#: wider than PAIR_ASPECT of its height; a side needs only PAIR_SIDE_INK of the ink.
+PAIR_CUTS = 2
+PAIR_ASPECT = 0.3
+PAIR_MARGIN = 0.25
+PAIR_SIDE_INK = 0.1
 #: An open 4: a stem at most STEM_WIDTH times as wide as high; an arm left of it, at most
 #: ARM_GAP of the stem's height away, at most ARM_HEIGHT as high, within ARM_REACH of its top.
 STEM_WIDTH = 0.4
@@ -87,37 +99,69 @@ class _Group:
 
 
 def segment(
-    ink: np.ndarray, max_parts: int, cuts: int | None = None
+    ink: np.ndarray, max_parts: int, cuts: int | None = None, counter: bool = True
 ) -> tuple[list[list[list[Part]]], bool]:
     """The groups of strokes on ``ink`` (2-D, 0 = paper), left to right, each with the ways
-    to read it (the image's own choice first); and whether every stroke is in a group.
+    to read it (segmentation's choice first); and whether every stroke is in a group.
     ``cuts``: at most this many ways to cut a broad group in two (default ``OTHER_CUTS``).
+    ``counter``: ask the group counter (web does; ``number_parts`` wants the rules' cuts).
 
     EmptyCanvas for no ink; TooManyDigits when even the fewest digits it may be read as
     are more than ``max_parts``.
     """
-    mask = ink > INK_THRESHOLD
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        raise EmptyCanvas("the drawing has no ink: draw a digit first")
-    strokes = _strokes_without_specks(labels, count)
-    groups = _attach_fragments(_group_strokes(strokes))
-    holes = _Holes(mask)
+    groups, all_ink = stroke_groups(ink)
+    holes = _Holes(ink > INK_THRESHOLD)
+    held = digits_held([group.ink for group in groups]) if counter else np.zeros((len(groups), 3))
     found: list[list[list[Part]]] = []
     digits = 0
-    for group in sorted(groups, key=lambda g: (g.x0 + g.x1) / 2):
-        window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
-        group_ink = np.where(np.isin(labels[window], group.labels), ink[window], 0)
-        whole = _trimmed(group_ink, group.x0, group.y0)
-        if whole is None:
-            continue
-        first = _cut_wide(whole, holes)
-        others = [[whole]] if len(first) > 1 else _cuts_in_two(whole, holes, cuts or OTHER_CUTS)
-        found.append([first, *others])
+    for group, (_, one, several) in zip(groups, held, strict=True):
+        found.append(_ways(group, holes, one, several, cuts or OTHER_CUTS))
         digits += min(len(way) for way in found[-1])
         if digits > max_parts:
             raise TooManyDigits(f"the canvas holds more than {max_parts} digits")
-    return found, len(strokes) == count
+    return found, all_ink
+
+
+def stroke_groups(ink: np.ndarray) -> tuple[list[Part], bool]:
+    """The groups of strokes on ``ink`` that may be digits, left to right, each with only
+    its own ink; and whether every stroke is in one (specks are not).
+
+    EmptyCanvas for no ink.
+    """
+    labels, count = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        raise EmptyCanvas("the drawing has no ink: draw a digit first")
+    strokes = _strokes_without_specks(labels, count)
+    parts = []
+    for group in sorted(
+        _attach_fragments(_group_strokes(strokes)), key=lambda g: (g.x0 + g.x1) / 2
+    ):
+        window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
+        group_ink = np.where(np.isin(labels[window], group.labels), ink[window], 0)
+        part = _trimmed(group_ink, group.x0, group.y0)
+        if part is not None:
+            parts.append(part)
+    return parts, len(strokes) == count
+
+
+def _ways(group: Part, holes: _Holes, one: float, several: float, cuts: int) -> list[list[Part]]:
+    """The ways to read one group, given how sure the group counter is that it holds one
+    digit or several (``shared.group_count``).
+
+    Sure of one: the group whole. Sure of several: cut where the ink is thinnest, as a
+    straight line through the point where two digits touch may have to cross a loop
+    their strokes close, or leave a 1 with little of the ink; the models choose among
+    the cuts and the group whole (a letter K is not "16", it is refused). Unsure: the
+    image's own rules, and one other way the models choose.
+    """
+    if one >= SURE:
+        return [[group]]
+    first = _cut_wide(group, holes)
+    if several >= SURE:
+        cut = _cuts_in_two(group, None, PAIR_CUTS, PAIR_ASPECT, PAIR_MARGIN, PAIR_SIDE_INK)
+        return (([first] if len(first) > 1 else []) + cut)[:PAIR_CUTS] + [[group]]
+    others = [[group]] if len(first) > 1 else _cuts_in_two(group, holes, cuts)
+    return [first, *others]
 
 
 class _Holes:
@@ -266,15 +310,23 @@ def _cut_wide(part: Part, holes: _Holes) -> list[Part]:
     return _cut_wide(sides[0], holes) + _cut_wide(sides[1], holes)
 
 
-def _cuts_in_two(part: Part, holes: _Holes, most: int) -> list[list[Part]]:
+def _cuts_in_two(
+    part: Part,
+    holes: _Holes | None,
+    most: int,
+    aspect: float = OTHER_ASPECT,
+    margin: float = OTHER_MARGIN,
+    side_ink: float = SIDE_INK,
+) -> list[list[Part]]:
     """The part cut in two at each of its few thinnest columns, as other ways to read a
-    broad part: touching digits meet where the ink is thin, but not always at the
-    thinnest column, so the models choose among several."""
+    part wider than ``aspect`` times its height: touching digits meet where the ink is
+    thin, but not always at the thinnest column, so the models choose among several.
+    ``holes`` None: cuts may cross loops."""
     height, width = part.ink.shape
-    if width <= OTHER_ASPECT * height:
+    if width <= aspect * height:
         return []
     profile = part.ink.astype(np.int64).sum(axis=0)
-    columns = _open_columns(part, holes, width * OTHER_MARGIN, width * (1 - OTHER_MARGIN))
+    columns = _open_columns(part, holes, width * margin, width * (1 - margin))
     candidates = sorted(columns, key=lambda c: profile[c])
     cuts: list[int] = []
     for column in candidates:
@@ -284,7 +336,7 @@ def _cuts_in_two(part: Part, holes: _Holes, most: int) -> list[list[Part]]:
                 break
     ways = []
     for column in sorted(cuts):
-        sides = _sides(part, column, profile)
+        sides = _sides(part, column, profile, side_ink)
         if sides:
             ways.append(list(sides))
     return ways
@@ -300,14 +352,19 @@ def _thinnest(
     return min(allowed, key=lambda c: profile[c]) if allowed else None
 
 
-def _open_columns(part: Part, holes: _Holes, low: float, high: float) -> list[int]:
-    """The columns between ``low`` and ``high``, inside the part, that cross no loop."""
-    blocked = holes.columns(part.box)
+def _open_columns(part: Part, holes: _Holes | None, low: float, high: float) -> list[int]:
+    """The columns between ``low`` and ``high``, inside the part, that cross no loop
+    (any column, for ``holes`` None)."""
     columns = range(max(1, int(low)), min(part.ink.shape[1] - 1, int(high)))
+    if holes is None:
+        return list(columns)
+    blocked = holes.columns(part.box)
     return [c for c in columns if not blocked[c]]
 
 
-def _sides(part: Part, cut: int, profile: np.ndarray) -> tuple[Part, Part] | None:
+def _sides(
+    part: Part, cut: int, profile: np.ndarray, side_ink: float = SIDE_INK
+) -> tuple[Part, Part] | None:
     """Both sides of a cut, if each is a digit: a cut that leaves a bar (the flag of a 5)
     or the tips of a 3's arcs is no cut."""
     x0, y0 = part.box[0], part.box[1]
@@ -317,7 +374,7 @@ def _sides(part: Part, cut: int, profile: np.ndarray) -> tuple[Part, Part] | Non
     for side in (left, right):
         if side is None or side.ink.shape[0] < SIDE_HEIGHT * part.ink.shape[0]:
             return None
-        if side.ink.sum(dtype=np.int64) < SIDE_INK * total:
+        if side.ink.sum(dtype=np.int64) < side_ink * total:
             return None
     assert left is not None and right is not None
     return left, right

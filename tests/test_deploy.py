@@ -144,6 +144,13 @@ def test_gunicorn_config_binds_port_and_stops_within_heroku_limits(
     assert {handler["stream"] for handler in handlers} == {"ext://sys.stdout"}
 
 
+def test_gunicorn_runs_numpy_blas_in_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenBLAS's idle threads spin: the group counter's small products cost twice the CPU.
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    config = runpy.run_path(str(ROOT / "web" / "gunicorn_conf.py"))
+    assert "OPENBLAS_NUM_THREADS=1" in config["raw_env"]
+
+
 def test_app_json_formation_matches_the_procfile_with_stated_sizes() -> None:
     formation = app_json()["formation"]
     assert set(formation) == set(procfile())

@@ -89,7 +89,10 @@ logconfig_dict = {
 # prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported: gunicorn sets it
 # (raw_env) in the master, before the workers fork and import the app.
 metrics_dir = os.path.join(tempfile.gettempdir(), f"digits-metrics-{os.getpid()}")
-raw_env = [f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}"]
+# NumPy's BLAS in one thread (read when NumPy is imported, so set here): web's only matrix
+# products are the group counter's (shared/group_count.py), too small to share out, and
+# OpenBLAS's extra threads spin while they wait, doubling the CPU a canvas costs.
+raw_env = [f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}", "OPENBLAS_NUM_THREADS=1"]
 
 
 def on_starting(server: Any) -> None:

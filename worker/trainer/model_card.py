@@ -205,8 +205,9 @@ def number_rows(out: Path) -> list[str]:
         f"{n['numbers']:,} synthetic numbers (MNIST test digits composed 2 to 6 at a time on a "
         "3:1 canvas: uneven sizes, a sloping line, gaps from a slight overlap to wide spacing; "
         "`worker/trainer/numbers.py`), read through web's segmentation "
-        "(`shared/segmentation.py`) and the worker's choice between two ways to read an unsure "
-        "group (`shared/number_reading.py`). The count of digits was right for "
+        "(`shared/segmentation.py`, which asks a small network whether each group of strokes "
+        "holds one digit or several: `shared/group_count.py`) and the worker's choice between "
+        "the ways to read a group (`shared/number_reading.py`). The count of digits was right for "
         f"{n['count_accuracy']:.1%} of them.",
         "",
         "| model | whole number right | per digit, where the count is right |",

@@ -86,7 +86,7 @@ def _labelled_parts(
     parts that are neither clearly one digit nor clearly not one are left out."""
     work, scale = working_ink(ink_from_image(load_png(png, 4096)))
     try:
-        groups, _ = segment(work, MAX_DIGITS, cuts=CUTS)
+        groups, _ = segment(work, MAX_DIGITS, cuts=CUTS, counter=False)
     except DigitsError:
         return []
     masks = [_reduced(layer, scale) > INK_THRESHOLD for layer in layers]

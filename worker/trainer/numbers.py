@@ -63,20 +63,24 @@ def _pen(digit: np.ndarray, height: int) -> np.ndarray:
     return np.clip((ink - 60.0) * (255.0 / 100.0), 0, 255).astype(np.uint8)
 
 
-def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """The ink (0 = paper) of ``digits`` written in a row on one canvas."""
-    canvas, _ = compose_layers(digits, rng)
+def compose(
+    digits: list[np.ndarray], rng: np.random.Generator, spacing: tuple[float, float] = GAPS
+) -> np.ndarray:
+    """The ink (0 = paper) of ``digits`` written in a row on one canvas, gaps in ``spacing``
+    (as GAPS)."""
+    canvas, _ = compose_layers(digits, rng, spacing)
     return canvas
 
 
 def compose_layers(
-    digits: list[np.ndarray], rng: np.random.Generator
+    digits: list[np.ndarray], rng: np.random.Generator, spacing: tuple[float, float] = GAPS
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """``compose``'s canvas, and each digit's own ink on a canvas of its own (the truth
-    ``worker.trainer.number_parts`` labels segmentation's parts by)."""
+    ``worker.trainer.number_parts`` and ``group_count`` label segmentation's parts by).
+    ``spacing``: the range of gaps, as GAPS."""
     heights = [int(rng.uniform(*HEIGHTS) * CANVAS_HEIGHT) for _ in digits]
     pens = [_pen(d, h) for d, h in zip(digits, heights, strict=True)]
-    gaps = rng.uniform(*GAPS, size=len(pens) - 1) * float(np.mean(heights))
+    gaps = rng.uniform(*spacing, size=len(pens) - 1) * float(np.mean(heights))
     total = sum(p.shape[1] for p in pens) + float(gaps.sum())
     room = CANVAS_WIDTH - 2 * MARGIN
     if total > room:  # too long for the canvas: write smaller, as a person would
