@@ -12,8 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from shared.errors import CanvasTooWide, EmptyCanvas
-from shared.imaging import check_readable, decode_data_url, ink_from_image, load_png, to_mnist
+from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
+from shared.imaging import (
+    MAX_IMAGES,
+    check_readable,
+    decode_data_url,
+    ink_from_image,
+    load_png,
+    to_mnist,
+)
 from shared.segmentation import Box, ink_box, segment
 
 #: A canvas may be at most this many times as wide as it is high (a row of digits).
@@ -63,6 +70,11 @@ def preprocess_canvas_png(
     whole = to_mnist(ink)
     work, scale = working_ink(ink)
     groups, all_ink = segment(work, max_parts)
+    if 1 + sum(len(way) for ways in groups for way in ways) > MAX_IMAGES:
+        # Each group read several ways: more images than the worker takes for one canvas.
+        raise TooManyDigits(
+            f"the canvas holds more digits than can be read (over {MAX_IMAGES} images)"
+        )
     whole_box = ink_box(ink) or (0, 0, width, height)  # to_mnist found ink: never the default
     if len(groups) == 1 and len(groups[0]) == 1 and len(groups[0][0]) == 1 and all_ink:
         # One digit, all the ink: it reads as the whole canvas does, no second image.

@@ -149,6 +149,18 @@ def test_more_digits_than_allowed_is_too_many():
         preprocess_canvas_png(drawn(strokes), 4096, MAX_DIGITS)
 
 
+def test_a_canvas_whose_readings_need_more_images_than_the_worker_takes_is_too_many(
+    monkeypatch,
+):
+    # Three digits apart are four images (the canvas, then one each): over a cap of 3.
+    strokes = shifted(ONE, 100) + shifted(ZERO, 350) + shifted(ONE, 600)
+    png = drawn(strokes)
+    assert len(preprocess_canvas_png(png, 4096, MAX_DIGITS).images) == 4
+    monkeypatch.setattr("shared.canvas.MAX_IMAGES", 3)
+    with pytest.raises(TooManyDigits, match="over 3 images"):
+        preprocess_canvas_png(png, 4096, MAX_DIGITS)
+
+
 def test_a_canvas_far_wider_than_high_is_refused():
     png = drawn([[(10, 10), (100, 20)]], size=(1800, 100))
     with pytest.raises(CanvasTooWide):
