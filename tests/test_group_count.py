@@ -60,9 +60,9 @@ def test_single_digits_hold_one_and_touching_pairs_several(mnist_sample):
     assert len(pairs) == 20  # each pair is one group of strokes
     one = group_count.digits_held(singles)[:, group_count.ONE]
     several = group_count.digits_held(pairs)[:, group_count.SEVERAL]
-    # On its held-out groups the shipped counter is sure of 99.9 % of single digits and
-    # 98 % of groups of several; pairs that touch are the hardest of those (34 to 37 of 40
-    # of the sample's, by how tight they are written).
+    # On its held-out groups the shipped counter reads 99.9 % of single digits and 98 % of
+    # groups of several right; pairs that touch are the hardest of those (it is sure of
+    # 34 to 37 of 40 of the sample's, by how tight they are written).
     assert (one >= SURE).sum() >= 39
     assert (several >= SURE).sum() >= 16
 
