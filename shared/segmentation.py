@@ -110,7 +110,7 @@ def segment(
     are more than ``max_parts``.
     """
     groups, all_ink = stroke_groups(ink)
-    holes = _Holes(ink > INK_THRESHOLD)
+    holes = _Holes(ink)
     held = digits_held([group.ink for group in groups]) if counter else np.zeros((len(groups), 3))
     found: list[list[list[Part]]] = []
     digits = 0
@@ -170,14 +170,14 @@ class _Holes:
     Computed per part, on its own box: most parts (narrow digits) never need it.
     """
 
-    def __init__(self, mask: np.ndarray) -> None:
-        self._mask = mask
+    def __init__(self, ink: np.ndarray) -> None:
+        self._ink = ink
 
     def columns(self, box: Box) -> np.ndarray:
         """For each column of ``box``, whether it crosses a hole."""
         x0, y0, x1, y1 = box
         # One pixel of paper around the box, so ink at its edge does not close a "hole".
-        window = np.pad(self._mask[y0:y1, x0:x1], 1)
+        window = np.pad(self._ink[y0:y1, x0:x1] > INK_THRESHOLD, 1)
         holes = ndimage.binary_fill_holes(window) & ~window
         return np.asarray(holes[1:-1, 1:-1].any(axis=0))
 

@@ -77,16 +77,21 @@ def test_a_speck_is_ignored():
     assert parts[0].box[2] < 400  # the four's box, not stretched to the speck
 
 
-def test_touching_digits_are_cut(mnist_sample):
+def touching(mnist_sample, first: int, second: int) -> np.ndarray:
+    """The sample's first test ``first`` and ``second``, written so close that their ink
+    runs together (one connected stroke)."""
     rng = np.random.default_rng(3)
     digits, labels = mnist_sample["x_test"], mnist_sample["y_test"]
-    # A 4 and a 2, written so close that their ink runs together.
-    four, two = (digits[np.flatnonzero(labels == d)[0]] for d in (4, 2))
-    for _ in range(500):  # until the two touch: one connected stroke
-        ink = compose([four, two], rng)
+    pair = [digits[np.flatnonzero(labels == d)[0]] for d in (first, second)]
+    for _ in range(500):  # until the two touch
+        ink = compose(pair, rng)
         if ndimage.label(ink > INK_THRESHOLD)[1] == 1:
-            break
-    assert ndimage.label(ink > INK_THRESHOLD)[1] == 1
+            return ink
+    raise AssertionError(f"no touching {first}{second} in 500 tries")
+
+
+def test_touching_digits_are_cut(mnist_sample):
+    ink = touching(mnist_sample, 4, 2)
     parts = parts_of(ink_canvas_png(Image.fromarray(ink)))
     assert len(parts) == 2
     assert parts[0].box[0] < parts[1].box[0]
@@ -96,13 +101,7 @@ def test_touching_digits_the_counter_knows_are_read_cut_first(mnist_sample):
     # A 6 and a 1 whose ink runs together: the rules alone preferred them whole (and
     # offered one cut); the group counter knows the group holds two, so segmentation
     # prefers a cut, offers two, and keeps the group whole as the last way.
-    digits, labels = mnist_sample["x_test"], mnist_sample["y_test"]
-    six, one = (digits[np.flatnonzero(labels == d)[0]] for d in (6, 1))
-    rng = np.random.default_rng(3)
-    for _ in range(500):
-        ink = compose([six, one], rng)
-        if ndimage.label(ink > INK_THRESHOLD)[1] == 1:
-            break
+    ink = touching(mnist_sample, 6, 1)
     (rules,), _ = segment(ink, MAX_DIGITS, counter=False)
     (ways,), _ = segment(ink, MAX_DIGITS)
     assert [len(way) for way in rules] == [1, 2]

@@ -29,9 +29,9 @@ from PIL import Image
 from shared import group_count
 from shared.canvas import working_ink
 from shared.errors import DigitsError
-from shared.imaging import INK_THRESHOLD, ink_canvas_png, ink_from_image, load_png
+from shared.imaging import ink_canvas_png, ink_from_image, load_png
 from shared.names import MODEL_NAMES
-from shared.segmentation import Part, stroke_groups
+from shared.segmentation import stroke_groups
 from shared.settings import Settings
 from worker.trainer import numbers
 
@@ -63,20 +63,12 @@ def labelled_groups(
             groups, _ = stroke_groups(work)
         except DigitsError:
             continue
-        masks = [working_ink(layer)[0] > INK_THRESHOLD for layer in layers]
+        digit_ink = numbers.DigitInk.of(layers)
         for group in groups:
+            held = sum(share >= HOLDS for share in digit_ink.shares(group))
             images.append(group_count.group_image(group.ink))
-            classes.append(min(group_count.SEVERAL, _digits_in(group, masks)))
+            classes.append(min(group_count.SEVERAL, held))
     return np.stack(images), np.asarray(classes, np.int64)
-
-
-def _digits_in(group: Part, masks: list[np.ndarray]) -> int:
-    """How many digits (each its mask on the canvas) ``group`` holds at least HOLDS of."""
-    x0, y0, x1, y1 = group.box
-    mine = group.ink > INK_THRESHOLD
-    return sum(
-        int((mask[y0:y1, x0:x1] & mine).sum()) >= HOLDS * max(1, int(mask.sum())) for mask in masks
-    )
 
 
 def training_digits(mnist_path: str | None, models_dir: Path) -> np.ndarray:

@@ -27,7 +27,6 @@ from shared import answers
 from shared.canvas import working_ink
 from shared.errors import DigitsError
 from shared.imaging import (
-    INK_THRESHOLD,
     MAX_DIGITS,
     ink_canvas_png,
     ink_from_image,
@@ -35,7 +34,7 @@ from shared.imaging import (
     to_mnist,
 )
 from shared.segmentation import segment
-from worker.trainer.numbers import compose_layers
+from worker.trainer.numbers import DigitInk, compose_layers
 
 #: The models that learn from parts. Not the FNN: a multilayer perceptron on the pixels,
 #: it lost MNIST test accuracy with them (98.94 % against 99.06 %) and refused fewer
@@ -84,13 +83,12 @@ def _labelled_parts(
 ) -> list[tuple[np.ndarray, int]]:
     """Every part of every way segmentation offers to read ``png``, with its label; the
     parts that are neither clearly one digit nor clearly not one are left out."""
-    work, scale = working_ink(ink_from_image(load_png(png, 4096)))
+    work, _ = working_ink(ink_from_image(load_png(png, 4096)))
     try:
         groups, _ = segment(work, MAX_DIGITS, cuts=CUTS, counter=False)
     except DigitsError:
         return []
-    masks = [_reduced(layer, scale) > INK_THRESHOLD for layer in layers]
-    totals = [max(1, int(m.sum())) for m in masks]
+    digit_ink = DigitInk.of(layers)
     seen: set[tuple[int, int, int, int]] = set()
     out = []
     for ways in groups:
@@ -99,14 +97,8 @@ def _labelled_parts(
                 if part.box in seen:
                     continue
                 seen.add(part.box)
-                x0, y0, x1, y1 = part.box
-                mine = part.ink > INK_THRESHOLD
-                shares = [
-                    int((mask[y0:y1, x0:x1] & mine).sum()) / total
-                    for mask, total in zip(masks, totals, strict=True)
-                ]
                 height, width = part.ink.shape
-                label = _label(shares, truth, width >= NARROW * height)
+                label = _label(digit_ink.shares(part), truth, width >= NARROW * height)
                 if label is None:
                     continue
                 try:
@@ -127,8 +119,3 @@ def _label(shares: list[float], truth: list[int], broad: bool = True) -> int | N
     if second >= MERGED or (broad and first <= PIECE and second <= LEAK):
         return answers.NOT_DIGIT
     return None
-
-
-def _reduced(layer: np.ndarray, scale: int) -> np.ndarray:
-    """A digit's layer at segmentation's working resolution."""
-    return np.asarray(Image.fromarray(layer).reduce(scale)) if scale > 1 else layer

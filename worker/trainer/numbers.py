@@ -23,11 +23,12 @@ import numpy as np
 from PIL import Image
 
 from shared import answers, number_reading
-from shared.canvas import Canvas, preprocess_canvas_png
+from shared.canvas import Canvas, preprocess_canvas_png, working_ink
 from shared.errors import DigitsError
-from shared.imaging import MAX_DIGITS, ink_canvas_png
+from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png
 from shared.names import MODEL_NAMES
 from shared.number_reading import agreement, choose
+from shared.segmentation import Part
 from worker.predict.inference import LiteModel
 
 #: The page's number canvas: 3:1.
@@ -104,6 +105,29 @@ def compose_layers(
         layers.append(layer)
         x += width + (gaps[i] if i < len(gaps) else 0)
     return canvas, layers
+
+
+@dataclass(frozen=True)
+class DigitInk:
+    """Each composed digit's ink (``compose_layers``) at segmentation's working resolution:
+    the truth training labels segmentation's parts by."""
+
+    masks: list[np.ndarray]
+    totals: list[int]
+
+    @classmethod
+    def of(cls, layers: list[np.ndarray]) -> DigitInk:
+        masks = [working_ink(layer)[0] > INK_THRESHOLD for layer in layers]
+        return cls(masks, [max(1, int(mask.sum())) for mask in masks])
+
+    def shares(self, part: Part) -> list[float]:
+        """The share of each digit's ink that ``part`` (found at that resolution) holds."""
+        x0, y0, x1, y1 = part.box
+        mine = part.ink > INK_THRESHOLD
+        return [
+            int((mask[y0:y1, x0:x1] & mine).sum()) / total
+            for mask, total in zip(self.masks, self.totals, strict=True)
+        ]
 
 
 def number_set(
