@@ -33,9 +33,9 @@ INK_THRESHOLD = 40
 #: Most digits one canvas may hold: a number of up to six digits.
 MAX_DIGITS = 6
 #: Most 28x28 images one prediction sends the models: the whole canvas, then per digit at
-#: most five (shared.segmentation: a group sure to hold several, which may count as one
-#: digit, is read cut in two at two places and whole).
-MAX_IMAGES = 1 + 5 * MAX_DIGITS
+#: most nine (shared.segmentation: a group sure to hold several, which may count as one
+#: digit, is read cut in two four ways, two straight and two slanted, and whole).
+MAX_IMAGES = 1 + 9 * MAX_DIGITS
 #: Fewer ink pixels than this is a stray click, not a digit.
 MIN_INK_PIXELS = 4
 #: Smallest side we accept: a 1x1 or 4x4 "drawing" carries no digit.

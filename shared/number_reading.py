@@ -1,9 +1,9 @@
 """Choosing how to read a number: per group of strokes, the reading the models are surest of.
 
-Segmentation (``shared.segmentation``, in web) offers at most three ways to read a group
-of strokes: two ways for most (as it prefers, and cut in two or left whole), three for a
-group the group counter is sure holds several digits (two cuts, and the group whole).
-The predict worker reads
+Segmentation (``shared.segmentation``, in web) offers at most five ways to read a group
+of strokes: two ways for most (as it prefers, and cut in two or left whole), up to five
+for a group the group counter is sure holds several digits (two straight cuts, two
+slanted ones, and the group whole). The predict worker reads
 every image in one batch and keeps, per group, the way whose least sure digit is surest
 (``agreement`` of the two models); on a tie, the image's own choice. Plain Python: the worker imports it without SciPy.
 """
@@ -17,8 +17,9 @@ from shared.answers import DIGITS
 
 #: Per group of strokes, left to right: the ways to read it, as indices of images.
 Readings = list[list[list[int]]]
-#: Most ways one group may be read (``shared.segmentation``: two cuts and the group whole).
-MAX_WAYS = 3
+#: Most ways one group may be read (``shared.segmentation``: two straight cuts, two
+#: slanted ones, and the group whole).
+MAX_WAYS = 5
 
 
 def agreement(cnn: Sequence[Sequence[float]], fnn: Sequence[Sequence[float]]) -> list[float]:

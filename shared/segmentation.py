@@ -5,7 +5,8 @@ small function: connected strokes (SciPy's ``ndimage.label``), specks dropped, s
 that belong to one digit grouped (the bar of a 7, the two strokes of a 4 or 5) and
 ordered left to right; then, per group, a small network (``shared.group_count``) says
 whether it holds one digit or several, and groups that hold several (or may) are cut
-where the ink is thinnest (a projection profile). Each part keeps only its own ink, so
+where the ink is thinnest (a projection profile, straight or, for digits written
+leaning, slanted). Each part keeps only its own ink, so
 a neighbour reaching into its box does not leak into its 28x28 image.
 """
 
@@ -56,6 +57,9 @@ PAIR_CUTS = 2
 PAIR_ASPECT = 0.3
 PAIR_MARGIN = 0.25
 PAIR_SIDE_INK = 0.1
+#: It is also read cut along lines slanted by these (columns moved per row), with the same
+#: margin and ink: digits written leaning touch along a slope a straight cut would cross.
+PAIR_SLANTS = (-0.3, 0.3)
 #: An open 4: a stem at most STEM_WIDTH times as wide as high; an arm left of it, at most
 #: ARM_GAP of the stem's height away, at most ARM_HEIGHT as high, within ARM_REACH of its top.
 STEM_WIDTH = 0.4
@@ -150,8 +154,9 @@ def _ways(group: Part, holes: _Holes, one: float, several: float, cuts: int) -> 
 
     Sure of one: the group whole. Sure of several: cut where the ink is thinnest, as a
     straight line through the point where two digits touch may have to cross a loop
-    their strokes close, or leave a 1 with little of the ink; the models choose among
-    the cuts and the group whole (a letter K is not "16", it is refused). Unsure: the
+    their strokes close, or leave a 1 with little of the ink; cut along a slant too, as
+    leaning digits touch where no straight line parts them; the models choose among the
+    cuts and the group whole (a letter K is not "16", it is refused). Unsure: the
     image's own rules, and one other way the models choose.
     """
     if one >= SURE:
@@ -159,7 +164,9 @@ def _ways(group: Part, holes: _Holes, one: float, several: float, cuts: int) -> 
     first = _cut_wide(group, holes)
     if several >= SURE:
         cut = _cuts_in_two(group, None, PAIR_CUTS, PAIR_ASPECT, PAIR_MARGIN, PAIR_SIDE_INK)
-        return (([first] if len(first) > 1 else []) + cut)[:PAIR_CUTS] + [[group]]
+        slanted = [_slanted_cut(group, slant) for slant in PAIR_SLANTS]
+        straight = (([first] if len(first) > 1 else []) + cut)[:PAIR_CUTS]
+        return straight + [way for way in slanted if way] + [[group]]
     others = [[group]] if len(first) > 1 else _cuts_in_two(group, holes, cuts)
     return [first, *others]
 
@@ -342,6 +349,30 @@ def _cuts_in_two(
     return ways
 
 
+def _slanted_cut(part: Part, slant: float) -> list[Part] | None:
+    """The part cut in two along a line that moves ``slant`` columns per row, where the
+    ink across it is thinnest, from ``PAIR_MARGIN`` of its width from either side; None
+    if a side would not be a digit. Such a cut may cross loops."""
+    height, width = part.ink.shape
+    if width <= PAIR_ASPECT * height:
+        return None
+    rows, cols = np.nonzero(part.ink)
+    along = np.floor(cols + slant * (rows - height / 2)).astype(np.int64)
+    along -= along.min()
+    profile = np.bincount(along, weights=part.ink[rows, cols])
+    span = len(profile)
+    columns = range(max(1, int(span * PAIR_MARGIN)), min(span - 1, int(span * (1 - PAIR_MARGIN))))
+    if not columns:
+        return None
+    cut = min(columns, key=profile.__getitem__)
+    left = part.ink.copy()
+    left[rows[along >= cut], cols[along >= cut]] = 0
+    right = part.ink - left
+    x0, y0 = part.box[0], part.box[1]
+    sides = _digit_sides(part, _trimmed(left, x0, y0), _trimmed(right, x0, y0), PAIR_SIDE_INK)
+    return list(sides) if sides else None
+
+
 def _thinnest(
     part: Part, holes: _Holes, low: float, high: float, profile: np.ndarray | None = None
 ) -> int | None:
@@ -370,7 +401,16 @@ def _sides(
     x0, y0 = part.box[0], part.box[1]
     left = _trimmed(part.ink[:, :cut], x0, y0)
     right = _trimmed(part.ink[:, cut:], x0 + cut, y0)
-    total = float(profile.sum())
+    return _digit_sides(part, left, right, side_ink, float(profile.sum()))
+
+
+def _digit_sides(
+    part: Part, left: Part | None, right: Part | None, side_ink: float, total: float | None = None
+) -> tuple[Part, Part] | None:
+    """``left`` and ``right``, if each is tall enough and holds enough of ``part``'s ink
+    (``total``, if the caller has it) to be a digit."""
+    if total is None:
+        total = float(part.ink.sum(dtype=np.int64))
     for side in (left, right):
         if side is None or side.ink.shape[0] < SIDE_HEIGHT * part.ink.shape[0]:
             return None

@@ -18,8 +18,8 @@ from scipy import ndimage
 from shared.canvas import preprocess_canvas_png
 from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
 from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png, ink_from_image, load_png
-from shared.number_reading import agreement, choose, output_row, text, valid
-from shared.segmentation import segment
+from shared.number_reading import MAX_WAYS, agreement, choose, output_row, text, valid
+from shared.segmentation import PAIR_SLANTS, segment
 from tests.helpers import ROOT, SAMPLE, data_url, hand_drawn
 from tests.processes import wait_for
 from worker.trainer.numbers import CANVAS_HEIGHT, CANVAS_WIDTH, compose
@@ -100,13 +100,40 @@ def test_touching_digits_are_cut(mnist_sample):
 def test_touching_digits_the_counter_knows_are_read_cut_first(mnist_sample):
     # A 6 and a 1 whose ink runs together: the rules alone preferred them whole (and
     # offered one cut); the group counter knows the group holds two, so segmentation
-    # prefers a cut, offers two, and keeps the group whole as the last way.
+    # prefers a cut, offers two straight ones and up to two slanted ones, and keeps the
+    # group whole as the last way.
     ink = touching(mnist_sample, 6, 1)
     (rules,), _ = segment(ink, MAX_DIGITS, counter=False)
     (ways,), _ = segment(ink, MAX_DIGITS)
     assert [len(way) for way in rules] == [1, 2]
-    assert [len(way) for way in ways] == [2, 2, 1]
+    assert 3 <= len(ways) <= 2 + len(PAIR_SLANTS) + 1
+    assert [len(way) for way in ways] == [2] * (len(ways) - 1) + [1]
     assert ways[0][0].box[0] < ways[0][1].box[0]
+
+
+def leaning(strokes: list[Stroke], slant: float = 0.3) -> list[Stroke]:
+    """``strokes`` written leaning right, their tops ``slant`` columns a row further right."""
+    return [[(x + slant * (130 - y), y) for x, y in stroke] for stroke in strokes]
+
+
+def own_shares(part, digits: list[np.ndarray]) -> list[float]:
+    """The share of each digit's ink (masks of the canvas) that ``part`` holds."""
+    x0, y0, x1, y1 = part.box
+    mask = np.zeros_like(digits[0])
+    mask[y0:y1, x0:x1] = part.ink > INK_THRESHOLD
+    return [float((mask & digit).sum() / digit.sum()) for digit in digits]
+
+
+def test_touching_digits_written_leaning_are_cut_along_their_slant():
+    # Two 0s leaning right, touching where the first's top right meets the second's
+    # bottom left: every straight cut leaves a piece of one 0 with the other.
+    left, right = shifted(leaning(ZERO), 300), shifted(leaning(ZERO), 424)
+    digits = [ink_from_image(load_png(drawn(zero), 4096)) > INK_THRESHOLD for zero in (left, right)]
+    assert (digits[0] & digits[1]).any()
+    (ways,), _ = segment(ink_from_image(load_png(drawn(left + right), 4096)), MAX_DIGITS)
+    shares = [[own_shares(part, digits) for part in way] for way in ways if len(way) == 2]
+    clean = [s for s in shares if s[0][0] > 0.99 and s[1][1] > 0.99 and s[0][1] + s[1][0] < 0.01]
+    assert clean and shares[0] not in clean
 
 
 def test_an_open_zero_is_read_whole_and_never_cut():
@@ -369,8 +396,8 @@ def test_a_part_either_model_refuses_is_unsure_and_reads_as_a_question_mark():
         ([[[0]]], 1, True),
         ([[[1], [2, 3]], [[4]]], 5, True),
         ([[[5]]], 5, False),
-        ([[[1], [2], [3]]], 4, True),
-        ([[[1], [2], [3], [4]]], 5, False),
+        ([[[i] for i in range(1, MAX_WAYS + 1)]], MAX_WAYS + 1, True),
+        ([[[i] for i in range(1, MAX_WAYS + 2)]], MAX_WAYS + 2, False),
         ([[[]]], 2, False),
         ([], 2, False),
         ([[[True]]], 2, False),
