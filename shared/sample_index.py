@@ -34,9 +34,8 @@ from typing import Any
 
 import redis
 
-from shared import samples
+from shared import moderation, samples
 from shared.errors import NotFound, ObjectNotFound
-from shared.registry import now_iso
 from shared.storage import Store
 
 PREFIX = "digits:index:"
@@ -44,7 +43,6 @@ META_KEY = PREFIX + "meta"
 BUILT_KEY = PREFIX + "built"
 REBUILD_LOCK = PREFIX + "rebuilding"
 MANIFEST_KEY = "dataset/manifest.jsonl.gz"
-MODERATION_PREFIX = "moderation/"
 #: The manifest is rewritten each time this many more samples have been indexed.
 MANIFEST_EVERY = 1000
 #: Labels as filters: the digits, and "none" for samples labelled "not a digit".
@@ -364,7 +362,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-# -- the store side: manifest, moderation records, rebuild ----------------------------------
+# -- the store side: manifest and rebuild ----------------------------------
 
 
 def write_manifest(client: redis.Redis, store: Store) -> int:
@@ -396,36 +394,6 @@ def read_manifest(store: Store) -> dict[str, dict[str, Any]]:
     return found
 
 
-def moderation_key(sample_id: str) -> str:
-    return f"{MODERATION_PREFIX}{samples.check_id(sample_id)}.json"
-
-
-def moderation_record(store: Store, sample_id: str) -> dict[str, Any]:
-    """A sample's moderation history (hide, unhide, delete), newest last; empty if none."""
-    try:
-        return dict(json.loads(store.get_bytes(moderation_key(sample_id))))
-    except ObjectNotFound:
-        return {"id": sample_id, "actions": []}
-
-
-def record_moderation(store: Store, sample_id: str, action: str, reason: str) -> dict[str, Any]:
-    record = moderation_record(store, sample_id)
-    record["actions"].append({"action": action, "reason": reason, "at": now_iso()})
-    record["state"] = {"hide": "hidden", "unhide": "visible", "delete": "deleted"}[action]
-    store.put_bytes(moderation_key(sample_id), json.dumps(record).encode(), "application/json")
-    return record
-
-
-def hidden_ids(store: Store) -> set[str]:
-    """Samples hidden by a moderator, from their records: what a manifest may not know yet."""
-    found = set()
-    for key in store.list_keys(MODERATION_PREFIX):
-        record = json.loads(store.get_bytes(key))
-        if record.get("state") == "hidden":
-            found.add(record["id"])
-    return found
-
-
 def rebuild(client: redis.Redis, store: Store, readers: int = READERS) -> dict[str, Any]:
     """Index every sample in the store from scratch; what it read and how fast.
 
@@ -445,7 +413,7 @@ def rebuild(client: redis.Redis, store: Store, readers: int = READERS) -> dict[s
     missing = [sample_id for sample_id in ids if sample_id not in manifest]
     with ThreadPoolExecutor(readers) as pool:
         read = dict(zip(missing, pool.map(lambda i: _stored_entry(store, i), missing), strict=True))
-    hidden = hidden_ids(store)
+    hidden = moderation.hidden_ids(store)
     for start in range(0, len(ids), CHUNK):
         pipe = client.pipeline(transaction=False)
         for sample_id in ids[start : start + CHUNK]:

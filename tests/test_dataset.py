@@ -15,7 +15,7 @@ import pytest
 import redis
 from PIL import Image
 
-from shared import exports, names, sample_index, samples
+from shared import exports, moderation, names, sample_index, samples
 from shared.celery_config import send
 from shared.imaging import encode_pixels, render_canvas_png
 from shared.sample_index import Filter
@@ -107,7 +107,7 @@ def test_rebuild_after_a_wipe_restores_every_listing(tmp_path, index_redis):
     later = store_samples(store, index_redis, 30, start=datetime(2026, 11, 20, tzinfo=UTC))
     hidden = made[3]["id"]
     samples.write_meta(store, hidden, {**made[3], "hidden": True})
-    sample_index.record_moderation(store, hidden, "hide", "test")
+    moderation.record(store, hidden, "hide", "test")
     sample_index.set_hidden(index_redis, hidden, True)
     before = {
         "all": listed(index_redis, Filter()),
@@ -276,9 +276,9 @@ def test_hidden_and_deleted_samples_leave_listing_export_and_training(client, ap
     training = labelled_metas(store)
     assert kept in training and hidden not in training and deleted not in training
     assert not store.exists(f"samples/{deleted}.png")
-    record = sample_index.moderation_record(store, deleted)
+    record = moderation.read_record(store, deleted)
     assert record["state"] == "deleted" and record["actions"][-1]["reason"] == "spam"
-    assert sample_index.moderation_record(store, hidden)["state"] == "hidden"
+    assert moderation.read_record(store, hidden)["state"] == "hidden"
 
     shown = client.patch(f"/api/samples/{hidden}", json={"hidden": False}, headers=ADMIN)
     assert shown.status_code == 200 and hidden in listed_ids() and hidden in labelled_metas(store)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import redis
 
-from shared import sample_backlog, sample_index, samples
+from shared import moderation, sample_backlog, sample_index, samples
 from shared.errors import NotFound
 from shared.imaging import render_canvas_png
 from tests import processes
@@ -183,7 +183,7 @@ def test_the_person_who_sent_a_sample_can_delete_it_with_its_secret(client, app,
         with pytest.raises(NotFound):
             sample_index.read(app.extensions["digits"].redis, sample_id)
         assert sample_id not in labelled_metas(store)
-        record = sample_index.moderation_record(store, sample_id)
+        record = moderation.read_record(store, sample_id)
         assert (
             record["state"] == "deleted" and "person who sent it" in record["actions"][-1]["reason"]
         )

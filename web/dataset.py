@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import collectors, exports, fine_tune_jobs, names, sample_index, samples
+from shared import collectors, exports, fine_tune_jobs, moderation, names, sample_index, samples
 from shared.celery_config import send
 from shared.errors import Conflict, InvalidRequest, NotFound, ObjectNotFound, WrongDeleteToken
 from shared.names import MODEL_NAMES
@@ -128,9 +128,7 @@ def set_hidden(services: Services, sample_id: str, hidden: bool, reason: str) ->
     if hidden:
         meta["hidden"] = True
     samples.write_meta(services.store, sample_id, meta)
-    record = sample_index.record_moderation(
-        services.store, sample_id, "hide" if hidden else "unhide", reason
-    )
+    record = moderation.record(services.store, sample_id, "hide" if hidden else "unhide", reason)
     try:
         sample_index.set_hidden(services.redis, sample_id, hidden)
     except NotFound:  # stored but not indexed yet: index it as it now is
@@ -141,7 +139,7 @@ def set_hidden(services: Services, sample_id: str, hidden: bool, reason: str) ->
 def delete_sample(services: Services, sample_id: str, reason: str) -> dict[str, Any]:
     """Remove a sample for good: recorded first, then out of the index, then the store."""
     _stored_meta(services, sample_id)
-    record = sample_index.record_moderation(services.store, sample_id, "delete", reason)
+    record = moderation.record(services.store, sample_id, "delete", reason)
     sample_index.remove(services.redis, sample_id)
     services.redis.srem(fine_tune_jobs.PENDING_KEY, sample_id)
     services.store.delete(samples.meta_key(sample_id))  # the sample stops existing here

@@ -17,6 +17,7 @@ from shared import (
     exports,
     fine_tune_jobs,
     metrics,
+    moderation,
     names,
     number_reading,
     prediction_records,
@@ -197,7 +198,7 @@ def store_unless_deleted(
     A save job can run after a moderator acted on its sample (a redelivery, or a job
     parked in the backlog): a deleted sample must not come back, a hidden one stays hidden.
     """
-    state = sample_index.moderation_record(store(), sample_id).get("state")
+    state = moderation.read_record(store(), sample_id).get("state")
     if state == "deleted":
         log.info("sample %s was deleted; its late save job is dropped", sample_id)
         return None
