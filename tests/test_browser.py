@@ -12,6 +12,8 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.helpers import ARTIFACTS, draw_stroke
+from tests.test_numbers import SEVEN_WITH_CROSSBAR, TWO, ZERO, leaning, shifted
+from worker.trainer.numbers import CANVAS_HEIGHT, CANVAS_WIDTH
 
 pytestmark = pytest.mark.browser
 
@@ -71,6 +73,33 @@ def draw_42(page: Page) -> None:
     draw_stroke(page, [(0.2, 0.15), (0.16, 0.6), (0.3, 0.6)])
     draw_stroke(page, [(0.26, 0.2), (0.26, 0.85)])
     draw_stroke(page, [(0.42, 0.3), (0.48, 0.15), (0.55, 0.3), (0.43, 0.85), (0.57, 0.85)])
+
+
+def test_a_number_written_leaning_is_read_with_its_touching_digits_cut_apart(page, live_server):
+    # 2007 leaning right, the two 0s touching: only a slanted cut parts them, so their
+    # boxes overlap; the second 0's label goes under its box rather than over the first's.
+    page.goto(live_server + "/")
+    strokes = (
+        shifted(leaning(TWO), 40)
+        + shifted(leaning(ZERO), 200)
+        + shifted(leaning(ZERO), 324)
+        + shifted(leaning(SEVEN_WITH_CROSSBAR), 520)
+    )
+    for stroke in strokes:
+        draw_stroke(page, [(x / CANVAS_WIDTH, y / CANVAS_HEIGHT) for x, y in stroke])
+    page.click("#recognize")
+    expect(page.locator("#pad-boxes rect")).to_have_count(4, timeout=60_000)
+    assert page.locator("#number-text").inner_text().strip() == "2007"
+    zeros = [page.locator("#pad-boxes rect").nth(i).bounding_box() for i in (1, 2)]
+    assert zeros[0]["x"] + zeros[0]["width"] > zeros[1]["x"]  # the boxes overlap
+    labels = [page.locator("#pad-boxes text").nth(i).bounding_box() for i in range(4)]
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            apart = a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+            assert apart or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#pad-frame").screenshot(path=str(ARTIFACTS / "number-leaning.png"))
+    assert page.console_errors == []  # type: ignore[attr-defined]
 
 
 def test_a_number_drawn_on_the_page_shows_a_box_per_digit(page, live_server):

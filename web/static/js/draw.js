@@ -213,6 +213,7 @@ function showNumber(found, size) {
       return [rect, label];
     }),
   );
+  placeLabels(boxes, fontSize, size.height);
   // A number is shown digit by digit; the whole canvas read as one digit only for one.
   $("number").hidden = digits.length < 2;
   $("whole-reading").hidden = digits.length > 1;
@@ -228,6 +229,24 @@ function showNumber(found, size) {
       return el("li", { class: "text-center" }, img, el("div", { class: "small", "aria-hidden": "true" }, text));
     }),
   );
+}
+
+// Digits cut along a slant have overlapping boxes: a label that would run into the one
+// before it goes under its box, if there is room there, else stays above.
+function placeLabels(boxes, fontSize, height) {
+  let above = -Infinity;
+  let below = -Infinity;
+  for (const label of boxes.querySelectorAll("text")) {
+    const { x, width } = label.getBBox();
+    const rect = label.previousElementSibling;
+    const under = Number(rect.getAttribute("y")) + Number(rect.getAttribute("height")) + fontSize;
+    if (x < above && x >= below && under <= height) {
+      label.setAttribute("y", String(under));
+      below = x + width;
+    } else {
+      above = x + width;
+    }
+  }
 }
 
 // One line under the pad: each model's digit (or number) and how sure it is.
