@@ -15,6 +15,7 @@ another seed, so the test figures stay a fair estimate::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,10 @@ def compose(
 ) -> np.ndarray:
     """The ink (0 = paper) of ``digits`` written in a row on one canvas, gaps in ``spacing``
     (as GAPS)."""
-    canvas, _ = compose_layers(digits, rng, spacing)
+    canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
+    for top, left, pen in _placed(digits, rng, spacing):
+        window = canvas[top : top + pen.shape[0], left : left + pen.shape[1]]
+        np.maximum(window, pen, out=window)
     return canvas
 
 
@@ -79,6 +83,22 @@ def compose_layers(
     """``compose``'s canvas, and each digit's own ink on a canvas of its own (the truth
     ``worker.trainer.number_parts`` and ``group_count`` label segmentation's parts by).
     ``spacing``: the range of gaps, as GAPS."""
+    canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
+    layers = []
+    for top, left, pen in _placed(digits, rng, spacing):
+        layer = np.zeros_like(canvas)
+        layer[top : top + pen.shape[0], left : left + pen.shape[1]] = pen
+        np.maximum(canvas, layer, out=canvas)
+        layers.append(layer)
+    return canvas, layers
+
+
+def _placed(
+    digits: list[np.ndarray], rng: np.random.Generator, spacing: tuple[float, float]
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Where each of ``digits`` goes on the canvas (top, left) and its ink there: uneven
+    heights, gaps in ``spacing``, on a sloping, wandering line. The same ``rng`` gives the
+    same number to ``compose`` and ``compose_layers``."""
     heights = [int(rng.uniform(*HEIGHTS) * CANVAS_HEIGHT) for _ in digits]
     pens = [_pen(d, h) for d, h in zip(digits, heights, strict=True)]
     gaps = rng.uniform(*spacing, size=len(pens) - 1) * float(np.mean(heights))
@@ -89,8 +109,6 @@ def compose_layers(
         pens = [_pen(d, max(12, int(h * shrink))) for d, h in zip(digits, heights, strict=True)]
         gaps = gaps * shrink
         total = sum(p.shape[1] for p in pens) + float(gaps.sum())
-    canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
-    layers = []
     x = MARGIN + rng.uniform(0, max(0.0, room - total))
     slope = rng.uniform(-SLOPE, SLOPE)
     for i, pen in enumerate(pens):
@@ -99,12 +117,8 @@ def compose_layers(
         centre += rng.uniform(-WANDER, WANDER) * CANVAS_HEIGHT
         top = int(np.clip(centre - height / 2, 0, CANVAS_HEIGHT - height))
         left = int(np.clip(round(x), 0, CANVAS_WIDTH - width))
-        layer = np.zeros_like(canvas)
-        layer[top : top + height, left : left + width] = pen
-        np.maximum(canvas, layer, out=canvas)
-        layers.append(layer)
+        yield top, left, pen
         x += width + (gaps[i] if i < len(gaps) else 0)
-    return canvas, layers
 
 
 @dataclass(frozen=True)
