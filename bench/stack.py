@@ -65,7 +65,10 @@ def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
 
 
 def start_baseline(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    """The synchronous baseline, with NumPy's BLAS in one thread as web has it
+    (``web/gunicorn_conf.py``): it runs the same group counter on every canvas."""
     extra = ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]
+    extra += ["--env", "OPENBLAS_NUM_THREADS=1"]
     return gunicorn("bench.baseline_app:create_app()", port, env, log, extra)
 
 
