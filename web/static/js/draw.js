@@ -237,7 +237,12 @@ function placeLabels(boxes, fontSize, height) {
   let above = -Infinity;
   let below = -Infinity;
   for (const label of boxes.querySelectorAll("text")) {
-    const { x, width } = label.getBBox();
+    let x, width;
+    try {
+      ({ x, width } = label.getBBox());
+    } catch {
+      return; // not rendered (Firefox throws): the labels stay above their boxes
+    }
     const rect = label.previousElementSibling;
     const under = Number(rect.getAttribute("y")) + Number(rect.getAttribute("height")) + fontSize;
     if (x < above && x >= below && under <= height) {
