@@ -35,8 +35,9 @@ class Canvas:
 
     ``images[0]`` is the whole canvas as one digit; the others are digits found on it.
     ``readings`` holds, per group of strokes left to right, the ways to read the group as
-    lists of indices into ``images``: the one segmentation prefers first, then at most one
-    other (cut elsewhere, cut in two, or left whole). The predict worker keeps, per group, the
+    lists of indices into ``images``: the one segmentation prefers first, then the others
+    (cut elsewhere, cut in two, slanted, or left whole; at most
+    ``shared.number_reading.MAX_WAYS`` in all). The predict worker keeps, per group, the
     reading whose least sure digit is surest (``shared.number_reading.choose``).
     """
 

@@ -311,7 +311,7 @@ def _cut_wide(part: Part, holes: _Holes) -> list[Part]:
     cut = _thinnest(part, holes, step * (1 - CUT_MARGIN), step * (1 + CUT_MARGIN), profile)
     if cut is None or (width <= WIDE * height and profile[cut] > VALLEY * profile.max()):
         return [part]
-    sides = _sides(part, cut, profile)
+    sides = _sides(part, cut)
     if sides is None:
         return [part]
     return _cut_wide(sides[0], holes) + _cut_wide(sides[1], holes)
@@ -343,7 +343,7 @@ def _cuts_in_two(
                 break
     ways = []
     for column in sorted(cuts):
-        sides = _sides(part, column, profile, side_ink)
+        sides = _sides(part, column, side_ink)
         if sides:
             ways.append(list(sides))
     return ways
@@ -393,24 +393,21 @@ def _open_columns(part: Part, holes: _Holes | None, low: float, high: float) -> 
     return [c for c in columns if not blocked[c]]
 
 
-def _sides(
-    part: Part, cut: int, profile: np.ndarray, side_ink: float = SIDE_INK
-) -> tuple[Part, Part] | None:
+def _sides(part: Part, cut: int, side_ink: float = SIDE_INK) -> tuple[Part, Part] | None:
     """Both sides of a cut, if each is a digit: a cut that leaves a bar (the flag of a 5)
     or the tips of a 3's arcs is no cut."""
     x0, y0 = part.box[0], part.box[1]
     left = _trimmed(part.ink[:, :cut], x0, y0)
     right = _trimmed(part.ink[:, cut:], x0 + cut, y0)
-    return _digit_sides(part, left, right, side_ink, float(profile.sum()))
+    return _digit_sides(part, left, right, side_ink)
 
 
 def _digit_sides(
-    part: Part, left: Part | None, right: Part | None, side_ink: float, total: float | None = None
+    part: Part, left: Part | None, right: Part | None, side_ink: float
 ) -> tuple[Part, Part] | None:
     """``left`` and ``right``, if each is tall enough and holds enough of ``part``'s ink
-    (``total``, if the caller has it) to be a digit."""
-    if total is None:
-        total = float(part.ink.sum(dtype=np.int64))
+    to be a digit."""
+    total = float(part.ink.sum(dtype=np.int64))
     for side in (left, right):
         if side is None or side.ink.shape[0] < SIDE_HEIGHT * part.ink.shape[0]:
             return None
