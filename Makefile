@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: venv run test train evaluate learning-curve bench lint vendor clean
+.PHONY: venv run test train evaluate learning-curve bench lint vendor clean lock smoke-images
 
-$(VENV)/.installed: pyproject.toml
+# Every extra, at the versions constraints.txt pins (the images install from it too).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,test,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,test,bench,dev,monitor]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -40,6 +41,15 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Re-pin every package to what the venv has now (after changing pyproject.toml's ranges).
+lock: venv
+	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^digits=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+# Both images built, the compose topology driven end to end, then torn down (podman, root).
+smoke-images:
+	bash scripts/smoke_images.sh
 
 vendor:
 	bash scripts/vendor_frontend.sh

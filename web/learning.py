@@ -79,11 +79,16 @@ def rollback(services: Services, name: str, version: int) -> dict[str, int]:
     return registry.promote(services.store, {name: version})
 
 
+def _busy_with(services: Services) -> str:
+    """The job that holds the lock, or why none does yet (an interrupted job in its grace)."""
+    active = fine_tune_jobs.active_job(services.redis)
+    return active or "an interrupted job is being settled; try again in a minute"
+
+
 def start_fine_tune(services: Services, reason: str = "admin") -> str:
     job_id = fine_tune_jobs.enqueue(services.redis, services.celery, reason)
     if job_id is None:
-        active = fine_tune_jobs.active_job(services.redis)
-        raise Conflict(f"a fine-tune is already running: {active}")
+        raise Conflict(f"a fine-tune is already running: {_busy_with(services)}")
     return job_id
 
 
@@ -116,12 +121,16 @@ def start_retrain(services: Services, options: dict[str, int]) -> str:
         services.redis, services.celery, "admin", kind="retrain", options=options
     )
     if job_id is None:
-        active = fine_tune_jobs.active_job(services.redis)
-        raise Conflict(f"a training job (fine-tune or retrain) is already running: {active}")
+        raise Conflict(
+            f"a training job (fine-tune or retrain) is already running: {_busy_with(services)}"
+        )
     return job_id
 
 
 def fine_tune_status(services: Services, job_id: str) -> dict[str, Any]:
+    # A job whose trainer died holds no lock: failed on the way, so that its status never
+    # says "running" for ever, whether or not a trainer runs to notice.
+    fine_tune_jobs.settle(services.redis, [job_id])
     job = fine_tune_jobs.read_job(services.redis, job_id)
     if job is None:
         raise NotFound("no fine-tune with this id")

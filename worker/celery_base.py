@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import redis
@@ -85,16 +86,39 @@ def count_task(metric: str, task: Any) -> None:
         log.warning("counting a task %s failed", metric, exc_info=True)
 
 
+#: How long a worker keeps trying to publish the shipped weights while the store is not up
+#: yet (compose starts the S3 server and the workers together), and the pause between tries.
+PUBLISH_PATIENCE = 180.0
+PUBLISH_PAUSE = 3.0
+
+
 @worker_ready.connect
 def publish_shipped_models(**_: Any) -> None:
     """First start: publish the shipped weights as version 1 (a copy of bytes, no TensorFlow).
 
-    Whichever worker starts first does it. Runs in the parent process, so it opens its own
-    store instead of the per-child one of ``worker.clients``.
+    Whichever worker starts first does it, in a thread that retries while the store is
+    unreachable, so a worker that started before its S3 server still serves once it is up.
+    Runs in the parent process, so it opens its own store instead of the per-child one of
+    ``worker.clients``.
     """
-    store = open_store(settings().storage_url, settings().s3_endpoint_url)
-    versions = registry.ensure_initial_versions(store, settings().weights_dir)
-    log.info("current model versions: %s", versions)
+    threading.Thread(target=_publish_until_done, name="publish-shipped", daemon=True).start()
+
+
+def _publish_until_done(patience: float = PUBLISH_PATIENCE) -> None:
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            store = open_store(settings().storage_url, settings().s3_endpoint_url)
+            versions = registry.ensure_initial_versions(store, settings().weights_dir)
+        except Exception:  # the store is not up yet, or is down: try again for a while
+            if time.monotonic() > deadline:
+                log.exception("publishing the shipped weights failed for %.0f s", patience)
+                return
+            log.warning("the store is not ready: publishing the shipped weights again soon")
+            time.sleep(PUBLISH_PAUSE)
+            continue
+        log.info("current model versions: %s", versions)
+        return
 
 
 @worker_ready.connect

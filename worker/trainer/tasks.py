@@ -1,12 +1,23 @@
 """The trainer's tasks: run one training job (a fine-tune or a full retrain) and record its
-progress and outcome in Redis."""
+progress and outcome in Redis.
+
+While a job runs, a heartbeat thread renews its short lock (``fine_tune_jobs.keep_lock``):
+if the trainer dies, or is stopped while Redis is down, the lock expires within a minute
+and the job is failed as interrupted (``fine_tune_jobs.settle``). A Redis outage the
+trainer lives through does not stop the job: progress reports are skipped, the heartbeat
+takes the lock back when Redis returns, and the outcome is recorded then.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
+
+import redis
 
 from shared import fine_tune_jobs, metrics, names
 from shared.errors import describe_error
@@ -21,6 +32,65 @@ log = logging.getLogger(__name__)
 #: ``train(report, job, pending)``: the round's outcome, given the job's record and the
 #: samples still new when it started.
 Train = Callable[[Report, dict[str, Any], set[str]], dict[str, Any]]
+#: While Redis does not answer, the heartbeat tries again this often, so that it takes the
+#: lock back well within ``ORPHAN_GRACE_SECONDS`` of Redis returning.
+RETRY_SECONDS = 1.0
+#: How long a job that ended waits for Redis to record its outcome (a Redis restart).
+FINISH_PATIENCE = 300.0
+#: Why a job stops when its heartbeat finds the lock is no longer its own.
+LOST = {
+    "taken": "another training job took the lock while this one could not reach Redis",
+    "ended": fine_tune_jobs.INTERRUPTED,
+}
+
+
+class JobAbandoned(Exception):
+    """The job lost its lock for good: raised at its next progress report to stop it."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(LOST[state])
+        self.state = state
+
+
+class Heartbeat:
+    """Renews a running job's lock every HEARTBEAT_SECONDS in a thread, so the lock can be
+    short; ``check`` (at each progress report) stops the job once the lock is lost."""
+
+    def __init__(self, client: redis.Redis, job_id: str) -> None:
+        self.client, self.job_id = client, job_id
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(fine_tune_jobs.HEARTBEAT_SECONDS)
+
+    def check(self) -> None:
+        if self.lost is not None:
+            raise JobAbandoned(self.lost)
+
+    def _run(self) -> None:
+        wait, down = float(fine_tune_jobs.HEARTBEAT_SECONDS), False
+        while not self._stop.wait(wait):
+            try:
+                state = fine_tune_jobs.keep_lock(self.client, self.job_id)
+            except redis.RedisError:
+                if not down:
+                    log.warning("job %s: Redis unreachable, the lock is not renewed", self.job_id)
+                wait, down = RETRY_SECONDS, True
+                continue
+            wait, down = float(fine_tune_jobs.HEARTBEAT_SECONDS), False
+            if state != "held":
+                log.warning("job %s lost its lock (%s): it stops", self.job_id, state)
+                self.lost = state
+                return
 
 
 def run_job(job_id: str, train: Train) -> dict[str, Any]:
@@ -30,33 +100,70 @@ def run_job(job_id: str, train: Train) -> dict[str, Any]:
     if job is None or job["status"] in fine_tune_jobs.FINISHED:
         return {"id": job_id, "status": job["status"] if job else "unknown"}
     # A job redelivered after its trainer died may have outlived its lock: take it again,
-    # unless another job started meanwhile (then this one must not run beside it).
-    if not fine_tune_jobs.claim(client, job_id, fine_tune_jobs.KINDS[job["kind"]][1]):
-        error = "another training job started meanwhile"
-        fine_tune_jobs.finish(client, job_id, "failed", error=error)
+    # unless another job started meanwhile (then this one must not run beside it) or the
+    # job was failed as interrupted in between.
+    state = fine_tune_jobs.keep_lock(client, job_id)
+    if state != "held":
+        if state == "taken":
+            error = "another training job started meanwhile"
+            fine_tune_jobs.finish(client, job_id, "failed", error=error)
         return {"id": job_id, "status": "failed"}
     pending = fine_tune_jobs.pending_samples(client)
     fine_tune_jobs.update(client, job_id, status="running", started_at=time.time())
-    started = time.monotonic()
+    with Heartbeat(client, job_id) as heartbeat:
+        return _run_locked(client, job, pending, train, heartbeat)
+
+
+def _run_locked(
+    client: redis.Redis, job: dict[str, Any], pending: set[str], train: Train, heartbeat: Heartbeat
+) -> dict[str, Any]:
+    """Train and record the outcome while the heartbeat holds the lock."""
+    job_id, started = job["id"], time.monotonic()
 
     def report(step: int, total: int, loss: float) -> None:
-        fine_tune_jobs.update(client, job_id, step=step, total=total, loss=round(loss, 5))
+        heartbeat.check()
+        try:
+            fine_tune_jobs.update(client, job_id, step=step, total=total, loss=round(loss, 5))
+        except redis.RedisError:  # progress is an aid: the job goes on while Redis is away
+            log.debug("job %s: progress not recorded", job_id, exc_info=True)
 
     try:
         outcome = train(report, job, pending)
+    except JobAbandoned as exc:
+        log.warning("%s %s stopped: %s", job["kind"], job_id, exc)
+        if exc.state == "taken":  # else its record says "failed" already
+            finish_patiently(client, job_id, "failed", error=str(exc))
+        count_job(job["kind"], "failed", time.monotonic() - started)
+        return {"id": job_id, "status": "failed"}
     except Exception as exc:
         # The record is public (GET /api/fine-tunes/<id>): no paths or hosts in it; the
         # exception, raised again, is logged whole.
-        fine_tune_jobs.finish(client, job_id, "failed", error=describe_error(exc))
+        finish_patiently(client, job_id, "failed", error=describe_error(exc))
         count_job(job["kind"], "failed", time.monotonic() - started)
         raise
     used = outcome.pop("used_sample_ids")
-    fine_tune_jobs.finish(client, job_id, outcome["outcome"], result=outcome)
+    finish_patiently(client, job_id, outcome["outcome"], result=outcome)
     count_job(job["kind"], outcome["outcome"], time.monotonic() - started)
     if not outcome["skipped"]:  # a racing model has not seen them yet: they stay new
         fine_tune_jobs.clear_pending(client, pending)
     log.info("%s %s %s in %s s", job["kind"], job_id, outcome["outcome"], outcome["seconds"])
     return {"id": job_id, "status": outcome["outcome"], "samples": len(used)}
+
+
+def finish_patiently(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None:
+    """``fine_tune_jobs.finish``, retried while Redis is away (up to FINISH_PATIENCE): a
+    job that ended during a Redis restart records its outcome once Redis is back."""
+    deadline = time.monotonic() + FINISH_PATIENCE
+    for attempt in range(1_000_000):
+        try:
+            fine_tune_jobs.finish(client, job_id, status, **fields)
+            return
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+            if not attempt:
+                log.warning("job %s: Redis unreachable, its outcome %s waits", job_id, status)
+            time.sleep(RETRY_SECONDS)
 
 
 def count_job(kind: str, outcome: str, seconds: float) -> None:
