@@ -41,6 +41,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) scripts/check_docs.py
 
 # Re-pin every package to what the venv has now (after changing pyproject.toml's ranges).
 lock: venv

@@ -10,12 +10,16 @@ rate limits on (at limits no client here reaches) and a local-directory store; t
   to the process that holds it;
 - memory: ``INFO memory`` before and after P predictions, F feedback answers and K
   samples, and ``MEMORY USAGE`` of the prediction records;
+- records: ``MEMORY USAGE`` of six-digit numbers' records through the stack, and of the
+  worst record the code allows (``worst_record``: every image incompressible, the most
+  images a canvas may send), before and after the worker keeps only what it shows;
 - what fits each Heroku Redis plan: predictions a day at a steady rate, given RESULT_TTL.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -27,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import redis
 
 from bench import load, stack
-from bench.drawings import SAMPLE, canvas_images
+from bench.drawings import SAMPLE, canvas_images, number_images
 from bench.report import say
-from shared import prediction_records, sample_index
+from shared import answers, prediction_records, sample_index
+from shared.imaging import MAX_DIGITS, MAX_IMAGES, encode_pixels
 from shared.settings import Settings
 from tests import processes
 from web import stats
@@ -55,6 +61,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", type=int, default=500)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--numbers", type=int, default=100, help="six-digit predictions")
     parser.add_argument("--clients", type=int, default=16, help="clients of the load phase")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the load phase")
     return parser.parse_args()
@@ -262,6 +269,55 @@ def measure_memory(running: stack.Stack, client: redis.Redis, args: argparse.Nam
     return figures
 
 
+def number_records(running: stack.Stack, client: redis.Redis, count: int) -> dict[str, Any]:
+    """``MEMORY USAGE`` and TTL of six-digit numbers' records, once answered."""
+    with ThreadPoolExecutor(8) as pool, httpx.Client(timeout=30) as http:
+        ids = list(pool.map(lambda image: predict(http, running.web_url, image),
+                            number_images(count, MAX_DIGITS)))  # fmt: skip
+    keys = [prediction_records.record_key(i) for i in ids]
+    sizes = [client.memory_usage(key, samples=0) or 0 for key in keys]
+    found = {"mean": statistics.mean(sizes), "most": max(sizes),
+             "ttl": max(client.ttl(key) for key in keys)}  # fmt: skip
+    say(f"  six-digit numbers: record {found['mean']:.0f} B on average, {found['most']} B at "
+        f"most, TTL {found['ttl']} s ({count} predictions)")  # fmt: skip
+    return found
+
+
+def worst_record(client: redis.Redis, ttl: int, pending_ttl: int) -> dict[str, int]:
+    """The largest record the code allows, written and answered as web and the worker do:
+    MAX_IMAGES images of noise (incompressible) at four-digit boxes, six digits shown,
+    both models' answers with a live challenger's, and a feedback answer."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((MAX_IMAGES, 28, 28), np.uint8)
+    images[:, 4:24, 4:24] = rng.integers(1, 256, (MAX_IMAGES, 20, 20))
+    boxes = json.dumps([[1999, 999, 2047, 1023]] * MAX_IMAGES)
+    job_id, pixels = "f" * 32, encode_pixels(images)
+    prediction_records.create(client, {job_id: {prediction_records.PIXELS: pixels,
+                              prediction_records.BOXES: boxes}}, ttl, pending_ttl)  # fmt: skip
+    key = prediction_records.record_key(job_id)
+    pending = {"pending": client.memory_usage(key, samples=0) or 0, "pending_ttl": client.ttl(key)}
+    one = answers.model_answers(rng.random((1, 11)) / 11, 0.5, 999)[0]
+    part = {"cnn": one, "fnn": one}
+    chosen = list(range(MAX_IMAGES - MAX_DIGITS, MAX_IMAGES))  # far from the whole canvas
+    result = {**part, "shadow": {"cnn": one, "fnn": one}, "parts": [part] * MAX_DIGITS,
+              "chosen": chosen}  # fmt: skip
+    outcomes = {job_id: {"result": result}}
+    shown = prediction_records.compacted([[job_id, pixels, []]], outcomes, ttl)
+    prediction_records.deliver(client, "bench-replies", outcomes, None, shown)
+    client.hset(key, "feedback", json.dumps({"label": None, "number": "9" * MAX_DIGITS,
+                                             "consent": True}))  # fmt: skip
+    found = {
+        **pending,
+        "answered": client.memory_usage(key, samples=0) or 0,
+        "ttl": client.ttl(key),
+    }
+    client.delete(key)
+    say(f"  worst record: {found['pending']} B for {found['pending_ttl']} s until answered, "
+        f"then {found['answered']} B for {found['ttl']} s ({MAX_IMAGES} images of noise, "
+        f"{MAX_DIGITS} digits shown)")  # fmt: skip
+    return found
+
+
 def key_families(client: redis.Redis) -> dict[str, dict[str, Any]]:
     """Every key, grouped by its name with ids and numbers taken out: count, TTLs, bytes."""
     families: dict[str, dict[str, Any]] = {}
@@ -290,19 +346,21 @@ def per_day(mem: dict[str, Any], plan_mb: int, ttl: int, dataset: int) -> int:
     return max(0, int(budget / held * 86400))
 
 
-def plan_table(mem: dict[str, Any], peak: dict[str, int], ttl: int) -> list[str]:
-    """Markdown rows: what each plan holds, in predictions a day and in processes."""
+def plan_table(mem: dict[str, Any], peak: dict[str, int], ttl: int, worst: int) -> list[str]:
+    """Markdown rows: what each plan holds, in predictions a day and in processes, and in
+    predictions alive at once when every one is the worst record (``worst`` bytes)."""
     whole = sum(n for role, n in peak.items() if role != "closed meanwhile")
     no_trainer = whole - peak.get("trainer", 0) - peak.get("trainer pool", 0)
     rows = [f"| plan | memory | connections | predictions/day at RESULT_TTL {ttl} | same, "
-            f"beside {DATASET:,} samples | same at RESULT_TTL 86400 | web (2) + worker + "
-            f"trainer, {whole} at most | web (2) + worker, {no_trainer} |",
-            "|---|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
+            f"beside {DATASET:,} samples | same at RESULT_TTL 86400 | worst records in any "
+            f"{ttl} s | web (2) + worker + trainer, {whole} at most | web (2) + worker, "
+            f"{no_trainer} |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
     for name, mb, limit in PLANS:
         room = limit - SPARE_CONNECTIONS
+        at_worst = int((mb * 2**20 * USABLE - mem["fixed"]) / worst)
         rows.append(f"| {name} | {mb} MB | {limit} | {per_day(mem, mb, ttl, 0):,} | "
                     f"{per_day(mem, mb, ttl, DATASET):,} | {per_day(mem, mb, 86400, 0):,} | "
-                    f"{'fits' if whole <= room else 'no'} | "
+                    f"{at_worst:,} | {'fits' if whole <= room else 'no'} | "
                     f"{'fits' if no_trainer <= room else 'no'} |")  # fmt: skip
     return rows
 
@@ -339,11 +397,15 @@ def main() -> None:
         show_connections("idle after the load", connections(client, roles(running.procs)))
         say(f"== memory (used_memory {fixed / 2**20:.2f} MB after a request of each kind)")
         mem = {"fixed": fixed, **measure_memory(running, client, args, images, labels)}
+        say("== records")
+        number_records(running, client, args.numbers)
+        pending = int(settings.predict_expires) + prediction_records.PENDING_GRACE
+        worst = worst_record(client, settings.result_ttl, min(settings.result_ttl, pending))
         say("== keys")
         key_families(client)
         say(f"== Heroku plans ({USABLE:.0%} of memory usable, {FEEDBACK_SHARE:.0%} of "
             f"predictions answered, {SPARE_CONNECTIONS} connections spare)")  # fmt: skip
-        for line in plan_table(mem, conn["peak"], settings.result_ttl):
+        for line in plan_table(mem, conn["peak"], settings.result_ttl, worst["answered"]):
             say(line)
         client.close()
 

@@ -199,6 +199,8 @@ def running(work: Path, mnist: str) -> Iterator[Stack]:
         FINE_TUNE_EVERY="1000000",
         MNIST_PATH=mnist,
         WEB_CONCURRENCY="2",
+        # Every simulated client comes from 127.0.0.1: no cap on one address's connections.
+        WEB_CONNECTIONS_PER_ADDRESS="0",
         BIND_HOST="127.0.0.1",
         PORT=str(web_port),
         TF_CPP_MIN_LOG_LEVEL="2",

@@ -20,9 +20,9 @@ from shared.settings import Settings
 SOCKET_TIMEOUT = 2.0
 #: Broker connections a process keeps for sending (Celery's default is 10, and kombu opens
 #: two Redis connections for each): a send takes a millisecond, so one serves a web
-#: process's batches and a worker's replies (README, "Redis on a small plan"). A remote
-#: control call must bring a connection of its own (``web.health``'s ping does): it holds
-#: one while it waits for replies and takes a producer from this pool as well.
+#: process's batches and a worker's replies (docs/deploy.md, "Redis on a small plan"). A
+#: remote control call must bring a connection of its own (``web.health``'s ping does): it
+#: holds one while it waits for replies and takes a producer from this pool as well.
 BROKER_POOL_LIMIT = 1
 
 

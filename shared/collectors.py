@@ -3,6 +3,11 @@
 A collector is ``collectors/<name>.json`` in the store (the truth) holding the SHA-256 of
 its token, never the token itself; Redis keeps a copy for the per-request lookup and is
 refilled from the store after a wipe. The gate still judges everything they send.
+
+Revoking one ends the trust in what they sent before too: each of their samples' metadata
+moves the name from ``collector`` (what the trainer exempts from the cap) to
+``revoked_collector``, so the samples stay attributed to them but count against their
+client like anyone's. A save that lands after the revocation is written so too.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import hashlib
 import json
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
 
+from shared import sample_index, samples
 from shared.errors import (
     Conflict,
     InvalidCollectorToken,
@@ -23,6 +30,7 @@ from shared.errors import (
     ObjectNotFound,
 )
 from shared.registry import now_iso
+from shared.sample_index import Filter
 from shared.storage import Store
 
 PREFIX = "collectors/"
@@ -31,6 +39,10 @@ LOADED_KEY = "digits:collectors:loaded"
 #: Every collector's name, revoked ones too: the stats attribute samples to them.
 NAMES_KEY = "digits:collectors:names"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+#: Where a revoked collector's name moves in the metadata of the samples they sent.
+REVOKED_FIELD = "revoked_collector"
+#: Store reads and writes in flight while a collector's samples are rewritten.
+REWRITERS = 8
 
 
 def check_name(name: Any) -> str:
@@ -81,13 +93,58 @@ def issue(client: redis.Redis, store: Store, name: str) -> tuple[dict[str, Any],
 
 
 def revoke(client: redis.Redis, store: Store, name: str) -> dict[str, Any]:
-    """The token stops working at once; what the collector sent stays theirs."""
+    """The token stops working at once; what the collector sent stays theirs, untrusted.
+
+    Repeating it finishes what an interrupted one left (every step is idempotent).
+    """
     collector = read(store, name)
     if collector.get("revoked_at") is None:
         collector["revoked_at"] = now_iso()
         store.put_bytes(_key(name), json.dumps(collector).encode(), "application/json")
     client.hdel(BY_TOKEN_KEY, collector["token_sha256"])
-    return public(collector)
+    return {**public(collector), "samples_untrusted": untrust_samples(client, store, name)}
+
+
+def is_trusted(store: Store, name: str) -> bool:
+    """Whether the collector exists and is not revoked (read from the store, the truth)."""
+    try:
+        return read(store, name).get("revoked_at") is None
+    except NotFound:
+        return False
+
+
+def untrusted(meta: dict[str, Any]) -> dict[str, Any]:
+    """A sample's metadata once its collector is revoked: attributed, no longer exempt."""
+    name = meta.get("collector")
+    if not name:
+        return meta
+    return {**{k: v for k, v in meta.items() if k != "collector"}, REVOKED_FIELD: name}
+
+
+def sample_ids(client: redis.Redis, name: str) -> list[str]:
+    """Every indexed sample the collector sent, hidden ones too."""
+    found = sample_index.iterate(client, Filter(collector=name))
+    hidden = sample_index.iterate(client, Filter(collector=name, hidden=True))
+    return [entry["id"] for entries in (found, hidden) for entry in entries]
+
+
+def untrust_samples(client: redis.Redis, store: Store, name: str) -> int:
+    """Rewrite the collector's stored samples as ``untrusted``; how many were rewritten."""
+
+    def rewrite(sample_id: str) -> bool:
+        try:
+            meta = samples.read_meta(store, sample_id)
+        except ObjectNotFound:  # deleted meanwhile
+            return False
+        if meta.get("collector") != name:
+            return False
+        samples.write_meta(
+            store, sample_id, untrusted({k: v for k, v in meta.items() if k != "id"})
+        )
+        return True
+
+    with ThreadPoolExecutor(REWRITERS) as pool:
+        return sum(pool.map(rewrite, sample_ids(client, name)))
 
 
 def load(client: redis.Redis, store: Store) -> None:

@@ -77,6 +77,13 @@ class TooManyDigits(DigitsError):
     http_status = 422
 
 
+class TooManyStrokes(DigitsError):
+    """More separate strokes than any number is written with (a canvas of scattered dots)."""
+
+    code = "too_many_strokes"
+    http_status = 422
+
+
 class CanvasTooWide(DigitsError):
     code = "canvas_too_wide"
     http_status = 422
@@ -112,3 +119,19 @@ class PrivateGallery(Unauthorized):
 class WrongDeleteToken(DigitsError):
     code = "wrong_delete_token"
     http_status = 403
+
+
+class RedisFull(DigitsError):
+    """Redis refused a write for want of memory (``maxmemory``, no eviction): not down,
+    full; it frees itself as prediction records expire (issue 36)."""
+
+    code = "redis_full"
+    http_status = 503
+    retry_after = 60
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "Redis is full: its memory limit is reached, so nothing new can be accepted "
+            "until older predictions expire; try again in a few minutes"
+        )

@@ -59,7 +59,8 @@ INTERRUPTED = "interrupted: its trainer stopped or lost Redis before it recorded
 NOT_STARTED = f"no trainer started the job within {QUEUED_LOCK_SECONDS // 60} minutes"
 #: Hard limit of one full retrain (both models from scratch on all of MNIST and every
 #: sample): 55 minutes, still below the visibility timeout for the same reason. A retrain
-#: that needs longer needs fewer epochs or a bigger trainer dyno (README, "Full retraining").
+#: that needs longer needs fewer epochs or a bigger trainer dyno (docs/learning.md, "Full
+#: retraining").
 RETRAIN_TIME_LIMIT = 3300
 #: Each kind of job: the task that runs it.
 KINDS: dict[str, str] = {"fine_tune": names.FINE_TUNE, "retrain": names.RETRAIN}

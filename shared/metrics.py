@@ -23,8 +23,9 @@ import redis
 
 from shared import names
 
-#: No TTL: a fixed set of fields (one per model version, task, outcome, bucket; README,
-#: "Redis on a small plan"). Counters only go up; Prometheus takes a wiped Redis as a reset.
+#: No TTL: a fixed set of fields (one per model version, task, outcome, bucket;
+#: docs/deploy.md, "Redis on a small plan"). Counters only go up; Prometheus takes a wiped
+#: Redis as a reset.
 KEY = "digits:metrics"
 
 
@@ -56,6 +57,7 @@ FAMILIES: dict[str, Family] = {
         Family("training_jobs", "counter", "Training jobs finished, by kind (fine_tune, retrain) and outcome (promoted, challenger, rejected, skipped, failed).", ("kind", "outcome")),
         Family("training_job_seconds", "histogram", "How long a training job ran, by kind, failed ones included.", ("kind",), (30, 60, 120, 300, 600, 1200, 1800, 3600), 1000),
         Family("samples_stored", "counter", "Labelled samples written to the store and indexed, by source (collect, feedback).", ("source",)),
+        Family("race_pair_failures", "counter", "Race pairs a feedback answer could not score; the answer was kept.", ()),
         Family("samples_backlogged", "counter", "Samples the store refused, parked in the backlog until it takes them.", ()),
     )
 }  # fmt: skip

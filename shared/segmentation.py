@@ -2,8 +2,9 @@
 
 ``shared.canvas`` calls ``segment`` on every canvas web receives. The steps, each a
 small function: connected strokes (SciPy's ``ndimage.label``), specks dropped, strokes
-that belong to one digit grouped (the bar of a 7, the two strokes of a 4 or 5) and
-ordered left to right; then, per group, a small network (``shared.group_count``) says
+that belong to one digit grouped (the bar of a 7, the two strokes of a 4 or 5;
+``shared.stroke_grouping``, which refuses a canvas of too many strokes) and ordered left
+to right; then, per group, a small network (``shared.group_count``) says
 whether it holds one digit or several, and groups that hold several (or may) are cut
 where the ink is thinnest (a projection profile, straight or, for digits written
 leaning, slanted). Each part keeps only its own ink, so
@@ -20,16 +21,8 @@ from scipy import ndimage
 from shared.errors import EmptyCanvas, TooManyDigits
 from shared.group_count import digits_held
 from shared.imaging import INK_THRESHOLD
+from shared.stroke_grouping import attach_fragments, group_strokes, strokes_without_specks
 
-#: A stroke whose longest side is under this share of the tallest stroke, and whose area is
-#: under ``SPECK_AREA`` of the largest, is a speck, not a digit or part of one.
-SPECK_EXTENT = 0.25
-SPECK_AREA = 0.1
-#: Two strokes are one digit when they overlap horizontally by this share of the narrower.
-SAME_DIGIT_OVERLAP = 0.5
-#: ... unless both are tall (this share of the taller): then they must overlap by more.
-TALL = 0.75
-TALL_OVERLAP = 0.8
 #: A group wider than this times its height holds several digits ...
 WIDE = 1.25
 #: ... and one wider than this may: where a column has at most VALLEY of the busiest's ink.
@@ -60,16 +53,6 @@ PAIR_SIDE_INK = 0.1
 #: It is also read cut along lines slanted by these (columns moved per row), with the same
 #: margin and ink: digits written leaning touch along a slope a straight cut would cross.
 PAIR_SLANTS = (-0.3, 0.3)
-#: An open 4: a stem at most STEM_WIDTH times as wide as high; an arm left of it, at most
-#: ARM_GAP of the stem's height away, at most ARM_HEIGHT as high, within ARM_REACH of its top.
-STEM_WIDTH = 0.4
-ARM_GAP = 0.15
-ARM_HEIGHT = 0.85
-ARM_REACH = 0.85
-#: A group shorter than this share of the median height is a fragment of a digit ...
-FRAGMENT = 0.45
-#: ... and joins a neighbour it overlaps, or one at most this share of that height away.
-NEAR = 0.25
 #: A digit is about this wide for its height, for guessing how many a wide group holds.
 DIGIT_ASPECT = 0.7
 
@@ -85,23 +68,6 @@ class Part:
     ink: np.ndarray
 
 
-@dataclass
-class _Group:
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    labels: list[int]
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-
 def segment(
     ink: np.ndarray, max_parts: int, cuts: int | None = None, counter: bool = True
 ) -> tuple[list[list[list[Part]]], bool]:
@@ -110,8 +76,8 @@ def segment(
     ``cuts``: at most this many ways to cut a broad group in two (default ``OTHER_CUTS``).
     ``counter``: ask the group counter (web does; ``number_parts`` wants the rules' cuts).
 
-    EmptyCanvas for no ink; TooManyDigits when even the fewest digits it may be read as
-    are more than ``max_parts``.
+    EmptyCanvas for no ink; TooManyStrokes for more strokes than a number has;
+    TooManyDigits when even the fewest digits it may be read as are more than ``max_parts``.
     """
     groups, all_ink = stroke_groups(ink)
     holes = _Holes(ink)
@@ -130,16 +96,14 @@ def stroke_groups(ink: np.ndarray) -> tuple[list[Part], bool]:
     """The groups of strokes on ``ink`` that may be digits, left to right, each with only
     its own ink; and whether every stroke is in one (specks are not).
 
-    EmptyCanvas for no ink.
+    EmptyCanvas for no ink; TooManyStrokes past ``stroke_grouping.MAX_STROKES``.
     """
     labels, count = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise EmptyCanvas("the drawing has no ink: draw a digit first")
-    strokes = _strokes_without_specks(labels, count)
+    strokes = strokes_without_specks(labels, count)
     parts = []
-    for group in sorted(
-        _attach_fragments(_group_strokes(strokes)), key=lambda g: (g.x0 + g.x1) / 2
-    ):
+    for group in sorted(attach_fragments(group_strokes(strokes)), key=lambda g: (g.x0 + g.x1) / 2):
         window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
         group_ink = np.where(np.isin(labels[window], group.labels), ink[window], 0)
         part = _trimmed(group_ink, group.x0, group.y0)
@@ -187,92 +151,6 @@ class _Holes:
         window = np.pad(self._ink[y0:y1, x0:x1] > INK_THRESHOLD, 1)
         holes = ndimage.binary_fill_holes(window) & ~window
         return np.asarray(holes[1:-1, 1:-1].any(axis=0))
-
-
-def _strokes_without_specks(labels: np.ndarray, count: int) -> list[_Group]:
-    """One group per connected stroke, minus the specks."""
-    slices = ndimage.find_objects(labels)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    strokes = [
-        _Group(s[1].start, s[0].start, s[1].stop, s[0].stop, [i + 1]) for i, s in enumerate(slices)
-    ]
-    tallest = max(max(g.width, g.height) for g in strokes)
-    largest = float(areas.max())
-    return [
-        g
-        for g, area in zip(strokes, areas, strict=True)
-        if max(g.width, g.height) >= SPECK_EXTENT * tallest or area >= SPECK_AREA * largest
-    ]
-
-
-def _overlap(a: _Group, b: _Group) -> int:
-    return min(a.x1, b.x1) - max(a.x0, b.x0)
-
-
-def _merged(a: _Group, b: _Group) -> _Group:
-    return _Group(
-        min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.labels + b.labels
-    )
-
-
-def _belong_together(a: _Group, b: _Group) -> bool:
-    share = _overlap(a, b) / max(1, min(a.width, b.width))
-    both_tall = min(a.height, b.height) >= TALL * max(a.height, b.height)
-    return share > (TALL_OVERLAP if both_tall else SAME_DIGIT_OVERLAP) or _open_four(a, b)
-
-
-def _open_four(a: _Group, b: _Group) -> bool:
-    """The two strokes of a 4 that do not touch: a shorter stroke in the upper part, just
-    left of a tall narrow one (the stem)."""
-    stem, arm = (a, b) if a.height >= b.height else (b, a)
-    return (
-        stem.width <= STEM_WIDTH * stem.height
-        and arm.x0 < stem.x0
-        and stem.x0 - arm.x1 <= ARM_GAP * stem.height
-        and arm.height <= ARM_HEIGHT * stem.height
-        and arm.y0 >= stem.y0 - ARM_GAP * stem.height
-        and arm.y1 <= stem.y0 + ARM_REACH * stem.height
-    )
-
-
-def _group_strokes(strokes: list[_Group]) -> list[_Group]:
-    """Merge strokes that belong to one digit until no two groups do."""
-    groups = sorted(strokes, key=lambda g: g.x0)
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                if _belong_together(groups[i], groups[j]):
-                    groups[i] = _merged(groups[i], groups[j])
-                    del groups[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return groups
-
-
-def _attach_fragments(groups: list[_Group]) -> list[_Group]:
-    """A group much shorter than the digits (the flag of a 5, a broken-off bar) joins the
-    neighbour it overlaps most, or the nearest one close by; otherwise it stays."""
-    if len(groups) < 2:
-        return groups
-    height = float(np.median([g.height for g in groups]))
-    kept = [g for g in groups if g.height >= FRAGMENT * height]
-    if not kept:
-        return groups
-    for fragment in (g for g in groups if g.height < FRAGMENT * height):
-
-        def distance(g: _Group, f: _Group = fragment) -> float:
-            return -_overlap(g, f)
-
-        nearest = min(range(len(kept)), key=lambda i: distance(kept[i]))
-        if distance(kept[nearest]) <= NEAR * height:
-            kept[nearest] = _merged(kept[nearest], fragment)
-        else:
-            kept.append(fragment)
-    return kept
 
 
 def ink_box(ink: np.ndarray) -> Box | None:

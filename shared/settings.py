@@ -114,7 +114,7 @@ def _setting(default: T, parse: Callable[[str], T], help: str, *, required: bool
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting of every process, in the order the README documents them."""
+    """Every setting of every process; docs/configuration.md documents each."""
 
     redis_url: str = _setting(
         "",
@@ -268,6 +268,13 @@ class Settings:
         _positive_int,
         "requests one gunicorn process holds at once (gevent greenlets, not OS threads)",
     )
+    web_connections_per_address: int = _setting(
+        100,
+        _non_negative_int,
+        "connections one client address (IPv6: its /64) may hold open in one web process; "
+        "more are answered 503 at once; 0: no cap. Off behind a proxy (TRUSTED_PROXY_HOPS > "
+        "0), whose front must limit connections itself (docs/security.md)",
+    )
 
     @classmethod
     def from_env(
@@ -295,7 +302,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Variable:
-    """One environment variable, derived from its ``Settings`` field (README, deploy tests)."""
+    """One environment variable, derived from its ``Settings`` field (docs, deploy tests)."""
 
     attribute: str
     default: Any
@@ -314,5 +321,5 @@ class Variable:
         return cls(spec.name, spec.default, meta["parse"], meta["help"], meta["required"])
 
 
-#: Every variable the project reads, in the order the README documents them.
+#: Every variable the project reads (docs/configuration.md documents each).
 VARIABLES: tuple[Variable, ...] = tuple(Variable.of(spec) for spec in fields(Settings))

@@ -26,6 +26,8 @@ _LIMIT = 0xFFFFFFFF
 _UTF8 = 1 << 11
 _DESCRIPTOR_FOLLOWS = 1 << 3
 STORED, DEFLATED = 0, 8
+#: A chunk that flushes a compressed entry (``ZipStream.entry``).
+KEEP_ALIVE = b""
 
 
 class ZipTooLarge(ValueError):
@@ -85,16 +87,26 @@ class ZipStream:
         return out
 
     def entry(self, name: str, chunks: Iterable[bytes], compress: bool) -> Iterator[bytes]:
-        """An entry whose size is known only at its end (a CSV, an array), piece by piece."""
+        """An entry whose size is known only at its end (a CSV, an array), piece by piece.
+
+        In a compressed entry an empty chunk (``KEEP_ALIVE``) flushes the compressor: a few
+        bytes that add nothing to the file but keep a response moving while the next
+        chunk takes long to make. In a stored entry it is skipped.
+        """
         raw, offset = name.encode(), self.offset
         flags, method = _UTF8 | _DESCRIPTOR_FOLLOWS, DEFLATED if compress else STORED
         yield self._emit(_LOCAL.pack(0x04034B50, 20, flags, method, self.time, self.date, 0, 0, 0,
                                      len(raw), 0) + raw)  # fmt: skip
         crc, size, written = 0, 0, 0
-        packer = zlib.compressobj(6, zlib.DEFLATED, -15) if compress else None
+        # A 4 KB window and a small hash table: about 20 KB of zlib state instead of 256 KB,
+        # so an export's memory stays flat; the compressed entries are small and repetitive.
+        packer = zlib.compressobj(6, zlib.DEFLATED, -12, 3) if compress else None
         for chunk in chunks:
             crc, size = zlib.crc32(chunk, crc), size + len(chunk)
-            out = packer.compress(chunk) if packer else chunk
+            if packer:
+                out = packer.compress(chunk) if chunk else packer.flush(zlib.Z_SYNC_FLUSH)
+            else:
+                out = chunk
             if out:
                 written += len(out)
                 yield self._emit(out)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -136,7 +136,8 @@ def valkey_binary() -> str:
     return str(get_binary_path())
 
 
-def start_valkey(workdir: Path, port: int | None = None) -> Service:
+def start_valkey(workdir: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> Service:
+    """valkey on a free loopback port; ``extra_args`` such as ``("--maxmemory", "8mb")``."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "valkey.log"
@@ -149,6 +150,7 @@ def start_valkey(workdir: Path, port: int | None = None) -> Service:
             "--appendonly", "no",
             "--dir", str(workdir),
             "--logfile", str(log),
+            *extra_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from shared import challengers, metrics, prediction_records, registry
 from shared.imaging import render_canvas_png
 from shared.storage import LocalStore
-from tests import processes
-from tests.helpers import ADMIN, ROOT, data_url, wait_done
+from tests.helpers import (
+    ADMIN,
+    ROOT,
+    RaceStack,
+    bad_model_bytes,
+    data_url,
+    label_traffic,
+    publish_copy,
+)
 from tests.processes import wait_for
 
 # ---- the decision rule ------------------------------------------------------------------
@@ -37,7 +42,13 @@ def race(b: int, c: int, both_right: int = 0) -> dict[str, int]:
     ],
 )
 def test_the_exact_mcnemar_rule_decides(counted, pairs_cap, age, decision):
-    assert challengers.judge(counted, pairs_cap, age, 14)["decision"] == decision
+    # Each pair from a client of its own (test_race_evidence.py shows what fewer decide).
+    clients = sum(counted.values())
+    discordant = counted["champion_only"] + counted["challenger_only"]
+    judged = challengers.judge(
+        counted, pairs_cap, age, 14, clients=clients, discordant_clients=discordant
+    )
+    assert judged["decision"] == decision
 
 
 def test_one_sided_p_values_are_binomial_tails():
@@ -51,97 +62,11 @@ def test_one_sided_p_values_are_binomial_tails():
 keras = pytest.importorskip("keras", reason="the train extra makes the bad model")
 
 
-def bad_model_bytes() -> bytes:
-    """A network that was never trained: it reads digits at chance."""
-    from worker.trainer.builders import build_fnn
-    from worker.trainer.conversion import to_tflite
-
-    keras.utils.set_random_seed(3)
-    return to_tflite(build_fnn(hidden_units=16))
-
-
-def publish_copy(store, name: str, files: dict[str, bytes], metrics: dict) -> int:
-    version = registry.next_version(store, name)
-    registry.publish_version(store, name, version, files, metrics)
-    return version
-
-
-class Stack:
-    """Web (in-process), a predict worker and a store of their own, with small races."""
-
-    def __init__(self, stack_env, valkey, tmp_path: Path, database: int) -> None:
-        self.env = dict(
-            stack_env,
-            REDIS_URL=valkey.url.rsplit("/", 1)[0] + f"/{database}",
-            STORAGE_URL=str(tmp_path / "store"),
-            CHALLENGER_PAIRS="20",
-            MODEL_CHECK_INTERVAL="0.2",
-        )
-        self.tmp_path = tmp_path
-        self.store = LocalStore(tmp_path / "store")
-        self.current = registry.ensure_initial_versions(self.store, ROOT / "models")
-        self.worker = self.start_worker("a")
-        from web import create_app
-
-        self.app = create_app({"TESTING": True, "SETTINGS_ENV": self.env})
-        self.client = self.app.test_client()
-        self.redis = self.app.extensions["digits"].redis
-
-    def start_worker(self, tag: str) -> processes.Service:
-        return processes.start_celery_worker(
-            self.env, "predict,samples", self.tmp_path / f"worker-{tag}.log", f"race-{tag}",
-            concurrency=2, redis_url=self.env["REDIS_URL"], pool="threads",
-        )  # fmt: skip
-
-    def files(self, name: str, version: int) -> dict[str, bytes]:
-        key = registry.version_key
-        return {f: self.store.get_bytes(key(name, version, f)) for f in registry.ARTIFACTS}
-
-    def predict(self, digit: np.ndarray) -> dict:
-        answer = self.client.post(
-            "/api/predictions", json={"image": data_url(render_canvas_png(digit))}
-        )
-        assert answer.status_code == 202, answer.get_json()
-        done = wait_done(self.client, answer.get_json()["status_url"])
-        assert done["status"] == "done", done
-        return done
-
-    def feedback(self, job_id: str, label: int) -> int:
-        sent = self.client.post(
-            f"/api/predictions/{job_id}/feedback", json={"label": label, "consent": False}
-        )
-        return sent.status_code
-
-    def challenger(self, name: str) -> dict | None:
-        return self.client.get("/api/models").get_json()["models"][name]["challenger"]
-
-    def wait_shadow(self, name: str, version: int, digit: np.ndarray) -> None:
-        """Until the worker has loaded the challenger (it checks every 0.2 s)."""
-
-        def shadowed() -> bool:
-            done = self.predict(digit)
-            outcome = json.loads(prediction_records.read(self.redis, done["id"])["outcome"])
-            return outcome["result"].get("shadow", {}).get(name, {}).get("version") == version
-
-        wait_for(shadowed, 30, "the challenger's shadow answers")
-
-    def close(self) -> None:
-        self.worker.stop()
-        self.redis.flushdb()
-
-
 @pytest.fixture()
-def stack(stack_env, valkey, tmp_path) -> Iterator[Stack]:
-    running = Stack(stack_env, valkey, tmp_path, database=11)
+def stack(stack_env, valkey, tmp_path) -> Iterator[RaceStack]:
+    running = RaceStack(stack_env, valkey, tmp_path, database=11)
     yield running
     running.close()
-
-
-def label_traffic(stack: Stack, digits, labels, count: int) -> None:
-    """``count`` predictions, each answered with its true label."""
-    for digit, label in list(zip(digits, labels, strict=True))[:count]:
-        done = stack.predict(digit)
-        assert stack.feedback(done["id"], int(label)) == 202
 
 
 def test_a_race_keeps_the_shadow_hidden_counts_once_and_survives_restarts(stack, mnist_sample):
@@ -167,7 +92,7 @@ def test_a_race_keeps_the_shadow_hidden_counts_once_and_survives_restarts(stack,
     assert stack.feedback(before["id"], int(y[0])) == 202  # before the cut-off: no pair
     answers = record["result"]
     again = challengers.score_label(
-        stack.redis, stack.store, done["id"], int(y[2]), answers, answers["shadow"], 20, 14
+        stack.redis, stack.store, done["id"], int(y[2]), answers, answers["shadow"], "c", 20, 14
     )  # a redelivered label
     assert again == [] and stack.challenger("cnn")["pairs"] == 1
 
@@ -187,6 +112,7 @@ def test_a_race_keeps_the_shadow_hidden_counts_once_and_survives_restarts(stack,
     label_traffic(stack, x[4:], y[4:], 3)
     live = stack.challenger("cnn")
     assert live["pairs"] == 5 and live["both_right"] + live["both_wrong"] == 5  # identical
+    assert live["clients"] == 4  # labels from clients 0, 0, 1, 2 and the sample's
     assert live["version"] == version and live["decision"] is None
     today = live["by_day"][-1]  # the chart's points, rebuilt from the store with the rest
     assert today["pairs"] == 5 and today["champion"] == today["challenger"]

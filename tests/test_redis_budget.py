@@ -1,7 +1,7 @@
 """Redis on a small plan and the training triggers (issue 19, items 5 and 8), each through
 the real stack on a valkey of its own.
 
-- Every key the app writes has a TTL, or is one the README lists with what bounds it.
+- Every key the app writes has a TTL, or is one docs/architecture.md lists with what bounds it.
 - Web under gunicorn (2 processes) and a predict worker stay within a mini plan's 20
   connections with two to spare, idle and under a bounded load; a trainer adds its few.
 - Automatic fine-tunes start at most once per FINE_TUNE_MIN_INTERVAL: samples keep
@@ -32,7 +32,7 @@ from tests import processes
 from tests.helpers import ADMIN, ADMIN_TOKEN, ROOT, SAMPLE, data_url
 from tests.processes import wait_for
 
-README = ROOT / "README.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 #: Heroku's smallest Redis plan (mini) accepts this many connections...
 MINI_CONNECTIONS = 20
 #: ...of which these stay free for a one-off dyno or `heroku redis:cli`.
@@ -75,14 +75,14 @@ def kill(service: processes.Service) -> None:
         service.proc.wait(10)
 
 
-# ---- what the README says bounds the keys without a TTL ----------------------------------
+# ---- what the docs say bounds the keys without a TTL ------------------------------------
 
 
 def documented_bounds() -> list[str]:
-    """The key patterns of the README's table of keys without a TTL ("Redis on a small plan")."""
-    text = README.read_text()
-    start = text.find("### Redis on a small plan")
-    assert start >= 0, "the README has no 'Redis on a small plan' section"
+    """The key patterns of docs/architecture.md's table of keys without a TTL ("Redis keys")."""
+    text = ARCHITECTURE.read_text()
+    start = text.find("\n## Redis keys\n")
+    assert start >= 0, "docs/architecture.md has no 'Redis keys' section"
     section = re.split(r"\n##+ ", text[start + 4 :], maxsplit=1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     return [pattern for row in rows for pattern in re.findall(r"`([^`]+)`", row.split("|")[1])]

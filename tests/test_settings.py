@@ -11,12 +11,12 @@ import pytest
 from shared.settings import VARIABLES, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+CONFIGURATION = ROOT / "docs" / "configuration.md"
 REDIS = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
 
 
-def test_readme_configuration_table_lists_every_variable():
-    text = README.read_text()
+def test_configuration_page_lists_every_variable():
+    text = CONFIGURATION.read_text()
     missing = [var.name for var in VARIABLES if f"| `{var.name}` |" not in text]
     assert missing == []
 

@@ -13,7 +13,18 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
-from web import api, dataset_api, errors, health, limits, metrics, pages, security, static_files
+from web import (
+    api,
+    client_ids,
+    dataset_api,
+    errors,
+    health,
+    limits,
+    metrics,
+    pages,
+    security,
+    static_files,
+)
 from web.body_deadline import BodyDeadline
 from web.services import Services
 
@@ -53,6 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # First: its clock starts before the other hooks run and its count sees their answer.
     metrics.init_app(app, services)
     errors.register(app)
+    client_ids.init_app(app, settings)
     security.register(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(dataset_api.bp)

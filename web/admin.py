@@ -1,37 +1,62 @@
 """Admin calls need ``Authorization: Bearer $ADMIN_TOKEN``; no token configured means no admin.
 
-A client that sends a wrong token ADMIN_FAILURE_LIMIT times is refused (429) on every
-request that carries a token, the right one too, until the window passes: otherwise the
-limit would only slow a guesser down until the right guess.
+Wrong tokens are counted per client, up to ADMIN_FAILURE_LIMIT distinct ones a window (a
+script that repeats one stale token is not guessing: a token already refused is refused
+again without counting). A client that has used the limit up is not refused for the rest
+of the window, which would lock out an admin behind the same address (an office, a NAT):
+one token from it is checked every window / limit seconds (90 s by default) and the right
+one passes; the others are refused unheard, 429 with Retry-After. A guesser thus gets at
+most twice the limit a window, and the admin waits one such interval at most.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Response, g, request
-from flask_limiter import ApplicationLimit
+import redis
+from flask import g, request
+from limits import RateLimitItem, parse
 
-from shared.errors import Unauthorized
-from shared.settings import Settings
-from web.services import current_services
+from shared.errors import DigitsError, Unauthorized
+from web.client_ids import client_id
+from web.services import Services, current_services
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
+
+NEEDED = "a valid 'Authorization: Bearer <ADMIN_TOKEN>' header is required"
+#: The wrong tokens a client sent this window (a hash of each), and its check slot.
+FAILURES_KEY = "digits:admin:failures:{client}"
+SLOT_KEY = "digits:admin:slot:{client}"
+
+
+class TooManyFailedLogins(DigitsError):
+    """This client has used up ADMIN_FAILURE_LIMIT and another token was checked lately."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "too many failed admin logins from this address; "
+            f"one token is checked at a time: try again in {retry_after} s"
+        )
+        self.retry_after = retry_after
 
 
 def check_admin() -> None:
-    expected = current_services().settings.admin_token
-    if not expected:
-        raise Unauthorized("admin calls are disabled: ADMIN_TOKEN is not set on the server")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    # Constant-time comparison: response timing must not reveal the token.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
-        if "Authorization" in request.headers:
-            g.failed_admin_login = True  # counted by failed_login_limit
-        raise Unauthorized("a valid 'Authorization: Bearer <ADMIN_TOKEN>' header is required")
+    """Raise unless the request carries the admin token; decided once a request (a view
+    may ask twice), so one request never counts as two failures."""
+    if "admin_refusal" not in g:
+        g.admin_refusal = _refusal(current_services())
+    if g.admin_refusal is not None:
+        raise g.admin_refusal
 
 
 def is_admin() -> bool:
@@ -52,18 +77,57 @@ def admin_required(view: F) -> F:
     return cast(F, wrapper)
 
 
-def failed_login_limit(settings: Settings) -> ApplicationLimit:
-    """ADMIN_FAILURE_LIMIT as one Flask-Limiter limit across the app, per client: checked
-    on every request that carries an Authorization header, counted only when the token
-    was wrong (on an admin endpoint or on a view that shows admins more)."""
-    return ApplicationLimit(
-        limit_provider=settings.admin_failure_limit,
-        scope="admin-failures",
-        exempt_when=lambda: "Authorization" not in request.headers,
-        deduct_when=_login_failed,
-        error_message="too many failed admin logins from this address; try again later",
-    )
+def _matches(header: str, expected: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    # Constant-time comparison: response timing must not reveal the token.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _login_failed(response: Response) -> bool:
-    return bool(g.get("failed_admin_login", False))
+def _refusal(services: Services) -> DigitsError | None:
+    """Why this request is no admin's, or None when it is."""
+    expected = services.settings.admin_token
+    if not expected:
+        return Unauthorized("admin calls are disabled: ADMIN_TOKEN is not set on the server")
+    header = request.headers.get("Authorization")
+    if header is None:
+        return Unauthorized(NEEDED)  # no login at all: nothing to count
+    if services.settings.rate_limits_enabled:
+        try:
+            return _counted_check(services, header, expected)
+        except redis.RedisError:  # as Flask-Limiter does: the limit fails open, not the call
+            log.warning("counting failed admin logins failed", exc_info=True)
+    return None if _matches(header, expected) else Unauthorized(NEEDED)
+
+
+@functools.lru_cache(maxsize=8)
+def _failure_limit(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+def _counted_check(services: Services, header: str, expected: str) -> DigitsError | None:
+    """The check with ADMIN_FAILURE_LIMIT's bookkeeping in Redis (shared by every process)."""
+    limit = _failure_limit(services.settings.admin_failure_limit)
+    window = limit.get_expiry()
+    interval = max(1, window // limit.amount)
+    client = client_id()
+    failures, slot = FAILURES_KEY.format(client=client), SLOT_KEY.format(client=client)
+    guess = hashlib.sha256(header.encode()).hexdigest()[:32]
+    store = services.redis
+    seen = store.pipeline(transaction=False)
+    seen.sismember(failures, guess)
+    seen.scard(failures)
+    known, failed = seen.execute()
+    if known:
+        return Unauthorized(NEEDED)  # refused before: no new guess, nothing learnt
+    locked = int(failed) >= limit.amount
+    if locked and not store.set(slot, "1", nx=True, ex=interval):
+        return TooManyFailedLogins(max(1, int(store.ttl(slot))))
+    if _matches(header, expected):
+        if locked:
+            store.delete(slot)  # the admin's own call frees the slot at once
+        return None
+    pipe = store.pipeline()
+    pipe.sadd(failures, guess)
+    pipe.expire(failures, window, nx=True)
+    pipe.execute()
+    return TooManyFailedLogins(interval) if locked else Unauthorized(NEEDED)

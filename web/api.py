@@ -85,7 +85,12 @@ def preferred_wait() -> int | None:
             seconds = value.strip().strip('"')
             if not (seconds.isascii() and seconds.isdigit()):
                 return None
-            return min(int(seconds), MAX_PREFER_WAIT)
+            # delta-seconds (RFC 9111 1.2.2): a value too large to hold counts as a large
+            # one, here the cap; int() refuses strings past 4,300 digits, so count them.
+            significant = seconds.lstrip("0") or "0"
+            if len(significant) > len(str(MAX_PREFER_WAIT)):
+                return MAX_PREFER_WAIT
+            return min(int(significant), MAX_PREFER_WAIT)
     return None
 
 

@@ -2,19 +2,31 @@
 
 Every listing and count reads the Redis index (``shared.sample_index``), never the whole
 store; only the images of one page are read from the store. Moderation changes the store
-first (the truth), records why, then the index.
+first (the truth), records why, then the index. A deletion also takes the sample out of
+every export archive and the manifest (``shared.forgetting``).
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import collectors, exports, fine_tune_jobs, moderation, names, sample_index, samples
+from shared import (
+    collectors,
+    export_jobs,
+    exports,
+    fine_tune_jobs,
+    forgetting,
+    moderation,
+    names,
+    sample_index,
+    samples,
+)
 from shared.celery_config import send
 from shared.errors import Conflict, InvalidRequest, NotFound, ObjectNotFound, WrongDeleteToken
 from shared.names import MODEL_NAMES
@@ -25,6 +37,8 @@ from web.stats import samples_per_collector
 MAX_PAGE = 200
 #: Store reads in flight for one page of images (each an S3 GET on Heroku).
 PAGE_READERS = 8
+#: Samples moderated at once when a collector's are hidden together (four store calls each).
+BULK_MODERATORS = 8
 
 
 def parse_filter(args: dict[str, str], admin: bool) -> Filter:
@@ -137,13 +151,16 @@ def set_hidden(services: Services, sample_id: str, hidden: bool, reason: str) ->
 
 
 def delete_sample(services: Services, sample_id: str, reason: str) -> dict[str, Any]:
-    """Remove a sample for good: recorded first, then out of the index, then the store."""
+    """Remove a sample for good: recorded first, then out of the index, then the store,
+    then out of the export archives (the manifest follows within seconds)."""
     _stored_meta(services, sample_id)
     record = moderation.record(services.store, sample_id, "delete", reason)
     sample_index.remove(services.redis, sample_id)
+    forgetting.note_deletion(services.redis)  # after the index: later exports lack it
     services.redis.srem(fine_tune_jobs.PENDING_KEY, sample_id)
     services.store.delete(samples.meta_key(sample_id))  # the sample stops existing here
     services.store.delete(samples.image_key(sample_id))
+    forgetting.forget_archives(services.redis, services.store)
     return {"id": sample_id, "deleted": True, "moderation": record}
 
 
@@ -170,23 +187,33 @@ def export_stream(services: Services, chosen: Filter, kind: str) -> Iterator[byt
 def start_export(services: Services, chosen: Filter, kind: str) -> dict[str, Any]:
     """A background export: the samples worker writes the archive to the store."""
     job_id = uuid.uuid4().hex
-    job = exports.new_job(services.redis, job_id, kind, chosen)
+    job = export_jobs.new_job(services.redis, job_id, kind, chosen)
     send(services.celery, names.EXPORT_SAMPLES, [job_id], task_id=job_id)
     return job
 
 
 def export_job(services: Services, job_id: str) -> dict[str, Any]:
-    job = exports.read_job(services.redis, job_id)
+    """The job as the admin sees it ("expired" once its archive may not be served)."""
+    job = export_jobs.read_job(services.redis, job_id)
     if job is None:
         raise NotFound(f"no export {job_id}")
-    return job
+    return export_jobs.view(services.redis, job)
 
 
 def export_archive(services: Services, job_id: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+    """The archive's bytes; its first block is read here, so a deleted one is a 410, not
+    a response cut short."""
     job = export_job(services, job_id)
+    if job["status"] == "expired":
+        raise export_jobs.ExportGone(f"export {job_id} expired: {job['error']}")
     if job["status"] != "done":
         raise NotFound(f"export {job_id} is {job['status']}, not done")
-    return job, services.store.iter_bytes(job["key"])
+    chunks = services.store.iter_bytes(job["key"])
+    try:
+        first = next(chunks, b"")
+    except ObjectNotFound:  # swept since the job was read
+        raise export_jobs.ExportGone(f"export {job_id} expired: export again") from None
+    return job, itertools.chain([first], chunks)
 
 
 # -- collectors -----------------------------------------------------------------------------
@@ -195,6 +222,26 @@ def export_archive(services: Services, job_id: str) -> tuple[dict[str, Any], Ite
 def issue_collector(services: Services, name: str) -> dict[str, Any]:
     collector, token = collectors.issue(services.redis, services.store, name)
     return {"collector": collector, "token": token}
+
+
+def hide_collector_samples(
+    services: Services, name: str, hidden: bool, reason: str
+) -> dict[str, Any]:
+    """Hide every sample a collector sent (or show them all again), each with its record."""
+    collectors.read(services.store, name)  # 404 for a collector never issued
+    chosen = Filter(collector=name, hidden=not hidden)
+    ids = [entry["id"] for entry in sample_index.iterate(services.redis, chosen)]
+
+    def moderate(sample_id: str) -> bool:
+        try:
+            set_hidden(services, sample_id, hidden, reason)
+        except NotFound:  # deleted meanwhile
+            return False
+        return True
+
+    with ThreadPoolExecutor(BULK_MODERATORS) as pool:
+        done = sum(pool.map(moderate, ids))
+    return {"collector": name, "hidden": hidden, "samples": done}
 
 
 def list_collectors(services: Services) -> list[dict[str, Any]]:

@@ -18,11 +18,26 @@ threaded server) each request's own thread decodes, under the same bound.
 A canvas of at most ``INLINE_PIXELS`` (the page's 280x280 digit pad) decodes in its own
 greenlet, still holding a slot: it takes about 2 ms, no more than serving any other
 request, and the hop to a pool thread and back (spawn, a queue, two wake-ups) cost about
-a tenth of the web process's CPU at 32 clients in a py-spy profile.
+a tenth of the web process's CPU at 32 clients in a py-spy profile. Whatever it holds,
+at most about 20 ms (a 100,000-pixel random scribble): decoding is linear in the pixels,
+and a canvas of more strokes than a number has is refused before they are grouped
+(``shared.stroke_grouping``; a 316x316 canvas of specks took 40 s before issue 36).
+
+What a decode frees goes back to the system (glibc only; elsewhere nothing changes). By
+default glibc keeps it: after the first large buffer is freed it serves the next ones up
+to 32 MB from its heaps, where the pool threads' arenas fragment, and bursts of the
+largest images left each gunicorn process about 60 MB larger for good (issue 36: the
+server's RSS from 225 MB to 348, and no lower). So under gevent buffers of
+``MMAP_THRESHOLD`` bytes or more (an RGBA or float copy of a large canvas) are mapped on
+their own and unmapped when freed, and each pool decode ends with ``malloc_trim``, which
+hands back the free pages of the smaller ones: 1-4 MB a process are left
+(``python -m bench.web_memory``, tests/test_web_memory.py). The canvas pad's decodes
+allocate under the threshold and never trim: their cost is unchanged.
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -39,6 +54,14 @@ INLINE_PIXELS = 100_000
 #: sustained flood of large images is turned away.
 WAIT = 2.0
 
+#: Allocations of at least this many bytes are mapped on their own under gevent: a
+#: canvas of MAX_IMAGE_PIXELS as RGBA or float32. 128 KB (glibc's start) would add page
+#: faults to every canvas-pad decode; glibc's own, raised to 32 MB by the first large
+#: buffer freed, keeps them all in the heap.
+MMAP_THRESHOLD = 4 * 1024 * 1024
+#: glibc's mallopt parameter for it (malloc.h); setting it also stops glibc raising it.
+M_MMAP_THRESHOLD = -3
+
 
 class DecodeSlots:
     """The process's decode slots, and under gevent the threads that decode."""
@@ -50,6 +73,8 @@ class DecodeSlots:
         # for a slot then yields to the other greenlets instead of blocking the process.
         self._slots = threading.BoundedSemaphore(limit)
         self._pool = _gevent_thread_pool(limit)
+        if self._pool is not None:
+            _map_large_buffers()
 
     def run(self, pixels: int, decode: Callable[..., T], *args: Any) -> T:
         """``decode(*args)`` of an image of ``pixels`` (from its header) in a free slot, or
@@ -77,6 +102,36 @@ def _outcome(decode: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, Ex
         return decode(*args), None
     except Exception as exc:
         return None, exc
+    finally:
+        _trim()
+
+
+def _libc() -> Any:
+    """The C library when it is glibc (mallopt and malloc_trim), else None."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
+def _map_large_buffers() -> None:
+    """Fix the threshold, so that freeing a large buffer unmaps it (and glibc's dynamic
+    threshold no longer climbs past it)."""
+    if _LIBC is not None:
+        _LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def _trim() -> None:
+    """Free heap pages back to the system: 0.1-0.2 ms, in the pool thread (ctypes
+    releases the GIL), while the request's greenlet waits anyway."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _gevent_thread_pool(size: int) -> Any:

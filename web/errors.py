@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import DigitsError
+from shared.errors import DigitsError, RedisFull
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +57,25 @@ def register(app: Flask) -> None:
         response, status = error_response(exc.http_status, exc.code, exc.message)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
+            g.retry_after = exc.retry_after  # kept over a rate limit's reset (web.limits)
         return response, status
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     @app.errorhandler(OperationalError)
     def broker_down(exc: Exception) -> tuple[Response, int]:
+        if is_redis_full(exc):  # Celery's send wraps the refusal as a connection error
+            return redis_full(exc)
         log.warning("redis unavailable: %s", exc)
         return error_response(
             503, "queue_unavailable", "the job queue (Redis) is not reachable; try again shortly"
         )
+
+    @app.errorhandler(redis.exceptions.OutOfMemoryError)
+    def redis_full(exc: Exception) -> tuple[Response, int]:
+        """Full is not down: say so, and when to come back (issue 36)."""
+        log.warning("redis is full: %s", exc)
+        return digits_error(RedisFull())
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response | tuple[Response, int] | HTTPException:
@@ -77,3 +86,13 @@ def register(app: Flask) -> None:
         if exc.code == 413:
             code = "body_too_large"
         return error_response(exc.code or 500, code, exc.description or exc.name)
+
+
+def is_redis_full(exc: BaseException | None) -> bool:
+    """Whether Redis refused a write for want of memory, here or in what ``exc`` wraps."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, redis.exceptions.OutOfMemoryError) or "maxmemory" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

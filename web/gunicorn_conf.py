@@ -35,6 +35,9 @@ keepalive = 2
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+# Nor can one address hold many of the process's WEB_CONNECTIONS: past
+# WEB_CONNECTIONS_PER_ADDRESS a connection is answered 503 at once (post_worker_init below;
+# off behind a proxy, whose front must limit connections: docs/security.md).
 # Below the Heroku router's 30 s limit; waits end within 10 s (Prefer: wait) or 5 s (long-polls).
 timeout = 25
 # Heroku sends SIGTERM and kills 30 s later: requests in flight (10 s waits at most)
@@ -98,6 +101,14 @@ raw_env = [f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}", "OPENBLAS_NUM_THREADS=1"]
 def on_starting(server: Any) -> None:
     shutil.rmtree(metrics_dir, ignore_errors=True)  # a killed server's of the same pid
     os.makedirs(metrics_dir)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Cap each client address's connections in this process (web/connection_guard.py)."""
+    # Imported here, in the worker: gevent has patched it and the app imported ``web``.
+    from web.connection_guard import install
+
+    install(worker, settings)
 
 
 def child_exit(server: Any, worker: Any) -> None:

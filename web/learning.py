@@ -2,51 +2,65 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from shared import challengers, fine_tune_jobs, names, registry
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, DigitsError, InvalidRequest, NotFound
 from web.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(DigitsError):
+    """The object store failed (down, or refusing): a moment's outage, not a bug."""
+
+    code = "store_unavailable"
+    http_status = 503
+    retry_after = 5
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Turn the object store's failures (S3's, or a directory's OSError) into a 503."""
+    try:
+        yield
+    except (OSError, BotoCoreError, ClientError) as exc:
+        log.warning("the object store failed: %s", exc)
+        raise StoreUnavailable("the object store is not reachable; try again shortly") from None
 
 
 def list_models(services: Services) -> dict[str, Any]:
     """Each model's current version, its live challenger, and every complete version with
-    its metrics; and the challengers' past decisions."""
+    its metrics; and the challengers' past decisions. Read only, like every GET."""
     store = services.store
-    # First: settling a decided race may move the manifest and a version's outcome.
-    racing = {name: challenger_status(services, name) for name in names.MODEL_NAMES}
-    current = registry.read_manifest(store) or {}
-    models = {}
-    for name in names.MODEL_NAMES:
-        versions = [
-            registry.read_metrics(store, name, v) for v in registry.version_numbers(store, name)
-        ]
-        models[name] = {
-            "current": current.get(name),
-            "challenger": racing[name],
-            "versions": versions,
-        }
+    with store_errors():
+        current = registry.read_manifest(store) or {}
+        models = {}
+        for name in names.MODEL_NAMES:
+            versions = [
+                registry.read_metrics(store, name, v) for v in registry.version_numbers(store, name)
+            ]
+            models[name] = {
+                "current": current.get(name),
+                "challenger": _race(services, name),
+                "versions": versions,
+            }
+        history = challengers.history(store)
     return {
         "models": models,
         "fine_tune": fine_tune_jobs.active_job(services.redis),
-        "challenger_history": challengers.history(store),
+        "challenger_history": history,
     }
 
 
-def challenger_status(services: Services, name: str) -> dict[str, Any] | None:
-    """The live race of ``name``, or None. A race already decided (its time ran out, or
-    the label that decided it could not settle it) is settled on the way."""
-    race = _race(services, name)
-    if race is not None and race["decision"] is not None:
-        try:
-            challengers.settle(services.redis, services.store, name, race["decision"], race, "race")
-        except (Conflict, NotFound):
-            pass
-        return None
-    return race
-
-
 def _race(services: Services, name: str) -> dict[str, Any] | None:
+    """The live race of ``name`` as it stands, or None. A ``decision`` shown is not taken
+    here: a race is decided where its pairs are counted, or by the trainer's sweep."""
     settings = services.settings
     return challengers.status(
         services.redis, services.store, name, settings.challenger_pairs,
@@ -56,21 +70,23 @@ def _race(services: Services, name: str) -> dict[str, Any] | None:
 
 def races(services: Services) -> dict[str, Any]:
     """The stats page's view: each live race, and the past decisions (newest first)."""
-    live = {name: challenger_status(services, name) for name in names.MODEL_NAMES}
-    return {
-        "live": {name: race for name, race in live.items() if race is not None},
-        "history": challengers.history(services.store),
-    }
+    with store_errors():
+        live = {name: _race(services, name) for name in names.MODEL_NAMES}
+        history = challengers.history(services.store)
+    return {"live": {name: race for name, race in live.items() if race is not None},
+            "history": history}  # fmt: skip
 
 
 def decide_challenger(services: Services, name: str, decision: str) -> dict[str, Any]:
-    """An admin promotes or retires the live challenger by hand; the decision is recorded."""
+    """An admin promotes or retires the live challenger by hand (also with the stage off,
+    or before enough people have raced it); the decision is recorded."""
     if name not in names.MODEL_NAMES:
         raise NotFound(f"no model named {name!r}")
-    race = _race(services, name)
-    if race is None:
-        raise NotFound(f"model {name} has no live challenger")
-    return challengers.settle(services.redis, services.store, name, decision, race, "admin")
+    with store_errors():
+        race = _race(services, name)
+        if race is None:
+            raise NotFound(f"model {name} has no live challenger")
+        return challengers.settle(services.redis, services.store, name, decision, race, "admin")
 
 
 def rollback(services: Services, name: str, version: int) -> dict[str, int]:

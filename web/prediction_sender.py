@@ -62,7 +62,10 @@ class PredictionSender:
             job_id: {prediction_records.PIXELS: pixels, prediction_records.BOXES: boxes}
             for job_id, pixels, boxes, _ in jobs
         }
-        prediction_records.create(self._client, records, self._record_ttl)
+        # A record of more images than an answer shows lives until its job has expired
+        # and web has said so, unless the worker keeps only those it shows by then.
+        pending = int(self._expires) + prediction_records.PENDING_GRACE
+        prediction_records.create(self._client, records, self._record_ttl, pending)
         try:
             send(
                 self._celery,

@@ -8,6 +8,7 @@ expiry has timed out (its message expired, or the worker that held it died).
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import time
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from shared import challengers, names, number_reading, prediction_records
+from shared import challengers, metrics, names, number_reading, prediction_records
 from shared.canvas import Canvas
 from shared.celery_config import send
 from shared.errors import Conflict, NotFound
@@ -28,6 +29,10 @@ from web.services import Services
 
 #: Seconds past the queue expiry before a job still "queued" is reported as timed out.
 GRACE = 5.0
+#: The workers' counter (``shared.metrics``) of race pairs a feedback could not score.
+PAIR_FAILURES = "race_pair_failures"
+
+log = logging.getLogger(__name__)
 
 
 def create_prediction(services: Services, canvas: Canvas, wait: float = 0.0) -> dict[str, Any]:
@@ -185,7 +190,8 @@ def record_feedback(
 ) -> dict[str, Any]:
     """Count the feedback towards accuracy and, with consent, store the drawings as samples.
 
-    ``client`` gives the sender's id; called only when a drawing is stored.
+    ``client`` gives the sender's id; called only with consent. Only a consented label
+    races the challengers (``shared.challengers``): its drawing is kept, and can be moderated.
 
     ``label`` is the verdict on the canvas read as one digit (None: not a digit);
     ``number``, when given, the right number: if it has as many digits as were found,
@@ -197,48 +203,69 @@ def record_feedback(
     if outcome is None or "result" not in outcome:
         raise Conflict("this prediction has no result; send feedback once it is done")
     result = outcome["result"]
-    images = _images(record)
-    if number is None:
-        verdicts = [(job_id, images[0], label, _predicted(result))]
-    else:
-        digits = _digits(result, record)
-        verdicts = []
-        if len(number) == len(digits):
-            verdicts = [
-                (
-                    uuid.uuid5(uuid.UUID(job_id), str(i)).hex,
-                    images[d["index"]],
-                    int(n),
-                    _predicted(d),
-                )  # fmt: skip
-                for i, (d, n) in enumerate(zip(digits, number, strict=True))
-            ]
+    verdicts = _verdicts(job_id, record, result, label, number)
     key = prediction_records.record_key(job_id)
     given = {"label": label, "number": number, "consent": consent}
     if not services.redis.hsetnx(key, "feedback", json.dumps(given)):
         raise Conflict("feedback for this prediction was already received")
-    deletions = []
+    deletions, saves = [], []
     try:
         if consent:
             for sample_id, image, digit, predicted in verdicts:
                 token, kept = deletion_token()
                 sample = new_meta(digit, "feedback", client(), predicted, delete_token_sha256=kept)
-                send(services.celery, names.SAVE_SAMPLE, [sample_id, encode_pixels(image), sample])
+                saves.append([sample_id, encode_pixels(image), sample])
                 deletions.append({"id": sample_id, "delete_token": token})
         for event_id, _, digit, predicted in verdicts:
             stats.add_feedback(services.redis, event_id, digit, predicted)
-        if number is None and "shadow" in result:  # a live challenger read it too
-            settings = services.settings
-            challengers.score_label(
-                services.redis, services.store, job_id, label, result, result["shadow"],
-                settings.challenger_pairs, settings.challenger_max_days,
-            )  # fmt: skip
+        try:  # a race pair is extra evidence: its failure (a store outage) fails no answer
+            if consent and number is None and "shadow" in result:  # a challenger read it too
+                settings = services.settings
+                challengers.score_label(
+                    services.redis, services.store, job_id, label, result, result["shadow"],
+                    client(), settings.challenger_pairs, settings.challenger_max_days,
+                )  # fmt: skip
+        except Exception:
+            _pair_failed(services, job_id)
+        # Last: a drawing is stored only once the answer that carries its secret is sure.
+        for args in saves:
+            send(services.celery, names.SAVE_SAMPLE, args)
     except Exception:
         services.redis.hdel(key, "feedback")  # not accepted: the client may send it again
         raise
     stored = consent and bool(verdicts)
     # Each stored drawing's deletion secret, shown this once (only its hash is kept).
     return {"id": job_id, "stored": stored, "samples": len(deletions), "deletions": deletions}
+
+
+#: A drawing a feedback is about: its event (and sample) id, image, label, models' readings.
+Verdict = tuple[str, np.ndarray, int | None, dict[str, dict[str, int]]]
+
+
+def _verdicts(
+    job_id: str, record: dict[str, str], result: dict[str, Any], label: int | None,
+    number: str | None,
+) -> list[Verdict]:  # fmt: skip
+    """The whole canvas with ``label``; or, with ``number``, each digit found, if as many."""
+    images = _images(record)
+    if number is None:
+        return [(job_id, images[0], label, _predicted(result))]
+    digits = _digits(result, record)
+    if len(number) != len(digits):
+        return []
+    return [
+        (uuid.uuid5(uuid.UUID(job_id), str(i)).hex, images[d["index"]], int(n), _predicted(d))
+        for i, (d, n) in enumerate(zip(digits, number, strict=True))
+    ]
+
+
+def _pair_failed(services: Services, job_id: str) -> None:
+    """Log and count a race pair that could not be scored (the label itself is kept)."""
+    log.warning("the race pair of %s was not scored", job_id, exc_info=True)
+    try:
+        services.redis.hincrby(metrics.KEY, metrics.series_field(PAIR_FAILURES, {}), 1)
+    except Exception:  # Redis is failing too: the log line is the count
+        log.warning("race pair failure not counted", exc_info=True)
 
 
 def _predicted(readings: dict[str, Any]) -> dict[str, dict[str, int]]:

@@ -41,4 +41,11 @@ def check_strokes(strokes: Any) -> None:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number a float can hold: an integer of 310 digits or more is no coordinate
+    (and ``math.isfinite`` raises on it rather than answer)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -11,8 +11,8 @@ from shared.settings import Settings
 from shared.storage import Store, open_store
 
 #: Redis connections of a worker process's own client: a batch's delivery or a sample's
-#: index write is one round trip, so one serves eight threads, which take turns (README,
-#: "Redis on a small plan").
+#: index write is one round trip, so one serves eight threads, which take turns
+#: (docs/deploy.md, "Redis on a small plan").
 REDIS_CONNECTIONS = 1
 
 

@@ -14,8 +14,10 @@ from celery.signals import worker_ready
 
 from shared import (
     challengers,
-    exports,
+    collectors,
+    export_jobs,
     fine_tune_jobs,
+    forgetting,
     metrics,
     moderation,
     names,
@@ -74,7 +76,8 @@ def predict_batch(reply_to: str, jobs: list[list[Any]]) -> int:
     codes = Counter(o["error"]["code"] if "error" in o else "ok" for o in outcomes.values())
     for code, count in codes.items():
         tally.count("prediction_jobs", count, outcome=code)
-    delivered = prediction_records.deliver(redis_client(), reply_to, outcomes, tally)
+    shown = prediction_records.compacted(jobs, outcomes, settings().result_ttl)  # issue 36
+    delivered = prediction_records.deliver(redis_client(), reply_to, outcomes, tally, shown)
     if delivered < len(outcomes):
         log.info("%d of %d predictions had no record left", len(outcomes) - delivered, len(jobs))
     return delivered
@@ -196,7 +199,8 @@ def store_unless_deleted(
     """Write the sample as moderation left it; the metadata written, or None if deleted.
 
     A save job can run after a moderator acted on its sample (a redelivery, or a job
-    parked in the backlog): a deleted sample must not come back, a hidden one stays hidden.
+    parked in the backlog): a deleted sample must not come back, a hidden one stays hidden,
+    and one whose collector was revoked meanwhile is not trusted.
     """
     state = moderation.read_record(store(), sample_id).get("state")
     if state == "deleted":
@@ -204,16 +208,18 @@ def store_unless_deleted(
         return None
     if state == "hidden":
         meta = {**meta, "hidden": True}
+    if meta.get("collector") and not collectors.is_trusted(store(), str(meta["collector"])):
+        meta = collectors.untrusted(meta)  # revoked since it was sent
     write_sample(store(), sample_id, image, meta)
     return meta
 
 
 def after_stored(sample_id: str, image: np.ndarray, meta: dict[str, Any]) -> None:
     """What follows a stored sample: its race pair, the index, the fine-tune count."""
-    if meta.get("source") == "collect":
-        race_collected(sample_id, image, meta.get("label"))
+    if meta.get("source") == "collect" and not meta.get("hidden"):
+        race_collected(sample_id, image, meta)
     if sample_index.add(redis_client(), sample_id, meta):
-        maybe_write_manifest()
+        forgetting.maybe_write_manifest(redis_client(), store())
         source = meta.get("source")
         tally = metrics.Tally().count(
             "samples_stored", source=source if source in SOURCES else "other"
@@ -246,7 +252,8 @@ def drain_backlog() -> int:
 
 @worker_ready.connect
 def start_backlog_drain(**_: Any) -> None:
-    """Every BACKLOG_EVERY seconds, in a thread of this worker, retry parked samples."""
+    """Every BACKLOG_EVERY seconds, in a thread of this worker, retry parked samples, then
+    clear what deletions left behind (``shared.forgetting.upkeep``)."""
 
     def loop() -> None:
         while True:
@@ -256,29 +263,27 @@ def start_backlog_drain(**_: Any) -> None:
                     log.info("stored samples from the backlog")
             except Exception:  # Redis down: try again next time
                 log.warning("draining the sample backlog failed", exc_info=True)
+            try:
+                if done := forgetting.upkeep(redis_client(), store()):
+                    log.info("dataset upkeep: %s", done)
+            except Exception:  # the store or Redis is down: next time
+                log.warning("the dataset upkeep failed", exc_info=True)
 
     threading.Thread(target=loop, name="sample-backlog", daemon=True).start()
 
 
-def maybe_write_manifest() -> None:
-    """Every MANIFEST_EVERY indexed samples, copy the index to the store for fast rebuilds."""
-    client = redis_client()
-    if int(client.hlen(sample_index.META_KEY)) % sample_index.MANIFEST_EVERY == 0:
-        count = sample_index.write_manifest(client, store())
-        log.info("wrote the dataset manifest: %s samples", count)
-
-
-def race_collected(sample_id: str, image: np.ndarray, label: int | None) -> None:
+def race_collected(sample_id: str, image: np.ndarray, meta: dict[str, Any]) -> None:
     """A newly collected sample scores the live challengers before it ever enters training.
 
-    Counted once per sample id, so a redelivered job adds no second pair.
+    Counted once per sample id (a redelivery adds none); a collector's count as one client's.
     """
     if not models().current_and_challengers()[1]:
         return
     answer = predict_digits(models(), [image])[0]
+    who = f"collector:{meta['collector']}" if meta.get("collector") else str(meta.get("client"))
     decided = challengers.score_label(
-        redis_client(), store(), sample_id, label, answer, answer.get("shadow", {}),
-        settings().challenger_pairs, settings().challenger_max_days,
+        redis_client(), store(), sample_id, meta.get("label"), answer, answer.get("shadow", {}),
+        who, settings().challenger_pairs, settings().challenger_max_days,
     )  # fmt: skip
     for decision in decided:
         log.info(
@@ -303,7 +308,7 @@ def maybe_start_fine_tune(sample_id: str) -> None:
 
 @app.task(name=names.EXPORT_SAMPLES, acks_late=True, reject_on_worker_lost=True)
 def export_samples(job_id: str) -> dict[str, Any]:
-    """Write a background export's archive to the store (``shared.exports``)."""
-    job = exports.run_job(redis_client(), store(), job_id)
+    """Write a background export's archive to the store (``shared.export_jobs``)."""
+    job = export_jobs.run_job(redis_client(), store(), job_id)
     log.info("export %s %s: %s samples", job_id, job["status"], job.get("done"))
     return {"id": job_id, "status": job["status"]}

@@ -14,6 +14,7 @@ from shared import fine_tune_jobs
 from shared.celery_config import SOCKET_TIMEOUT, ssl_options
 from worker.celery_base import make_worker_app
 from worker.clients import settings
+from worker.trainer import race_sweep
 
 log = logging.getLogger(__name__)
 #: How often each trainer looks for jobs whose trainer died (``fine_tune_jobs.settle``).
@@ -67,3 +68,10 @@ def sweep_once() -> list[str]:
     for job_id in failed:
         log.warning("training job %s marked failed: it lost its lock", job_id)
     return failed
+
+
+@worker_ready.connect
+def settle_races(**_: Any) -> None:
+    """Settle, at start and then every minute, the challenger races whose decision no new
+    pair takes (their time ran out): reads never decide (``worker.trainer.race_sweep``)."""
+    race_sweep.start()

@@ -58,7 +58,8 @@ QUICK_TRAIN, QUICK_TEST = 256, 200
 NEGATIVES, QUICK_NEGATIVES = 12_000, 64
 #: Numbers composed of the training digits whose parts the CNN may also learn from
 #: (``worker.trainer.number_parts``; 6,000 numbers give about 50,000 images). Off by
-#: default: the shipped CNN did not learn from them (the README's Numbers says why).
+#: default: the shipped CNN did not learn from them (docs/history.md, "Tried and not kept",
+#: says why).
 NUMBER_PARTS = 0
 
 

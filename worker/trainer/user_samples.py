@@ -25,6 +25,13 @@ from shared.storage import Store
 HOLDOUT_EVERY = 5
 #: Distinct clients from which the holdout is made of whole people rather than of samples.
 MIN_CLIENTS_FOR_PEOPLE = 5
+#: A client is one of those people once it has sent this many labelled samples. Ids are
+#: cheap to make (an IPv6 /64 before it was one client; forged X-Forwarded-For when web is
+#: reachable past its proxy): 150 one-sample ids once put 33 of one sender's drawings in
+#: the holdout the gate judges by. A person who drew a few digits is evidence of reading
+#: people; a one-off id is not, and its samples in the holdout's share of clients are
+#: kept back from both sides (never trained on, so they may join the holdout later).
+PERSON_MIN_SAMPLES = 3
 #: At most this many training samples from one anonymous client in one round (anti-poisoning);
 #: a trusted collector's samples are not counted.
 MAX_PER_CLIENT = 100
@@ -35,7 +42,8 @@ class UserSamples:
     """A round's training digits (uint8 28x28) and labels, the holdout, and the ids trained on.
 
     ``holdout_by`` says how the holdout was chosen: "people" (whole clients the round
-    never trains on) or "samples" (one in five of everyone's, while there are few people).
+    never trains on, each with PERSON_MIN_SAMPLES samples at least) or "samples" (one in
+    five of everyone's, while there are few people).
     ``used_collectors`` names, for each id of ``used_ids``, the trusted collector that sent
     it ("" for an anonymous sample); ``capped`` counts anonymous samples the per-client cap
     left out.
@@ -109,7 +117,8 @@ def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamp
     """
     metas = labelled_metas(store)
     fresh = set(metas) if not new_ids or not new_ids & set(metas) else new_ids
-    people = {str(meta.get("client", "")) for meta in metas.values()} - {""}
+    sent = Counter(str(meta.get("client", "")) for meta in metas.values())
+    people = {client for client, count in sent.items() if client and count >= PERSON_MIN_SAMPLES}
     buckets = {_bucket(client) == 0 for client in people}
     # Whole people on each side, when there are enough of them and both sides have some.
     by_people = len(people) >= MIN_CLIENTS_FOR_PEOPLE and buckets == {True, False}
@@ -120,6 +129,8 @@ def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamp
         client = str(meta.get("client", ""))
         collector = collector_of(meta)
         if is_holdout(sample_id, client, by_people):
+            if by_people and client and client not in people:
+                continue  # not yet a person: kept back from both sides
             hold_x.append(_pixels(store, sample_id))
             hold_y.append(meta["class"])
             held.append(sample_id)
