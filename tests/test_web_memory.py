@@ -10,18 +10,15 @@ started. Before issue 36 glibc kept the decodes' buffers: about 60 MB more, for 
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
+from bench.web_memory import burst
 from shared.imaging import render_canvas_png
 from shared.settings import Settings
 from tests import processes
@@ -57,46 +54,25 @@ def rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
-def burst(url: str, bodies: list[bytes]) -> list[int]:
-    """Post every body at once, each on its own connection; the statuses."""
-    ready = threading.Barrier(len(bodies))
-    headers = {"Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=len(bodies))
-    with httpx.Client(timeout=60, limits=limits) as client:
-
-        def send(body: bytes) -> int:
-            ready.wait(30)
-            return client.post(f"{url}/api/predictions", content=body, headers=headers).status_code
-
-        with ThreadPoolExecutor(len(bodies)) as pool:
-            return list(pool.map(send, bodies))
-
-
 def test_rss_returns_near_its_baseline_after_bursts_of_large_images(
     web, mnist_sample, record_property
 ):
     side = math.isqrt(Settings.from_env({"REDIS_URL": "redis://x"}).max_image_pixels)
-    bodies = [
-        json.dumps(
-            {
-                "image": data_url(
-                    render_canvas_png(digit, canvas_side=side, digit_height=side * 7 // 10)
-                )
-            }
-        ).encode()
+    images = [
+        data_url(render_canvas_png(digit, canvas_side=side, digit_height=side * 7 // 10))
         for digit in mnist_sample["x_test"][:AT_ONCE]
     ]
     pid = next(p for p in processes.process_tree(web.proc.pid) if p != web.proc.pid)
     # Ordinary use first: canvas-pad drawings, and large images one at a time (imports,
     # caches, the decode threads); then bursts at the process's full decode concurrency.
-    small = json.dumps({"image": data_url(render_canvas_png(mnist_sample["x_test"][0]))})
-    for body in [small.encode()] * 10 + bodies[:2]:
-        burst(web.url, [body])
+    small = data_url(render_canvas_png(mnist_sample["x_test"][0]))
+    for image in [small] * 10 + images[:2]:
+        burst(web.url, [image])
     time.sleep(1.0)
     before = rss_mb(pid)
     statuses: list[int] = []
     for _ in range(ROUNDS):
-        statuses += burst(web.url, bodies)
+        statuses += burst(web.url, images)
     time.sleep(2.0)
     after = rss_mb(pid)
     figures = f"web RSS {before:.1f} MB before, {after:.1f} MB after {len(statuses)} large images"

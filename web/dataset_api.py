@@ -11,44 +11,26 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
-from werkzeug.exceptions import ServiceUnavailable
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from shared import collectors, exports, names
 from shared.celery_config import send
 from shared.errors import InvalidRequest, PrivateGallery
 from shared.imaging import encode_pixels
 from shared.samples import deletion_token, new_meta
-from shared.storage import StoreUnavailable
 from web import dataset
 from web.admin import admin_required, check_admin, is_admin
 from web.api import digit_label, image_from, int_arg, json_body
 from web.client_ids import client_id
-from web.errors import error_page, error_response
 from web.services import current_services
 
 bp = Blueprint("dataset", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
-#: Seconds a client should wait before trying again when the store did not answer.
-STORE_RETRY_AFTER = 5
 
 #: The header a trusted collector sends its token in (Authorization is the admin's).
 COLLECTOR_HEADER = "X-Collector-Token"
 #: The header that carries a sample's deletion secret.
 DELETE_HEADER = "X-Delete-Token"
-
-
-@bp.app_errorhandler(StoreUnavailable)
-def store_unavailable(exc: StoreUnavailable) -> Any:
-    """503 with the app's error shape (the site's error page off the API); the cause is
-    logged, the answer names neither path nor host."""
-    log.warning("the object store is unavailable: %r", exc.__cause__ or exc)
-    g.retry_after = STORE_RETRY_AFTER  # kept over a rate limit's reset (web.limits)
-    if not request.path.startswith("/api/"):
-        return error_page(ServiceUnavailable(retry_after=STORE_RETRY_AFTER))
-    response, status = error_response(503, StoreUnavailable.code, str(exc))
-    response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
-    return response, status
 
 
 @bp.post("/samples")

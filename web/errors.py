@@ -4,19 +4,23 @@ and into the site's own page (templates/error.html) for people on the HTML pages
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from flask import Flask, Response, g, jsonify, render_template, request
 from kombu.exceptions import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from shared.errors import DigitsError, RedisFull
+from shared.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 #: Statuses with their own title and text in the catalogues (``error.title.<status>``);
 #: other 5xx share 500's, other 4xx share ``error.title.other``.
 OWN_TEXT = frozenset({404, 405, 429, 500, 503})
+#: Seconds a client should wait before trying again when the store did not answer.
+STORE_RETRY_AFTER = 5
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -51,7 +55,21 @@ def error_page(exc: HTTPException) -> Response | HTTPException:
     return Response(html, status, headers=exc.get_headers(request.environ))
 
 
+def store_unavailable(exc: StoreUnavailable) -> Any:
+    """503 with the app's error shape (the site's error page off the API); the cause is
+    logged, the answer names neither path nor host."""
+    log.warning("the object store is unavailable: %r", exc.__cause__ or exc)
+    g.retry_after = STORE_RETRY_AFTER  # kept over a rate limit's reset (web.limits)
+    if not request.path.startswith("/api/"):
+        return error_page(ServiceUnavailable(retry_after=STORE_RETRY_AFTER))
+    response, status = error_response(503, StoreUnavailable.code, str(exc))
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
+    return response, status
+
+
 def register(app: Flask) -> None:
+    app.register_error_handler(StoreUnavailable, store_unavailable)
+
     @app.errorhandler(DigitsError)
     def digits_error(exc: DigitsError) -> tuple[Response, int]:
         response, status = error_response(exc.http_status, exc.code, exc.message)

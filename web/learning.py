@@ -10,23 +10,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import challengers, fine_tune_jobs, names, registry
-from shared.errors import Conflict, DigitsError, InvalidRequest, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.storage import StoreUnavailable
 from web.services import Services
 
 log = logging.getLogger(__name__)
 
 
-class StoreUnavailable(DigitsError):
-    """The object store failed (down, or refusing): a moment's outage, not a bug."""
-
-    code = "store_unavailable"
-    http_status = 503
-    retry_after = 5
-
-
 @contextmanager
 def store_errors() -> Iterator[None]:
-    """Turn the object store's failures (S3's, or a directory's OSError) into a 503."""
+    """Turn the object store's failures (S3's, or a directory's OSError) into the one
+    ``StoreUnavailable`` web answers 503 ``store_unavailable`` (web.errors)."""
     try:
         yield
     except (OSError, BotoCoreError, ClientError) as exc:
