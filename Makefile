@@ -25,14 +25,14 @@ test: venv lint
 	$(PY) -m pytest
 
 train: venv
-	$(PY) -m worker.trainer.make_models train --model all $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+	$(PY) -m worker.trainer.tools.make_models train --model all $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
 
 evaluate: venv
-	$(PY) -m worker.trainer.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+	$(PY) -m worker.trainer.tools.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
 
 # Simulated writers collect 0-3,000 digits; the served models are measured after each round.
 learning-curve: venv
-	$(PY) -m worker.trainer.learning_curve curve $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+	$(PY) -m worker.trainer.tools.learning_curve curve $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
 
 bench: venv
 	$(PY) -m bench.run
@@ -42,6 +42,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) scripts/check_docs.py
+	$(PY) scripts/check_house.py
 
 # Re-pin every package to what the venv has now (after changing pyproject.toml's ranges).
 lock: venv

@@ -25,9 +25,8 @@ from shared.canvas import Canvas, preprocess_canvas_data_url
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS, png_data_url
 from shared.names import MODEL_NAMES
-from shared.number_reading import agreement, choose
 from shared.settings import Settings
-from worker.predict.inference import LiteModel
+from worker.lite_model import LiteModel
 
 Models = Callable[[], dict[str, tuple[LiteModel, float]]]
 
@@ -57,7 +56,7 @@ def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
         return {name: read[name][index] for name in rows}
 
     # As the predict worker does: the models' agreement chooses how to read the number.
-    chosen = choose(canvas.readings, agreement(rows["cnn"].tolist(), rows["fnn"].tolist()))
+    chosen = number_reading.read(canvas.readings, rows["cnn"].tolist(), rows["fnn"].tolist())
     digits = [
         {"box": canvas.boxes[i], "preview": png_data_url(canvas.images[i]), **reading(i)}
         for i in chosen

@@ -32,7 +32,7 @@ from PIL import Image
 
 from bench import stack
 from bench.report import dataset_targets, say
-from shared import sample_index, samples
+from shared.dataset import sample_index, samples
 from shared.storage import LocalStore, S3Store, Store
 from tests import processes
 from web import stats

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from shared.imaging import render_canvas_png
-from worker.trainer.numbers import number_set
+from worker.trainer.tools.numbers import number_set
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"

@@ -55,7 +55,7 @@ def figures(single: dict[str, float], batch: dict[str, float]) -> dict[str, Any]
 
 
 def lite(repeats: int) -> dict[str, dict[str, Any]]:
-    from worker.predict.inference import LiteModel
+    from worker.lite_model import LiteModel
 
     x = digits()
     out = {}

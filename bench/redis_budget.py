@@ -37,7 +37,8 @@ import redis
 from bench import load, stack
 from bench.drawings import SAMPLE, canvas_images, number_images
 from bench.report import say
-from shared import answers, prediction_records, sample_index
+from shared import answers, prediction_records
+from shared.dataset import sample_index
 from shared.imaging import MAX_DIGITS, MAX_IMAGES, encode_pixels
 from shared.settings import Settings
 from tests import processes

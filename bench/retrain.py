@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from bench.report import say
+from shared.dataset.samples import write_sample
 from shared.imaging import preprocess_png, render_canvas_png
-from shared.samples import write_sample
 from shared.storage import LocalStore
 from worker.trainer.mnist import load_mnist
-from worker.trainer.population import render_png, writer_style
 from worker.trainer.retraining import run_retrain
 from worker.trainer.rounds import MNIST_HOLDOUT
+from worker.trainer.tools.population import render_png, writer_style
 from worker.trainer.user_samples import MAX_PER_CLIENT
 
 ROOT = Path(__file__).resolve().parent.parent

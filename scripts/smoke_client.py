@@ -152,7 +152,7 @@ def hand_drawn(strokes: list[list[tuple[int, int]]], pen: int = 20) -> bytes:
 
 
 def step_not_digit(client: httpx.Client, args: argparse.Namespace) -> str:
-    """Letters tests/test_not_a_digit.py shows the shipped models refuse."""
+    """Letters tests/worker/trainer/test_not_a_digit.py shows the shipped models refuse."""
     k = hand_drawn([[(80, 40), (80, 240)], [(200, 40), (85, 150), (200, 240)]])
     w = hand_drawn([[(30, 50), (80, 230), (140, 90), (200, 230), (250, 50)]])
     return "not-digit: " + read_all(client, {"letter K": (k, None), "letter W": (w, None)})

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from shared.shapes import ModelAnswer, ShadowAnswer
+
 DIGITS = 10
 #: Index of the eleventh output: the drawing is not a digit.
 NOT_DIGIT = DIGITS
 #: Share of validation digits a version may refuse; its threshold is chosen for this. The
-#: shipped models pick theirs from ``FALSE_REJECT_RATES`` (``worker.trainer.make_models``)
+#: shipped models pick theirs from ``FALSE_REJECT_RATES`` (``worker.trainer.tools.make_models``)
 #: and record it; a fine-tuned version keeps its parent's.
 FALSE_REJECT_RATE = 0.005
 FALSE_REJECT_RATES = (0.001, 0.002, 0.003, 0.005, 0.01)
@@ -77,12 +79,12 @@ def rate_of(metrics: Mapping[str, Any]) -> float:
     return FALSE_REJECT_RATE
 
 
-def model_answer(row: Sequence[float], threshold: float, version: int) -> dict[str, Any]:
+def model_answer(row: Sequence[float], threshold: float, version: int) -> ModelAnswer:
     """One model's answer as the API gives it: ``digit`` is None when it refuses."""
     return model_answers(np.asarray(row)[None], threshold, version)[0]
 
 
-def model_answers(outputs: np.ndarray, threshold: float, version: int) -> list[dict[str, Any]]:
+def model_answers(outputs: np.ndarray, threshold: float, version: int) -> list[ModelAnswer]:
     """``model_answer`` for each row of a batch, computed for the whole batch at once.
 
     A loop of ``round(float(p), 6)`` over every probability of every image cost the predict
@@ -107,14 +109,14 @@ def model_answers(outputs: np.ndarray, threshold: float, version: int) -> list[d
     ]
 
 
-def short_answers(outputs: np.ndarray, threshold: float, version: int) -> list[dict[str, Any]]:
+def short_answers(outputs: np.ndarray, threshold: float, version: int) -> list[ShadowAnswer]:
     """Each row's ``digit``, ``not_digit`` and ``version``: what a challenger's shadow keeps.
 
     The same answers as ``model_answers``, less the probabilities nobody reads. Plain
     Python over the rows: a challenger reads about one canvas a call, where NumPy's
     dozen small array operations cost more than the model's answer is worth (issue 17).
     """
-    short = []
+    short: list[ShadowAnswer] = []
     for row in np.asarray(outputs).tolist():
         score = row[NOT_DIGIT] if len(row) > NOT_DIGIT else 0.0
         digit = max(range(DIGITS), key=row.__getitem__)

@@ -52,9 +52,12 @@ class Canvas:
 
 
 def preprocess_canvas_png(
-    png: bytes, max_side: int, max_parts: int, max_pixels: int | None = None,
+    png: bytes,
+    max_side: int,
+    max_parts: int,
+    max_pixels: int | None = None,
     readable: bool = False,
-) -> Canvas:  # fmt: skip
+) -> Canvas:
     """PNG bytes to the whole canvas as one 28x28 digit plus the digits found on it.
 
     ``readable``: refuse ink too small to read (``imaging.check_readable``), as web does.

@@ -34,24 +34,22 @@ def ssl_options(redis_url: str) -> dict[str, Any] | None:
 
 
 def make_celery(settings: Settings, main: str = "digits") -> Celery:
-    """A Celery app talking to ``settings.redis_url``, JSON only, explicit queues."""
-    app = Celery(main, broker=settings.redis_url, backend=settings.redis_url)
+    """A Celery app talking to ``settings.redis_url``, JSON only, explicit queues.
+
+    No result backend: no one reads a Celery result (predictions have their records,
+    training and export jobs their hashes), so none is stored and none is subscribed to.
+    """
+    app = Celery(main, broker=settings.redis_url)
     tls = ssl_options(settings.redis_url)
     app.conf.update(
         # JSON only: no pickle anywhere a client's bytes can reach.
         task_serializer="json",
-        result_serializer="json",
         accept_content=["json"],
-        result_accept_content=["json"],
         # Explicit queues: a typo in a route fails instead of creating a queue no one reads.
         task_queues=[Queue(queue) for queue in names.QUEUES],
         task_routes={task: {"queue": queue} for task, queue in names.TASK_QUEUES.items()},
         task_default_queue=names.QUEUE_PREDICT,
         task_create_missing_queues=False,
-        # "running" is a state a client sees, so the worker reports it.
-        task_track_started=True,
-        result_expires=settings.result_ttl,
-        result_extended=False,
         broker_connection_retry_on_startup=True,
         broker_pool_limit=BROKER_POOL_LIMIT,
         broker_connection_timeout=SOCKET_TIMEOUT,
@@ -63,11 +61,7 @@ def make_celery(settings: Settings, main: str = "digits") -> Celery:
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": SOCKET_TIMEOUT,
         },
-        redis_socket_timeout=SOCKET_TIMEOUT,
-        redis_socket_connect_timeout=SOCKET_TIMEOUT,
-        redis_retry_on_timeout=False,
         broker_use_ssl=tls,
-        redis_backend_use_ssl=tls,
     )
     return app
 

@@ -1,11 +1,11 @@
-"""Training job records in Redis: one at a time, their progress, and the count of new samples.
+"""Training job records in Redis: one at a time, and their progress.
 
 A job is a fine-tune (``kind`` "fine_tune") or a full retrain ("retrain"); both share the
 records, the status endpoint and the one lock. These are the jobs as web and workers see
 them; the TensorFlow work itself is in ``worker.trainer.fine_tuning`` and
 ``worker.trainer.retraining``. Web enqueues jobs (admin) and reads them; the predict
-worker counts new samples and enqueues jobs automatically, at most one per
-FINE_TUNE_MIN_INTERVAL (``enqueue_automatic``); the trainer reports progress
+worker counts new samples (``shared.pending_samples``) and enqueues jobs automatically, at
+most one per FINE_TUNE_MIN_INTERVAL (``enqueue_automatic``); the trainer reports progress
 and the outcome. The lock is a Redis key set with NX, so one job runs at a time across
 any number of trainer processes.
 
@@ -22,27 +22,31 @@ import math
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import redis
 from celery import Celery
 
 from shared import names
 from shared.celery_config import send
+
+# The new samples' set, once kept here: its names are still importable from here.
+from shared.pending_samples import PENDING_KEY as PENDING_KEY
+from shared.pending_samples import PENDING_MAX as PENDING_MAX
+from shared.pending_samples import clear_pending as clear_pending
+from shared.pending_samples import forget_pending as forget_pending
+from shared.pending_samples import note_new_sample as note_new_sample
+from shared.pending_samples import pending_samples as pending_samples
 from shared.prediction_records import is_job_id
+from shared.shapes import TrainingJob
 
 #: Hard limit of one fine-tune, below the broker's visibility timeout (3600 s) so a
 #: running job is never redelivered to a second trainer.
 TIME_LIMIT = 1800
 LOCK_KEY = "digits:fine_tune:active"
-PENDING_KEY = "digits:samples:pending"
 #: Set (NX, EX FINE_TUNE_MIN_INTERVAL) when a fine-tune starts automatically: while it
 #: lives, new samples only accumulate. An admin's fine-tune neither sets nor minds it.
 AUTOMATIC_KEY = "digits:fine_tune:last_automatic"
-#: Most sample ids the pending set holds (55 bytes each in Redis, 0.55 MB in all): samples
-#: beyond it, while the trainer is down or every model races a challenger, wait for a full
-#: retrain, which learns from every stored sample.
-PENDING_MAX = 10_000
 #: A running job's lock lives this long unless its trainer renews it, which it does every
 #: HEARTBEAT_SECONDS: a dead trainer's job frees the lock within a minute.
 LOCK_SECONDS = 60
@@ -73,14 +77,6 @@ FINISHED = ("promoted", "challenger", "rejected", "skipped", "failed")
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
-"""
-
-# Add a sample id to the pending set unless it is full; how many it holds.
-_ADD_PENDING = """
-if redis.call('scard', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('sadd', KEYS[1], ARGV[1])
-end
-return redis.call('scard', KEYS[1])
 """
 
 # Hold the lock for this job: it already does, or nobody does. A redelivered job whose
@@ -163,9 +159,14 @@ def enqueue(
     if not client.set(LOCK_KEY, job_id, nx=True, ex=QUEUED_LOCK_SECONDS):
         return None
     fields = {
-        "status": "queued", "kind": kind, "options": options or {}, "reason": reason,
-        "created_at": time.time(), "step": 0, "total": 0,
-    }  # fmt: skip
+        "status": "queued",
+        "kind": kind,
+        "options": options or {},
+        "reason": reason,
+        "created_at": time.time(),
+        "step": 0,
+        "total": 0,
+    }
     pipe = client.pipeline()
     _record(pipe, job_id, fields)
     pipe.sadd(UNFINISHED_KEY, job_id)
@@ -231,7 +232,7 @@ def _record(pipe: redis.client.Pipeline, job_id: str, fields: dict[str, Any]) ->
     pipe.expire(key, JOB_TTL)
 
 
-def read_job(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
+def read_job(client: redis.Redis, job_id: str) -> TrainingJob | None:
     # Job ids are uuid4 hex; anything else would name another key, such as the lock's
     # ("active"), a string that HGETALL refuses.
     if not is_job_id(job_id):
@@ -241,7 +242,7 @@ def read_job(client: redis.Redis, job_id: str) -> dict[str, Any] | None:
         return None
     fields = {_text(k): json.loads(v) for k, v in raw.items()}
     # Records made before retrains existed have no kind: they were fine-tunes.
-    return {"id": job_id, "kind": "fine_tune", **fields}
+    return cast(TrainingJob, {"id": job_id, "kind": "fine_tune", **fields})
 
 
 def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None:
@@ -251,14 +252,6 @@ def finish(client: redis.Redis, job_id: str, status: str, **fields: Any) -> None
     pipe.srem(UNFINISHED_KEY, job_id)
     pipe.eval(_RELEASE, 1, LOCK_KEY, job_id)
     pipe.execute()
-
-
-def note_new_sample(client: redis.Redis, sample_id: str, every: int) -> bool:
-    """Count a stored sample as new (a redelivered job counts once); True at the threshold.
-
-    The set holds at most PENDING_MAX ids; a sample beyond that is not added.
-    """
-    return int(client.eval(_ADD_PENDING, 1, PENDING_KEY, sample_id, PENDING_MAX)) >= every
 
 
 def enqueue_automatic(client: redis.Redis, celery: Celery, min_interval: float) -> str | None:
@@ -280,13 +273,3 @@ def enqueue_automatic(client: redis.Redis, celery: Celery, min_interval: float) 
         if job_id is None and seconds:
             client.eval(_RELEASE, 1, AUTOMATIC_KEY, mark)
     return job_id
-
-
-def pending_samples(client: redis.Redis) -> set[str]:
-    return {_text(member) for member in client.smembers(PENDING_KEY)}
-
-
-def clear_pending(client: redis.Redis, sample_ids: set[str]) -> None:
-    """Forget the samples a finished job has seen; later ones keep counting."""
-    if sample_ids:
-        client.srem(PENDING_KEY, *sample_ids)

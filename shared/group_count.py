@@ -6,7 +6,7 @@ profile cannot tell an open 0 from a 1 pressed against a 6; the two models then 
 between readings, and are as sure of half a digit as of a digit. This network looks at
 the whole group instead, scaled to a fixed height with its width kept, and says whether
 it is a piece of a digit, one digit, or more than one. It is trained on groups cut from
-composed numbers (``worker.trainer.group_count``) and shipped as ``group_count.npz``
+composed numbers (``worker.trainer.tools.group_count``) and shipped as ``group_count.npz``
 (about 200,000 weights); web runs it with NumPy, as it imports neither TensorFlow nor
 LiteRT.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-#: The weights ``worker.trainer.group_count`` writes.
+#: The weights ``worker.trainer.tools.group_count`` writes.
 WEIGHTS = Path(__file__).with_name("group_count.npz")
 #: A group is drawn GROUP_INK px high, its width kept (at most MAX_WIDTH), on this image.
 HEIGHT, WIDTH = 24, 64

@@ -47,20 +47,78 @@ class Family:
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
-        Family("predictions", "counter", "Images a served model version read (a canvas, then each digit of a number).", ("model", "version")),
-        Family("shadow_predictions", "counter", "Images a live challenger read in shadow, its answer kept but not shown.", ("model", "version")),
-        Family("shadow_cpu_microseconds", "counter", "CPU time the predict workers spent on live challengers' calls (model and answers), in microseconds.", ("model",)),
-        Family("prediction_jobs", "counter", "Predictions answered by the workers, by outcome: ok, or the error code.", ("outcome",)),
-        Family("predict_batch_jobs", "histogram", "Predictions per predict_batch message (web coalesces the ones that arrive together).", (), (1, 2, 4, 8, 16, 32, 64)),
-        Family("task_failures", "counter", "Celery tasks that failed for good, by task name.", ("task",)),
+        Family(
+            "predictions",
+            "counter",
+            "Images a served model version read (a canvas, then each digit of a number).",
+            ("model", "version"),
+        ),
+        Family(
+            "shadow_predictions",
+            "counter",
+            "Images a live challenger read in shadow, its answer kept but not shown.",
+            ("model", "version"),
+        ),
+        Family(
+            "shadow_cpu_microseconds",
+            "counter",
+            "CPU time the predict workers spent on live challengers' calls (model and answers), in microseconds.",
+            ("model",),
+        ),
+        Family(
+            "prediction_jobs",
+            "counter",
+            "Predictions answered by the workers, by outcome: ok, or the error code.",
+            ("outcome",),
+        ),
+        Family(
+            "predict_batch_jobs",
+            "histogram",
+            "Predictions per predict_batch message (web coalesces the ones that arrive together).",
+            (),
+            (1, 2, 4, 8, 16, 32, 64),
+        ),
+        Family(
+            "task_failures",
+            "counter",
+            "Celery tasks that failed for good, by task name.",
+            ("task",),
+        ),
         Family("task_retries", "counter", "Celery task retries, by task name.", ("task",)),
-        Family("training_jobs", "counter", "Training jobs finished, by kind (fine_tune, retrain) and outcome (promoted, challenger, rejected, skipped, failed).", ("kind", "outcome")),
-        Family("training_job_seconds", "histogram", "How long a training job ran, by kind, failed ones included.", ("kind",), (30, 60, 120, 300, 600, 1200, 1800, 3600), 1000),
-        Family("samples_stored", "counter", "Labelled samples written to the store and indexed, by source (collect, feedback).", ("source",)),
-        Family("race_pair_failures", "counter", "Race pairs a feedback answer could not score; the answer was kept.", ()),
-        Family("samples_backlogged", "counter", "Samples the store refused, parked in the backlog until it takes them.", ()),
+        Family(
+            "training_jobs",
+            "counter",
+            "Training jobs finished, by kind (fine_tune, retrain) and outcome (promoted, challenger, rejected, skipped, failed).",
+            ("kind", "outcome"),
+        ),
+        Family(
+            "training_job_seconds",
+            "histogram",
+            "How long a training job ran, by kind, failed ones included.",
+            ("kind",),
+            (30, 60, 120, 300, 600, 1200, 1800, 3600),
+            1000,
+        ),
+        Family(
+            "samples_stored",
+            "counter",
+            "Labelled samples written to the store and indexed, by source (collect, feedback).",
+            ("source",),
+        ),
+        Family(
+            "race_pair_failures",
+            "counter",
+            "Race pairs a feedback answer could not score; the answer was kept.",
+            (),
+        ),
+        Family(
+            "samples_backlogged",
+            "counter",
+            "Samples the store refused, parked in the backlog until it takes them.",
+            (),
+        ),
     )
-}  # fmt: skip
+}
 
 
 def bound_text(bound: float) -> str:

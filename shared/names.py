@@ -1,5 +1,7 @@
 """Task and queue names, declared once so web (which sends by name) and worker cannot drift."""
 
+from shared.shapes import ModelName
+
 PREDICT_BATCH = "digits.predict_batch"
 SAVE_SAMPLE = "digits.save_sample"
 EXPORT_SAMPLES = "digits.export_samples"
@@ -23,4 +25,4 @@ TASK_QUEUES: dict[str, str] = {
 }
 
 #: The two networks every prediction runs, in display order.
-MODEL_NAMES: tuple[str, ...] = ("fnn", "cnn")
+MODEL_NAMES: tuple[ModelName, ...] = ("fnn", "cnn")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.answers import DIGITS
+from shared.shapes import ModelAnswer
 
 #: Per group of strokes, left to right: the ways to read it, as indices of images.
 Readings = list[list[list[int]]]
@@ -38,7 +39,7 @@ def agreement(cnn: Sequence[Sequence[float]], fnn: Sequence[Sequence[float]]) ->
     return sure
 
 
-def output_row(answer: dict[str, Any]) -> list[float]:
+def output_row(answer: ModelAnswer) -> list[float]:
     """A model's answer (``shared.answers.model_answer``) back as its eleven outputs."""
     kept = 1.0 - float(answer.get("not_digit", 0.0))
     return [p * kept for p in answer["probabilities"]] + [1.0 - kept]
@@ -55,6 +56,14 @@ def choose(readings: Readings, confidence: Sequence[float]) -> list[int]:
     for ways in readings:
         chosen += max(ways, key=lambda way: min(confidence[i] for i in way))
     return chosen
+
+
+def read(
+    readings: Readings, cnn: Sequence[Sequence[float]], fnn: Sequence[Sequence[float]]
+) -> list[int]:
+    """The images that make the number, left to right, from both models' outputs for every
+    image: the one rule the predict worker, the evaluation and the baselines read by."""
+    return choose(readings, agreement(cnn, fnn))
 
 
 def valid(readings: Any, images: int) -> bool:

@@ -24,21 +24,25 @@ import json
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final, cast
 
 import numpy as np
 import redis
 
 from shared import metrics
 from shared.imaging import MAX_DIGITS, SIZE
+from shared.shapes import PredictionOutcome, PredictionRecord
 
 #: The record's fields: when it was accepted; the 28x28 images the models read (the whole
 #: canvas, then each digit when there are several); each digit's box on the canvas (JSON);
-#: and the outcome once known.
-CREATED_AT, PIXELS, BOXES, OUTCOME = "created_at", "pixels", "boxes", "outcome"
+#: and the outcome once known (``shared.shapes.PredictionRecord``).
+CREATED_AT: Final = "created_at"
+PIXELS: Final = "pixels"
+BOXES: Final = "boxes"
+OUTCOME: Final = "outcome"
 #: Where the record keeps PIXELS: the raw image bytes under zlib, not base64 (``read``
 #: gives PIXELS back): digits are mostly paper, so a few hundred bytes an image, not 1,046.
-IMAGES = "images"
+IMAGES: Final = "images"
 #: Most images an answer shows: the whole canvas and the digits of a number.
 SHOWN_MOST = 1 + MAX_DIGITS
 #: Seconds past the queue expiry that a record of more than SHOWN_MOST images may live:
@@ -142,7 +146,7 @@ def withdraw(client: redis.Redis, job_ids: list[str]) -> None:
         client.delete(*(record_key(job_id) for job_id in job_ids))
 
 
-def read(client: redis.Redis, job_id: str) -> dict[str, str] | None:
+def read(client: redis.Redis, job_id: str) -> PredictionRecord | None:
     """The record as text fields, PIXELS as base64 again, or None if there is none
     (never issued, or expired)."""
     raw: dict[bytes, bytes] = client.hgetall(record_key(job_id))  # type: ignore[assignment]
@@ -152,7 +156,7 @@ def read(client: redis.Redis, job_id: str) -> dict[str, str] | None:
     record = {k.decode(): v.decode() for k, v in raw.items()}
     if images is not None:
         record[PIXELS] = base64.b64encode(zlib.decompress(images)).decode("ascii")
-    return record
+    return cast(PredictionRecord, record)
 
 
 def watch(client: redis.Redis, job_id: str, channel: str, seconds: float) -> None:
@@ -164,7 +168,7 @@ def watch(client: redis.Redis, job_id: str, channel: str, seconds: float) -> Non
 
 
 def compacted(
-    jobs: Sequence[Any], outcomes: Mapping[str, dict[str, Any]], ttl: int
+    jobs: Sequence[Any], outcomes: Mapping[str, PredictionOutcome], ttl: int
 ) -> dict[str, tuple[bytes, int]]:
     """For ``deliver``: what each answered job's record keeps (``shown_images``).
 
@@ -204,7 +208,7 @@ def shown_images(pixels: str, chosen: Sequence[int], ttl: int) -> tuple[bytes, i
 def deliver(
     client: redis.Redis,
     reply_to: str,
-    outcomes: Mapping[str, dict[str, Any]],
+    outcomes: Mapping[str, PredictionOutcome],
     counts: Mapping[str, int] | None = None,
     shown: Mapping[str, tuple[bytes, int]] | None = None,
 ) -> int:

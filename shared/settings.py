@@ -8,99 +8,18 @@ message that names the variable.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, TypeVar
+
+from shared import setting_parsers as parsers
 
 T = TypeVar("T")
 
 
 class SettingsError(ValueError):
     """A configuration variable is missing or malformed."""
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("expected true or false")
-
-
-def _int_in(text: str, low: int, high: int, expected: str) -> int:
-    """``int(text)`` within [low, high]; ``expected`` words the error for the operator."""
-    digits = text.strip()
-    if not digits.isdecimal() or not low <= int(digits) <= high:
-        raise ValueError(f"expected {expected}")
-    return int(digits)
-
-
-def _positive_int(text: str) -> int:
-    return _int_in(text, 1, 2**63 - 1, "a positive integer")
-
-
-def _non_negative_int(text: str) -> int:
-    return _int_in(text, 0, 2**63 - 1, "an integer of 0 or more")
-
-
-def _port(text: str) -> int:
-    # 0 asks the system for a free port: tests and benchmarks bind that way.
-    return _int_in(text, 0, 65535, "a port number from 0 to 65535")
-
-
-def _float_at_least(text: str, low: float, strict: bool) -> float:
-    """A finite ``float(text)`` above ``low`` (or equal when not ``strict``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < low or (strict and value == low):
-        raise ValueError(f"expected a number {'>' if strict else '>='} {low:g}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    return _float_at_least(text, 0, strict=True)
-
-
-def _non_negative_float(text: str) -> float:
-    return _float_at_least(text, 0, strict=False)
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
-    return level
-
-
-def _redis_url(text: str) -> str:
-    if not text.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError("expected a redis://, rediss:// or unix:// URL")
-    return text
-
-
-def _storage_url(text: str) -> str:
-    if text.startswith("s3://"):
-        if not text[len("s3://") :].split("/", 1)[0]:
-            raise ValueError("s3:// URL needs a bucket name: s3://bucket/prefix")
-        return text
-    if "://" in text and not text.startswith("file://"):
-        raise ValueError("expected s3://bucket/prefix, file:///path or a directory path")
-    return text
-
-
-def _host(text: str) -> str:
-    """An address gunicorn can bind: a name, an IPv4 address or a bracketed IPv6 one."""
-    host = text.strip()
-    if any(char.isspace() or char == "/" for char in host):
-        raise ValueError("expected a host name or an IP address")
-    if ":" in host and not (host.startswith("[") and host.endswith("]")):
-        raise ValueError("expected an IPv6 address in brackets, e.g. [::]")
-    return host
 
 
 def _setting(default: T, parse: Callable[[str], T], help: str, *, required: bool = False) -> T:
@@ -118,19 +37,19 @@ class Settings:
 
     redis_url: str = _setting(
         "",
-        _redis_url,
+        parsers.redis_url,
         "Celery broker, prediction records, training job records and the sample index; `make run` starts an embedded valkey-server when unset",
         required=True,
     )
     storage_url: str = _setting(
-        "var/store", _storage_url, "object store: `s3://bucket/prefix` or a local directory"
+        "var/store", parsers.storage_url, "object store: `s3://bucket/prefix` or a local directory"
     )
     s3_endpoint_url: str = _setting("", str, "S3 endpoint for MinIO or SeaweedFS; empty means AWS")
     admin_token: str = _setting(
         "", str, "bearer token for admin calls; empty refuses them all (401)"
     )
     rate_limits_enabled: bool = _setting(
-        True, _bool, "per-client rate limits on the write endpoints"
+        True, parsers.boolean, "per-client rate limits on the write endpoints"
     )
     rate_limit: str = _setting(
         "60 per minute", str, "limit per client on predictions, feedback and samples"
@@ -145,7 +64,7 @@ class Settings:
     )
     trusted_proxy_hops: int = _setting(
         0,
-        lambda text: _int_in(text, 0, 5, "an integer from 0 to 5"),
+        lambda text: parsers.int_in(text, 0, 5, "an integer from 0 to 5"),
         "proxies in front of web whose X-Forwarded-For is believed: 0 when clients reach "
         "gunicorn directly (`make run`, compose), 1 behind Heroku's router",
     )
@@ -156,76 +75,84 @@ class Settings:
         "empty: one random secret made once and kept in Redis",
     )
     public_gallery: bool = _setting(
-        False, _bool, "show the stored samples to everyone; otherwise only admins list them"
+        False,
+        parsers.boolean,
+        "show the stored samples to everyone; otherwise only admins list them",
     )
     metrics_public: bool = _setting(
         False,
-        _bool,
+        parsers.boolean,
         "serve `GET /metrics` (Prometheus) to everyone; otherwise it needs the admin token",
     )
     fine_tune_every: int = _setting(
-        50, _positive_int, "new samples that trigger an automatic fine-tune"
+        50, parsers.positive_int, "new samples that trigger an automatic fine-tune"
     )
     fine_tune_min_interval: float = _setting(
         600.0,
-        _non_negative_float,
+        parsers.non_negative_float,
         "seconds that must pass between two automatic fine-tunes (an admin may start one any time)",
     )
     challenger_pairs: int = _setting(
         200,
-        _non_negative_int,
+        parsers.non_negative_int,
         "labelled pairs after which a live challenger is decided (promoted if it was right at "
         "least as often as the champion); 0 turns the challenger stage off",
     )
     challenger_max_days: float = _setting(
-        14.0, _positive_float, "days a challenger may run without a decision before it is retired"
+        14.0,
+        parsers.positive_float,
+        "days a challenger may run without a decision before it is retired",
     )
     keep_versions: int = _setting(
         10,
-        _positive_int,
+        parsers.positive_int,
         "newest versions of each model kept whatever became of them; older ones that never "
         "served (rejected, retired) are removed with their files after each fine-tune",
     )
-    max_image_bytes: int = _setting(1_000_000, _positive_int, "largest PNG accepted, in bytes")
+    max_image_bytes: int = _setting(
+        1_000_000, parsers.positive_int, "largest PNG accepted, in bytes"
+    )
     max_image_side: int = _setting(
         1680,
-        _positive_int,
+        parsers.positive_int,
         "largest image width or height accepted, in pixels: twice the draw page's widest "
         "export (840 px), for API clients that send a 2x canvas",
     )
     max_image_pixels: int = _setting(
-        1_048_576, _positive_int, "largest width × height decoded, checked before decoding"
+        1_048_576, parsers.positive_int, "largest width × height decoded, checked before decoding"
     )
     max_decodes: int = _setting(
         4,
-        _positive_int,
+        parsers.positive_int,
         "images one web process decodes at once; more answer 503 with Retry-After",
     )
     decode_wait: float = _setting(
         2.0,
-        _non_negative_float,
+        parsers.non_negative_float,
         "seconds a request waits for a free decode slot before its 503: a burst queues, a "
         "sustained flood is turned away",
     )
     predict_expires: float = _setting(
-        30.0, _positive_float, "seconds a prediction job may wait in the queue before it is dropped"
+        30.0,
+        parsers.positive_float,
+        "seconds a prediction job may wait in the queue before it is dropped",
     )
     result_ttl: int = _setting(
         900,
-        _positive_int,
+        parsers.positive_int,
         "seconds a prediction's record (drawing and outcome, needed for feedback) is kept",
     )
     model_check_interval: float = _setting(
-        2.0, _positive_float, "seconds between a worker's checks for a newly promoted model"
+        2.0, parsers.positive_float, "seconds between a worker's checks for a newly promoted model"
     )
     batch_max_size: int = _setting(
         32,
-        _positive_int,
+        parsers.positive_int,
         "most predictions one web process sends as one message, and a worker runs as one model call",
     )
     batch_max_wait_ms: float = _setting(
         5.0,
-        _non_negative_float,
+        parsers.non_negative_float,
         "how long a web process's batch waits for more predictions while others are in flight; "
         "never when idle",
     )
@@ -235,42 +162,42 @@ class Settings:
     mnist_path: str = _setting(
         "", str, "path to mnist.npz for training; empty uses keras.datasets.mnist"
     )
-    log_level: str = _setting("INFO", _log_level, "log level of every process")
+    log_level: str = _setting("INFO", parsers.log_level, "log level of every process")
     broker_visibility_timeout: int = _setting(
         3600,
-        _positive_int,
+        parsers.positive_int,
         "seconds before a training job held by a lost trainer is redelivered; keep it above the fine-tune time limit (1800)",
     )
     worker_visibility_timeout: int = _setting(
         300,
-        _positive_int,
+        parsers.positive_int,
         "seconds before a prediction, sample or export job held by a lost predict worker is "
         "redelivered; keep it above the longest such job",
     )
     port: int = _setting(
-        8000, _port, "port the web process listens on; Heroku sets it; 0 picks a free one"
+        8000, parsers.port, "port the web process listens on; Heroku sets it; 0 picks a free one"
     )
     bind_host: str = _setting(
-        "0.0.0.0", _host, "address the web process listens on; IPv6 in brackets, e.g. [::]"
+        "0.0.0.0", parsers.host, "address the web process listens on; IPv6 in brackets, e.g. [::]"
     )
     web_concurrency: int = _setting(
-        2, _positive_int, "gunicorn processes per web dyno (the Heroku convention)"
+        2, parsers.positive_int, "gunicorn processes per web dyno (the Heroku convention)"
     )
     web_redis_connections: int = _setting(
         2,
         # One of them is the process's reply subscription: one alone would leave none.
-        lambda text: _int_in(text, 2, 2**63 - 1, "an integer of 2 or more"),
+        lambda text: parsers.int_in(text, 2, 2**63 - 1, "an integer of 2 or more"),
         "Redis connections of one web process's pool (records, replies, rate limits; the "
         "Celery broker adds 2); more requests wait up to 2 s for one",
     )
     web_connections: int = _setting(
         1000,
-        _positive_int,
+        parsers.positive_int,
         "requests one gunicorn process holds at once (gevent greenlets, not OS threads)",
     )
     web_connections_per_address: int = _setting(
         100,
-        _non_negative_int,
+        parsers.non_negative_int,
         "connections one client address (IPv6: its /64) may hold open in one web process; "
         "more are answered 503 at once; 0: no cap. Off behind a proxy (TRUSTED_PROXY_HOPS > "
         "0), whose front must limit connections itself (docs/security.md)",

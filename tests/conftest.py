@@ -13,12 +13,13 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import numpy as np
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Page
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from tests import processes
+from tests import ports, processes
 from tests.helpers import ADMIN_TOKEN, BUCKET, ROOT, SAMPLE, Workers
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,11 +48,55 @@ def mnist_sample() -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
+#: Databases the session's valkey has; database 0 is the shared stack's.
+REDIS_DATABASES = 256
+#: The first database ``redis_databases`` hands out (0 is the shared stack's).
+FIRST_HANDED_OUT = 1
+
+
 @pytest.fixture(scope="session")
 def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[processes.Service]:
-    service = processes.start_valkey(tmp_path_factory.mktemp("valkey"))
+    service = processes.start_valkey(
+        tmp_path_factory.mktemp("valkey"), extra_args=("--databases", str(REDIS_DATABASES))
+    )
     yield service
     service.stop()
+
+
+class RedisDatabases:
+    """Databases of one valkey, handed out one at a time and never twice: a caller that
+    asks gets the URL of an empty database no other caller in the session was given."""
+
+    def __init__(self, valkey_url: str, first: int, count: int) -> None:
+        self.server = valkey_url.rsplit("/", 1)[0]
+        self.numbers = iter(range(first, count))
+
+    def __call__(self) -> str:
+        number = next(self.numbers, None)
+        if number is None:
+            raise RuntimeError("every database was handed out: raise REDIS_DATABASES")
+        url = f"{self.server}/{number}"
+        with redis.Redis.from_url(url) as client:
+            client.flushdb()
+        return url
+
+
+@pytest.fixture(scope="session")
+def redis_databases(valkey: processes.Service) -> RedisDatabases:
+    """Call it for a database of the session's valkey of the caller's own (its URL), empty:
+    for a module's fixture, or a process no other test's worker may read from. Kombu
+    prefixes its broadcast channels with the number, so workers on one stay apart too."""
+    return RedisDatabases(valkey.url, FIRST_HANDED_OUT, REDIS_DATABASES)
+
+
+@pytest.fixture()
+def redis_database(redis_databases: RedisDatabases) -> Iterator[str]:
+    """A database of the session's valkey for this test alone (its URL): empty, and
+    emptied again after the test."""
+    url = redis_databases()
+    yield url
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +214,7 @@ def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
     from web import create_app
 
     app = create_app({"SETTINGS_ENV": stack_env})
-    port = processes.free_port()
+    port = ports.free_port()
     server = make_server(
         "127.0.0.1",
         port,

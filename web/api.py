@@ -101,9 +101,14 @@ def canvas_from(body: dict[str, Any]) -> Canvas:
         check_strokes(body["strokes"])
     png, pixels = checked_png(body["image"])
     return services.decodes.run(
-        pixels, preprocess_canvas_png, png, settings.max_image_side, MAX_DIGITS,
-        settings.max_image_pixels, True,
-    )  # fmt: skip
+        pixels,
+        preprocess_canvas_png,
+        png,
+        settings.max_image_side,
+        MAX_DIGITS,
+        settings.max_image_pixels,
+        True,
+    )
 
 
 @bp.post("/predictions")

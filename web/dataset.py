@@ -1,9 +1,9 @@
 """The dataset seen from web: browse, count, moderate and export samples; trusted collectors.
 
-Every listing and count reads the Redis index (``shared.sample_index``), never the whole
-store; only the images of one page are read from the store. Moderation changes the store
-first (the truth), records why, then the index. A deletion also takes the sample out of
-every export archive and the manifest (``shared.forgetting``).
+Every listing and count reads the Redis index (``shared.dataset.sample_index``), never the whole
+store; only the images of one page are read from the store. Moderation is
+``shared.dataset.moderation``'s: it changes the store first (the truth), records why, then
+the index; a deletion also takes the sample out of every export archive and the manifest.
 """
 
 from __future__ import annotations
@@ -16,29 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from shared import (
-    collectors,
-    export_jobs,
-    exports,
-    fine_tune_jobs,
-    forgetting,
-    moderation,
-    names,
-    sample_index,
-    samples,
-)
+from shared import names
 from shared.celery_config import send
+from shared.dataset import collectors, export_jobs, exports, moderation, sample_index, samples
+from shared.dataset.sample_index import Filter
 from shared.errors import Conflict, InvalidRequest, NotFound, ObjectNotFound, WrongDeleteToken
 from shared.names import MODEL_NAMES
-from shared.sample_index import Filter
 from web.services import Services
 from web.stats import samples_per_collector
 
 MAX_PAGE = 200
 #: Store reads in flight for one page of images (each an S3 GET on Heroku).
 PAGE_READERS = 8
-#: Samples moderated at once when a collector's are hidden together (four store calls each).
-BULK_MODERATORS = 8
 
 
 def parse_filter(args: dict[str, str], admin: bool) -> Filter:
@@ -128,46 +117,21 @@ def counts(services: Services) -> dict[str, Any]:
 # -- moderation -----------------------------------------------------------------------------
 
 
-def _stored_meta(services: Services, sample_id: str) -> dict[str, Any]:
-    try:
-        return samples.read_meta(services.store, samples.check_id(sample_id))
-    except ObjectNotFound:
-        raise NotFound(f"no sample {sample_id}") from None
-
-
-def set_hidden(services: Services, sample_id: str, hidden: bool, reason: str) -> dict[str, Any]:
+def set_hidden(services: Services, sample_id: str, hidden: bool, reason: str) -> moderation.Hidden:
     """Hide a sample from listings, exports and training (or show it again), and say why."""
-    meta = _stored_meta(services, sample_id)
-    meta = {k: v for k, v in meta.items() if k not in {"id", "hidden"}}
-    if hidden:
-        meta["hidden"] = True
-    samples.write_meta(services.store, sample_id, meta)
-    record = moderation.record(services.store, sample_id, "hide" if hidden else "unhide", reason)
-    try:
-        sample_index.set_hidden(services.redis, sample_id, hidden)
-    except NotFound:  # stored but not indexed yet: index it as it now is
-        sample_index.add(services.redis, sample_id, meta)
-    return {"id": sample_id, "hidden": hidden, "moderation": record}
+    act = moderation.hide if hidden else moderation.unhide
+    return act(services.redis, services.store, sample_id, reason)
 
 
-def delete_sample(services: Services, sample_id: str, reason: str) -> dict[str, Any]:
-    """Remove a sample for good: recorded first, then out of the index, then the store,
-    then out of the export archives (the manifest follows within seconds)."""
-    _stored_meta(services, sample_id)
-    record = moderation.record(services.store, sample_id, "delete", reason)
-    sample_index.remove(services.redis, sample_id)
-    forgetting.note_deletion(services.redis)  # after the index: later exports lack it
-    services.redis.srem(fine_tune_jobs.PENDING_KEY, sample_id)
-    services.store.delete(samples.meta_key(sample_id))  # the sample stops existing here
-    services.store.delete(samples.image_key(sample_id))
-    forgetting.forget_archives(services.redis, services.store)
-    return {"id": sample_id, "deleted": True, "moderation": record}
+def delete_sample(services: Services, sample_id: str, reason: str) -> moderation.Deleted:
+    """Remove a sample for good (``shared.dataset.moderation.delete``)."""
+    return moderation.delete(services.redis, services.store, sample_id, reason)
 
 
-def delete_own_sample(services: Services, sample_id: str, token: str) -> dict[str, Any]:
+def delete_own_sample(services: Services, sample_id: str, token: str) -> moderation.Deleted:
     """The person who sent a sample deletes it with the secret they were given."""
     try:
-        meta = _stored_meta(services, sample_id)
+        meta = samples.stored_meta(services.store, sample_id)
     except NotFound:
         raise Conflict(
             "this sample is not stored yet (or no longer exists); try again in a minute"
@@ -226,22 +190,10 @@ def issue_collector(services: Services, name: str) -> dict[str, Any]:
 
 def hide_collector_samples(
     services: Services, name: str, hidden: bool, reason: str
-) -> dict[str, Any]:
-    """Hide every sample a collector sent (or show them all again), each with its record."""
-    collectors.read(services.store, name)  # 404 for a collector never issued
-    chosen = Filter(collector=name, hidden=not hidden)
-    ids = [entry["id"] for entry in sample_index.iterate(services.redis, chosen)]
-
-    def moderate(sample_id: str) -> bool:
-        try:
-            set_hidden(services, sample_id, hidden, reason)
-        except NotFound:  # deleted meanwhile
-            return False
-        return True
-
-    with ThreadPoolExecutor(BULK_MODERATORS) as pool:
-        done = sum(pool.map(moderate, ids))
-    return {"collector": name, "hidden": hidden, "samples": done}
+) -> moderation.CollectorHidden:
+    """Hide every sample a collector sent (or show them all again), each with its record;
+    404 for a collector never issued."""
+    return moderation.moderate_collector(services.redis, services.store, name, hidden, reason)
 
 
 def list_collectors(services: Services) -> list[dict[str, Any]]:

@@ -13,11 +13,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from shared import collectors, exports, names
+from shared import names
 from shared.celery_config import send
+from shared.dataset import collectors, exports
+from shared.dataset.samples import deletion_token, new_meta
 from shared.errors import InvalidRequest, PrivateGallery
 from shared.imaging import encode_pixels
-from shared.samples import deletion_token, new_meta
 from web import dataset
 from web.admin import admin_required, check_admin, is_admin
 from web.api import digit_label, image_from, int_arg, json_body

@@ -31,7 +31,7 @@ server's RSS from 225 MB to 348, and no lower). So under gevent buffers of
 ``MMAP_THRESHOLD`` bytes or more (an RGBA or float copy of a large canvas) are mapped on
 their own and unmapped when freed, and each pool decode ends with ``malloc_trim``, which
 hands back the free pages of the smaller ones: 1-4 MB a process are left
-(``python -m bench.web_memory``, tests/test_web_memory.py). The canvas pad's decodes
+(``python -m bench.web_memory``, tests/web/test_web_memory.py). The canvas pad's decodes
 allocate under the threshold and never trim: their cost is unchanged.
 """
 

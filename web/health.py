@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from shared import sample_backlog
+from shared.dataset import sample_backlog
 from shared.names import QUEUE_PREDICT
 from web import client_ids
 from web.services import Services, current_services

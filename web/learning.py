@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import challengers, fine_tune_jobs, names, registry
 from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.shapes import Race, RaceDecision, TrainingJob
 from shared.storage import StoreUnavailable
 from web.services import Services
 
@@ -52,14 +53,17 @@ def list_models(services: Services) -> dict[str, Any]:
     }
 
 
-def _race(services: Services, name: str) -> dict[str, Any] | None:
+def _race(services: Services, name: str) -> Race | None:
     """The live race of ``name`` as it stands, or None. A ``decision`` shown is not taken
     here: a race is decided where its pairs are counted, or by the trainer's sweep."""
     settings = services.settings
     return challengers.status(
-        services.redis, services.store, name, settings.challenger_pairs,
+        services.redis,
+        services.store,
+        name,
+        settings.challenger_pairs,
         settings.challenger_max_days,
-    )  # fmt: skip
+    )
 
 
 def races(services: Services) -> dict[str, Any]:
@@ -67,11 +71,13 @@ def races(services: Services) -> dict[str, Any]:
     with store_errors():
         live = {name: _race(services, name) for name in names.MODEL_NAMES}
         history = challengers.history(services.store)
-    return {"live": {name: race for name, race in live.items() if race is not None},
-            "history": history}  # fmt: skip
+    return {
+        "live": {name: race for name, race in live.items() if race is not None},
+        "history": history,
+    }
 
 
-def decide_challenger(services: Services, name: str, decision: str) -> dict[str, Any]:
+def decide_challenger(services: Services, name: str, decision: str) -> RaceDecision:
     """An admin promotes or retires the live challenger by hand (also with the stage off,
     or before enough people have raced it); the decision is recorded."""
     if name not in names.MODEL_NAMES:
@@ -102,7 +108,7 @@ def start_fine_tune(services: Services, reason: str = "admin") -> str:
     return job_id
 
 
-#: Epochs an admin may ask a retrain for (the shipped models had 20 and 25).
+#: Epochs an admin may ask a retrain for (the shipped models had 32 for the CNN, 25 for the FNN).
 RETRAIN_EPOCHS = (1, 50)
 #: Fewest MNIST training digits a retrain may be limited to.
 MIN_MNIST_LIMIT = 100
@@ -137,7 +143,7 @@ def start_retrain(services: Services, options: dict[str, int]) -> str:
     return job_id
 
 
-def fine_tune_status(services: Services, job_id: str) -> dict[str, Any]:
+def fine_tune_status(services: Services, job_id: str) -> TrainingJob:
     # A job whose trainer died holds no lock: failed on the way, so that its status never
     # says "running" for ever, whether or not a trainer runs to notice.
     fine_tune_jobs.settle(services.redis, [job_id])

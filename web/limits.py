@@ -20,9 +20,16 @@ WRITE_ENDPOINTS = ("api.create_prediction", "dataset.create_sample", "api.predic
 #: Reads that cost the server the most per call: limited per client too, more loosely
 #: (READ_RATE_LIMIT), so they cannot be used to load it. /metrics too, for when
 #: METRICS_PUBLIC opens it: a scraper every 15 s makes 4 of the 300 a minute.
-READ_ENDPOINTS = ("api.stats", "api.models", "health.healthz", "dataset.list_samples",
-                  "dataset.sample_counts", "dataset.export_samples",
-                  "dataset.export_archive", "metrics.scrape")  # fmt: skip
+READ_ENDPOINTS = (
+    "api.stats",
+    "api.models",
+    "health.healthz",
+    "dataset.list_samples",
+    "dataset.sample_counts",
+    "dataset.export_samples",
+    "dataset.export_archive",
+    "metrics.scrape",
+)
 #: RFC 9110: Retry-After means "come back then" with a 503 or a 429; with headers on,
 #: Flask-Limiter writes it (its window's reset) on every answer of a limited endpoint,
 #: 200s, 401s and a /healthz 503 too, where that reset means nothing.
@@ -46,8 +53,10 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         key_prefix="digits-limits",
     )
     limiter.init_app(app)
-    for endpoints, limit in ((WRITE_ENDPOINTS, settings.rate_limit),
-                             (READ_ENDPOINTS, settings.read_rate_limit)):  # fmt: skip
+    for endpoints, limit in (
+        (WRITE_ENDPOINTS, settings.rate_limit),
+        (READ_ENDPOINTS, settings.read_rate_limit),
+    ):
         for endpoint in endpoints:
             limited = limiter.limit(limit)(app.view_functions[endpoint])
             app.view_functions[endpoint] = limited  # type: ignore[assignment]

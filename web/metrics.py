@@ -45,7 +45,8 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.utils import floatToGoString
 
-from shared import fine_tune_jobs, metrics, names, sample_backlog
+from shared import metrics, names, pending_samples
+from shared.dataset import sample_backlog
 from web.admin import check_admin
 from web.health import answering_workers
 from web.services import Services, current_services
@@ -144,7 +145,7 @@ class WorkerCollector:
             pipe.hgetall(metrics.KEY)
             for queue in names.QUEUES:
                 pipe.llen(queue)
-            pipe.scard(fine_tune_jobs.PENDING_KEY)
+            pipe.scard(pending_samples.PENDING_KEY)
             pipe.llen(sample_backlog.BACKLOG_KEY)
             counts, *depths, pending, waiting = pipe.execute()
             workers = answering_workers(self._services)

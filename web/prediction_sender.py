@@ -18,6 +18,7 @@ from shared import names, prediction_records
 from shared.batching import MicroBatcher
 from shared.celery_config import send
 from shared.number_reading import Readings
+from shared.shapes import PredictJob
 from web.result_listener import ResultListener
 
 #: (job id, encoded 28x28 images, their boxes as JSON, the ways to read the number)
@@ -66,12 +67,13 @@ class PredictionSender:
         # and web has said so, unless the worker keeps only those it shows by then.
         pending = int(self._expires) + prediction_records.PENDING_GRACE
         prediction_records.create(self._client, records, self._record_ttl, pending)
+        message: list[PredictJob] = [(i, pixels, ways) for i, pixels, _, ways in jobs]
         try:
             send(
                 self._celery,
                 names.PREDICT_BATCH,
                 # Outcomes come back on this process's channel (it differs per process).
-                [self._listener.channel, [[i, pixels, ways] for i, pixels, _, ways in jobs]],
+                [self._listener.channel, message],
                 expires=self._expires,
             )
         except Exception:

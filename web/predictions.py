@@ -12,7 +12,7 @@ import logging
 import queue
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,10 +20,11 @@ import numpy as np
 from shared import challengers, metrics, names, number_reading, prediction_records
 from shared.canvas import Canvas
 from shared.celery_config import send
+from shared.dataset.samples import Reading, deletion_token, new_meta
 from shared.errors import Conflict, NotFound
 from shared.imaging import MAX_IMAGES, decode_digits, encode_pixels, png_data_url
 from shared.names import MODEL_NAMES
-from shared.samples import deletion_token, new_meta
+from shared.shapes import NumberResult, PredictionRecord
 from web import stats
 from web.services import Services
 
@@ -51,11 +52,12 @@ def create_prediction(services: Services, canvas: Canvas, wait: float = 0.0) -> 
     with services.results.waiting(job_id) as inbox:
         services.sender.send(job_id, pixels, boxes, canvas.readings)
         outcome = _next_outcome(services, job_id, inbox, time.monotonic() + wait)
-    record = {prediction_records.PIXELS: pixels, prediction_records.BOXES: boxes}
-    return _answer(services, job_id, outcome, record, created_at=time.time())
+    created_at = time.time()
+    record = PredictionRecord(created_at=repr(created_at), pixels=pixels, boxes=boxes)
+    return _answer(services, job_id, outcome, record, created_at)
 
 
-def read_record(services: Services, job_id: str) -> dict[str, str]:
+def read_record(services: Services, job_id: str) -> PredictionRecord:
     """The job's record, or NotFound for an id we never issued or that expired."""
     record = None
     if prediction_records.is_job_id(job_id):
@@ -65,7 +67,7 @@ def read_record(services: Services, job_id: str) -> dict[str, str]:
     return record
 
 
-def _outcome(record: dict[str, str]) -> dict[str, Any] | None:
+def _outcome(record: PredictionRecord) -> dict[str, Any] | None:
     text = record.get(prediction_records.OUTCOME)
     return None if text is None else json.loads(text)
 
@@ -109,7 +111,7 @@ def _answer(
     services: Services,
     job_id: str,
     outcome: dict[str, Any] | None,
-    record: dict[str, str],
+    record: PredictionRecord,
     created_at: float,
 ) -> dict[str, Any]:
     """The client's words for an outcome; a job queued past its expiry has failed."""
@@ -127,12 +129,12 @@ def _answer(
     return answer
 
 
-def _images(record: dict[str, str]) -> np.ndarray:
+def _images(record: PredictionRecord) -> np.ndarray:
     """The 28x28 images the models read: the whole canvas first, then its digits."""
     return decode_digits(record[prediction_records.PIXELS], MAX_IMAGES)
 
 
-def _digits(result: dict[str, Any], record: dict[str, str]) -> list[dict[str, Any]]:
+def _digits(result: Mapping[str, Any], record: PredictionRecord) -> list[dict[str, Any]]:
     """Each digit on the canvas, left to right: its image's index, box and both readings.
 
     The worker chose the images that make the number (``chosen``); image 0 is the whole
@@ -145,7 +147,7 @@ def _digits(result: dict[str, Any], record: dict[str, str]) -> list[dict[str, An
     ]
 
 
-def _result(result: dict[str, Any], record: dict[str, str]) -> dict[str, Any]:
+def _result(result: Mapping[str, Any], record: PredictionRecord) -> dict[str, Any]:
     """The client's result: the whole canvas read as one digit, and the number on it.
 
     Previews are rendered here from the record's pixels: the images the models saw.
@@ -174,10 +176,7 @@ def _result(result: dict[str, Any], record: dict[str, str]) -> dict[str, Any]:
 
 def _timed_out(services: Services) -> dict[str, str]:
     seconds = services.settings.predict_expires
-    return {
-        "code": "timed_out",
-        "message": f"no worker answered within {seconds:g} s; try again",
-    }
+    return {"code": "timed_out", "message": f"no worker answered within {seconds:g} s; try again"}
 
 
 def record_feedback(
@@ -202,31 +201,18 @@ def record_feedback(
     outcome = _outcome(record)
     if outcome is None or "result" not in outcome:
         raise Conflict("this prediction has no result; send feedback once it is done")
-    result = outcome["result"]
+    result: NumberResult = outcome["result"]
     verdicts = _verdicts(job_id, record, result, label, number)
     key = prediction_records.record_key(job_id)
     given = {"label": label, "number": number, "consent": consent}
     if not services.redis.hsetnx(key, "feedback", json.dumps(given)):
         raise Conflict("feedback for this prediction was already received")
-    deletions, saves = [], []
     try:
-        if consent:
-            for sample_id, image, digit, predicted in verdicts:
-                token, kept = deletion_token()
-                sample = new_meta(digit, "feedback", client(), predicted, delete_token_sha256=kept)
-                saves.append([sample_id, encode_pixels(image), sample])
-                deletions.append({"id": sample_id, "delete_token": token})
+        saves, deletions = _new_samples(verdicts, client) if consent else ([], [])
         for event_id, _, digit, predicted in verdicts:
             stats.add_feedback(services.redis, event_id, digit, predicted)
-        try:  # a race pair is extra evidence: its failure (a store outage) fails no answer
-            if consent and number is None and "shadow" in result:  # a challenger read it too
-                settings = services.settings
-                challengers.score_label(
-                    services.redis, services.store, job_id, label, result, result["shadow"],
-                    client(), settings.challenger_pairs, settings.challenger_max_days,
-                )  # fmt: skip
-        except Exception:
-            _pair_failed(services, job_id)
+        if consent and number is None and "shadow" in result:  # a challenger read it too
+            _race_pair(services, job_id, label, result, client)
         # Last: a drawing is stored only once the answer that carries its secret is sure.
         for args in saves:
             send(services.celery, names.SAVE_SAMPLE, args)
@@ -234,18 +220,64 @@ def record_feedback(
         services.redis.hdel(key, "feedback")  # not accepted: the client may send it again
         raise
     stored = consent and bool(verdicts)
-    # Each stored drawing's deletion secret, shown this once (only its hash is kept).
     return {"id": job_id, "stored": stored, "samples": len(deletions), "deletions": deletions}
 
 
 #: A drawing a feedback is about: its event (and sample) id, image, label, models' readings.
-Verdict = tuple[str, np.ndarray, int | None, dict[str, dict[str, int]]]
+Verdict = tuple[str, np.ndarray, int | None, dict[str, Reading]]
+
+
+def _new_samples(
+    verdicts: list[Verdict], client: Callable[[], str]
+) -> tuple[list[list[Any]], list[dict[str, str]]]:
+    """Each drawing's save job (its metadata as a sample), and its deletion secret: shown
+    this once in the answer, only its hash is kept."""
+    saves, deletions = [], []
+    for sample_id, image, digit, predicted in verdicts:
+        token, kept = deletion_token()
+        sample = new_meta(digit, "feedback", client(), predicted, delete_token_sha256=kept)
+        saves.append([sample_id, encode_pixels(image), sample])
+        deletions.append({"id": sample_id, "delete_token": token})
+    return saves, deletions
+
+
+def _race_pair(
+    services: Services,
+    job_id: str,
+    label: int | None,
+    result: NumberResult,
+    client: Callable[[], str],
+) -> None:
+    """Score the label as a race pair of the challenger that read the drawing too: extra
+    evidence, whose failure (a store outage) is logged and counted, and fails no answer."""
+    try:
+        settings = services.settings
+        challengers.score_label(
+            services.redis,
+            services.store,
+            job_id,
+            label,
+            result,
+            result["shadow"],
+            client(),
+            settings.challenger_pairs,
+            settings.challenger_max_days,
+        )
+    except Exception:
+        log.warning("the race pair of %s was not scored", job_id, exc_info=True)
+        try:
+            services.redis.hincrby(metrics.KEY, metrics.series_field(PAIR_FAILURES, {}), 1)
+        except Exception:  # Redis is failing too: the log line is the count
+            log.warning("race pair failure not counted", exc_info=True)
 
 
 def _verdicts(
-    job_id: str, record: dict[str, str], result: dict[str, Any], label: int | None,
+    job_id: str,
+    record: PredictionRecord,
+    result: Mapping[str, Any],
+    label: int | None,
     number: str | None,
-) -> list[Verdict]:  # fmt: skip
+) -> list[Verdict]:
     """The whole canvas with ``label``; or, with ``number``, each digit found, if as many."""
     images = _images(record)
     if number is None:
@@ -259,16 +291,7 @@ def _verdicts(
     ]
 
 
-def _pair_failed(services: Services, job_id: str) -> None:
-    """Log and count a race pair that could not be scored (the label itself is kept)."""
-    log.warning("the race pair of %s was not scored", job_id, exc_info=True)
-    try:
-        services.redis.hincrby(metrics.KEY, metrics.series_field(PAIR_FAILURES, {}), 1)
-    except Exception:  # Redis is failing too: the log line is the count
-        log.warning("race pair failure not counted", exc_info=True)
-
-
-def _predicted(readings: dict[str, Any]) -> dict[str, dict[str, int]]:
+def _predicted(readings: Mapping[str, Any]) -> dict[str, Reading]:
     """What each model read, as feedback statistics and sample metadata keep it."""
     return {
         name: {"digit": readings[name]["digit"], "version": readings[name]["version"]}

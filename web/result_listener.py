@@ -19,9 +19,11 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
+
+from shared.shapes import PredictionOutcome
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ OUTAGE_SECONDS = 10.0
 
 #: A waiter's inbox: its job's outcome, or None after a (re)subscription ("read the record
 #: again": anything published while not subscribed was missed).
-Inbox = queue.SimpleQueue[dict[str, Any] | None]
+Inbox = queue.SimpleQueue[PredictionOutcome | None]
 
 _listeners: weakref.WeakSet[ResultListener] = weakref.WeakSet()
 
@@ -97,7 +99,7 @@ class ResultListener:
     def dispatch(self, message: dict[str, Any]) -> None:
         """Hand each published outcome to its job's waiters; after a subscription, wake all."""
         if message["type"] == "message":
-            outcomes = json.loads(message["data"])
+            outcomes = cast(dict[str, PredictionOutcome], json.loads(message["data"]))
             with self._lock:
                 for job_id, outcome in outcomes.items():
                     for inbox in self._waiters.get(job_id, ()):

@@ -48,9 +48,6 @@ class Services:
         )
         client = redis.Redis(connection_pool=pool)
         celery = make_celery(settings, main="digits-web")
-        # Web sends tasks and never reads a Celery result (predictions have their records,
-        # fine-tunes their job hashes): no result backend, so no subscription per send.
-        celery.conf.result_backend = "disabled://"
         results = ResultListener(client, REPLY_CHANNEL_PREFIX)
         sender = PredictionSender(
             client,

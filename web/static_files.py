@@ -53,7 +53,7 @@ STALE_AFTER = 7 * 24 * 3600
 #: ...but the most recently used ones stay whatever their age.
 KEEP_BUILDS = 3
 #: A build's directory name: its key.
-_BUILD_NAME = re.compile(r"^[0-9a-f]{24}$")
+_BUILD_NAME = re.compile(r"[0-9a-f]{24}")
 #: Plain names: revalidated on every use (a 304 while unchanged).
 PLAIN_CACHE_CONTROL = "no-cache"
 #: A static import, a re-export or a dynamic import of a relative specifier.
@@ -249,7 +249,7 @@ def prune(cache: Path, keep: Path, now: float | None = None) -> list[str]:
     process loading it waits and then builds it afresh."""
     now = time.time() if now is None else now
     builds = sorted(
-        (p for p in cache.iterdir() if _BUILD_NAME.match(p.name) and p.is_dir() and p != keep),
+        (p for p in cache.iterdir() if _BUILD_NAME.fullmatch(p.name) and p.is_dir() and p != keep),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

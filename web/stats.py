@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
-from shared import collectors, fine_tune_jobs, sample_index
+from shared import fine_tune_jobs
+from shared.dataset import collectors, sample_index
+from shared.dataset.samples import Reading
 from shared.names import MODEL_NAMES, QUEUES
 from web.health import answering_workers
 from web.services import Services
@@ -41,7 +44,7 @@ return 0
 """
 
 
-def event_fields(label: int | None, predicted: dict[str, Any], when: float) -> list[str]:
+def event_fields(label: int | None, predicted: Mapping[str, Reading], when: float) -> list[str]:
     """The counters one feedback event adds to (each by one).
 
     "Not a digit" is an answer like a digit: a model that refused a drawing the person
@@ -52,9 +55,13 @@ def event_fields(label: int | None, predicted: dict[str, Any], when: float) -> l
     for model in MODEL_NAMES:
         answer = predicted[model]
         digit, version = answer["digit"], answer["version"]
-        counted = {"total": True, "correct": digit == label, "refused": digit is None,
-                   "refused_disputed": digit is None and label is not None,
-                   "missed": digit is not None and label is None}  # fmt: skip
+        counted = {
+            "total": True,
+            "correct": digit == label,
+            "refused": digit is None,
+            "refused_disputed": digit is None and label is not None,
+            "missed": digit is not None and label is None,
+        }
         fields += [f"v|{model}|{version}|{f}" for f, yes in counted.items() if yes]
         fields += [f"d|{model}|{day}|total"] + ([f"d|{model}|{day}|correct"] * (digit == label))
         row, col = (NOT_DIGIT if v is None else v for v in (label, digit))
@@ -63,7 +70,7 @@ def event_fields(label: int | None, predicted: dict[str, Any], when: float) -> l
 
 
 def add_feedback(
-    client: redis.Redis, event_id: str, label: int | None, predicted: dict[str, Any]
+    client: redis.Redis, event_id: str, label: int | None, predicted: Mapping[str, Reading]
 ) -> bool:
     """Count one feedback event, once per ``event_id``; False if it was counted already."""
     fields = event_fields(label, predicted, time.time())

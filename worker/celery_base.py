@@ -18,8 +18,9 @@ from celery.signals import (
     worker_ready,
 )
 
-from shared import metrics, registry, sample_index
+from shared import metrics, registry
 from shared.celery_config import make_celery, ssl_options
+from shared.dataset import sample_index
 from shared.logs import celery_handlers_to_stdout
 from shared.storage import open_store
 from worker.clients import redis_client, settings
@@ -49,9 +50,7 @@ def make_worker_app(
         include=[tasks_module],
         # One task at a time per process: a long job must not hold short ones hostage.
         worker_prefetch_multiplier=1,
-        # No one reads a Celery result (web has no result backend; predictions and jobs
-        # keep records of their own): storing none saves a Redis key per task and the
-        # result backend's connection.
+        # No one reads a Celery result (``shared.celery_config.make_celery`` has no backend).
         task_ignore_result=True,
         # Heroku sends SIGTERM and kills 30 s later: requeue unfinished work before that.
         worker_soft_shutdown_timeout=15.0,

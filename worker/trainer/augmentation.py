@@ -91,8 +91,13 @@ def _warp(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     cos, sin = np.cos(angle), np.sin(angle)
     # forward map A = R @ Shear @ diag(sx, sy); sample with its inverse
     sx, sy = scale * aspect, scale / aspect
-    a = np.stack([np.stack([cos * sy, (cos * shear - sin) * sx], -1),
-                  np.stack([sin * sy, (sin * shear + cos) * sx], -1)], -2)  # fmt: skip
+    a = np.stack(
+        [
+            np.stack([cos * sy, (cos * shear - sin) * sx], -1),
+            np.stack([sin * sy, (sin * shear + cos) * sx], -1),
+        ],
+        -2,
+    )
     inv = np.linalg.inv(a).astype(np.float32)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     dy = ys[None] - _CENTRE - shift[:, 0, None, None]

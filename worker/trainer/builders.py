@@ -70,3 +70,6 @@ def build_cnn(
 
 
 BUILDERS = {"fnn": build_fnn, "cnn": build_cnn}
+#: Epochs of a full training (the shipped models, a full retrain): the learning rate decays
+#: over these; early stopping may end sooner.
+DEFAULT_EPOCHS = {"fnn": 25, "cnn": 32}

@@ -15,19 +15,24 @@ from typing import Any
 
 import keras
 import numpy as np
+import redis
 
 from shared import answers
 from shared.names import MODEL_NAMES
 from shared.storage import Store
 from worker.trainer import gate
 from worker.trainer.augmentation import AugmentedDigits
-from worker.trainer.mnist import Mnist, load_base_data, load_replay_negatives, to_inputs
-from worker.trainer.rounds import (
-    MNIST_HOLDOUT as MNIST_HOLDOUT,  # make_models sizes the replay set's gate digits by it
+from worker.trainer.mnist import (
+    Mnist,
+    ReplayNegatives,
+    load_base_data,
+    load_replay_negatives,
+    to_inputs,
 )
 from worker.trainer.rounds import (
     Progress,
     Report,
+    RoundStart,
     baseline,
     finish_round,
     judge_and_publish,
@@ -171,9 +176,16 @@ def tune(model: keras.Model, mix: TrainingMix, seed: int, progress: Progress) ->
 
 
 def fine_tune_model(
-    store: Store, name: str, parent_version: int, mix: TrainingMix, holdout: gate.Holdout,
-    user: UserSamples, progress: Progress, seed: int, passed_as: str = "promoted",
-) -> dict[str, Any]:  # fmt: skip
+    store: Store,
+    name: str,
+    parent_version: int,
+    mix: TrainingMix,
+    holdout: gate.Holdout,
+    user: UserSamples,
+    progress: Progress,
+    seed: int,
+    passed_as: str = "promoted",
+) -> dict[str, Any]:
     """One model's round: score the parent, tune, judge, publish; the version's metrics."""
     keras.utils.set_random_seed(seed)
     parent = baseline(store, name, parent_version, holdout, user)
@@ -181,12 +193,52 @@ def fine_tune_model(
     final_loss = tune(model, mix, seed, progress)
     details = {
         "parent_version": parent_version,
-        "training": {"kind": "fine_tune", "user_samples": mix.user_samples,
-                     "user_not_digit": mix.user_not_digit,
-                     "replay_digits": mix.replay_digits, "replay_negatives": mix.replay_negatives,
-                     "recipe": asdict(mix.recipe), "final_loss": final_loss},
-    }  # fmt: skip
+        "training": {
+            "kind": "fine_tune",
+            "user_samples": mix.user_samples,
+            "user_not_digit": mix.user_not_digit,
+            "replay_digits": mix.replay_digits,
+            "replay_negatives": mix.replay_negatives,
+            "recipe": asdict(mix.recipe),
+            "final_loss": final_loss,
+        },
+    }
     return judge_and_publish(store, name, model, parent, holdout, user, passed_as, details)
+
+
+def fine_tune_each(
+    store: Store,
+    start: RoundStart,
+    base: Mnist,
+    extras: ReplayNegatives,
+    user: UserSamples,
+    report: Report,
+    seed: int,
+    recipes: dict[str, Recipe],
+    passed_as: str,
+) -> dict[str, dict[str, Any]]:
+    """Tune every model the round trains, in ``MODEL_NAMES`` order; their outcomes."""
+    mixes = {
+        name: build_training_mix(base, user, recipes[name], seed, extras.train)
+        for name in start.names
+    }
+    holdout = make_holdout(base, user, extras)
+    progress = Progress(report, sum(mix.steps() for mix in mixes.values()))
+    outcomes: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(MODEL_NAMES):
+        if name in mixes:
+            outcomes[name] = fine_tune_model(
+                store,
+                name,
+                start.current[name],
+                mixes[name],
+                holdout,
+                user,
+                progress,
+                seed + i,
+                passed_as,
+            )
+    return outcomes
 
 
 def run_fine_tune(
@@ -199,6 +251,7 @@ def run_fine_tune(
     recipes: dict[str, Recipe] = RECIPES,
     challenger_pairs: int = 0,
     keep_versions: int = 10,
+    index: redis.Redis | None = None,  # the sample index's Redis (None: read the store)
 ) -> dict[str, Any]:
     """Train, judge and publish a candidate of each model; promote those that pass.
 
@@ -214,20 +267,11 @@ def run_fine_tune(
     if start.names:
         base = load_base_data(mnist_path, weights_dir)
         extras = load_replay_negatives(weights_dir)
-        user = load_user_samples(store, new_ids)
-        mixes = {
-            name: build_training_mix(base, user, recipes[name], seed, extras.train)
-            for name in start.names
-        }
-        holdout = make_holdout(base, user, extras)
-        progress = Progress(report, sum(mix.steps() for mix in mixes.values()))
+        user = load_user_samples(store, new_ids, index=index)
         passed_as = "challenger" if challenger_pairs else "promoted"
-        for i, name in enumerate(MODEL_NAMES):
-            if name in mixes:
-                outcomes[name] = fine_tune_model(
-                    store, name, start.current[name], mixes[name], holdout, user, progress,
-                    seed + i, passed_as,
-                )  # fmt: skip
+        outcomes.update(
+            fine_tune_each(store, start, base, extras, user, report, seed, recipes, passed_as)
+        )
         user_ids = list(user.used_ids)
     result = finish_round(store, start, outcomes, keep_versions)
     return {

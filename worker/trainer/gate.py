@@ -23,7 +23,7 @@ from shared import answers
 
 
 class Reader(Protocol):
-    """A model as served (``worker.predict.inference.LiteModel``): uint8 (n, 28, 28) in,
+    """A model as served (``worker.lite_model.LiteModel``): uint8 (n, 28, 28) in,
     (n, 11) probabilities out."""
 
     def predict(self, pixels: np.ndarray) -> np.ndarray: ...

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 import redis
 
@@ -21,6 +20,7 @@ from shared import challengers
 from shared.celery_config import SOCKET_TIMEOUT, ssl_options
 from shared.errors import Conflict, NotFound
 from shared.names import MODEL_NAMES
+from shared.shapes import RaceDecision
 from shared.storage import Store, open_store
 from worker.clients import settings
 
@@ -31,7 +31,7 @@ SWEEP_SECONDS = 60.0
 
 def settle_due(
     client: redis.Redis, store: Store, pairs_cap: int, max_days: float
-) -> list[dict[str, Any]]:
+) -> list[RaceDecision]:
     """Settle each live race whose decision is due; the decisions taken."""
     decided = []
     for name in challengers.read_challengers(store):
@@ -47,7 +47,7 @@ def settle_due(
     return decided
 
 
-def sweep_once(store: Store) -> list[dict[str, Any]]:
+def sweep_once(store: Store) -> list[RaceDecision]:
     """One sweep on a connection of its own; nothing while Redis or the store is down."""
     config = settings()
     url = config.redis_url
@@ -61,8 +61,11 @@ def sweep_once(store: Store) -> list[dict[str, Any]]:
     for record in decided:
         log.info(
             "challenger %s v%s %s (%s)",
-            record["model"], record["version"], record["decision"], record["reason"],
-        )  # fmt: skip
+            record["model"],
+            record["version"],
+            record["decision"],
+            record["reason"],
+        )
     return decided
 
 

@@ -20,7 +20,7 @@ import keras
 from shared import answers, challengers, registry
 from shared.names import MODEL_NAMES
 from shared.storage import Store
-from worker.predict.inference import LiteModel
+from worker.lite_model import LiteModel
 from worker.trainer import gate
 from worker.trainer.conversion import to_tflite
 from worker.trainer.keras_files import keras_bytes, load_version
@@ -61,9 +61,13 @@ EXTRA_FILES = (SAMPLES_FILE,)
 
 
 def publish(
-    store: Store, name: str, model: keras.Model, tflite: bytes, metrics: dict[str, Any],
+    store: Store,
+    name: str,
+    model: keras.Model,
+    tflite: bytes,
+    metrics: dict[str, Any],
     extra_files: dict[str, bytes] | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Store the candidate (its Keras model and the LiteRT file the gate scored) as the
     model's next version, promoted or not; returns its number."""
     version = registry.next_version(store, name)
@@ -100,10 +104,16 @@ def baseline(
 
 
 def judge_and_publish(
-    store: Store, name: str, model: keras.Model, parent: Baseline, holdout: gate.Holdout,
-    user: UserSamples, passed_as: str, details: dict[str, Any],
+    store: Store,
+    name: str,
+    model: keras.Model,
+    parent: Baseline,
+    holdout: gate.Holdout,
+    user: UserSamples,
+    passed_as: str,
+    details: dict[str, Any],
     extra_files: dict[str, bytes] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Score a candidate against ``parent`` at the gate and publish it; the version's metrics.
 
     A candidate that passes is published as ``passed_as``: "promoted", or "challenger"
@@ -120,12 +130,17 @@ def judge_and_publish(
         "reject_threshold": candidate.reject_threshold,
         "false_reject_rate_target": parent.rate,
         "gate_failures": failures,
-        "holdout": {"parent": asdict(parent.scores), "candidate": asdict(candidate),
-                    "mnist_digits": len(holdout.mnist_y), "user_samples": len(holdout.user_y),
-                    "negatives": len(holdout.negatives), "user_holdout_by": user.holdout_by},
+        "holdout": {
+            "parent": asdict(parent.scores),
+            "candidate": asdict(candidate),
+            "mnist_digits": len(holdout.mnist_y),
+            "user_samples": len(holdout.user_y),
+            "negatives": len(holdout.negatives),
+            "user_holdout_by": user.holdout_by,
+        },
         "gate": asdict(rule),
         "label_agreement": parent.agreement,
-    }  # fmt: skip
+    }
     version = publish(store, name, model, tflite, metrics, extra_files)
     kind = metrics.get("training", {}).get("kind", "fine_tune")
     log.info("%s %s v%s: %s %s", kind, name, version, metrics["outcome"], metrics["holdout"])
@@ -187,11 +202,13 @@ def finish_round(
     live = challengers.read_challengers(store)
     pruned = {
         name: registry.prune_versions(
-            store, name, keep_versions,
-            {manifest.get(name, 0), int(live.get(name, {}).get("version", 0))},
+            store,
+            name,
+            keep_versions,
+            {manifest.get(name, 0), live[name]["version"] if name in live else 0},
         )
         for name in MODEL_NAMES
-    }  # fmt: skip
+    }
     for name, versions in pruned.items():
         for version in versions:
             for filename in EXTRA_FILES:

@@ -21,6 +21,7 @@ import redis
 
 from shared import fine_tune_jobs, metrics, names
 from shared.errors import describe_error
+from shared.shapes import TrainingJob
 from worker.clients import redis_client, settings, store
 from worker.trainer.celery import app
 from worker.trainer.fine_tuning import run_fine_tune
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: ``train(report, job, pending)``: the round's outcome, given the job's record and the
 #: samples still new when it started.
-Train = Callable[[Report, dict[str, Any], set[str]], dict[str, Any]]
+Train = Callable[[Report, TrainingJob, set[str]], dict[str, Any]]
 #: While Redis does not answer, the heartbeat tries again this often, so that it takes the
 #: lock back well within ``ORPHAN_GRACE_SECONDS`` of Redis returning.
 RETRY_SECONDS = 1.0
@@ -115,7 +116,7 @@ def run_job(job_id: str, train: Train) -> dict[str, Any]:
 
 
 def _run_locked(
-    client: redis.Redis, job: dict[str, Any], pending: set[str], train: Train, heartbeat: Heartbeat
+    client: redis.Redis, job: TrainingJob, pending: set[str], train: Train, heartbeat: Heartbeat
 ) -> dict[str, Any]:
     """Train and record the outcome while the heartbeat holds the lock."""
     job_id, started = job["id"], time.monotonic()
@@ -182,11 +183,17 @@ def count_job(kind: str, outcome: str, seconds: float) -> None:
 def fine_tune(job_id: str) -> dict[str, Any]:
     """Run one fine-tune job on the samples still new."""
 
-    def train(report: Report, job: dict[str, Any], pending: set[str]) -> dict[str, Any]:
+    def train(report: Report, job: TrainingJob, pending: set[str]) -> dict[str, Any]:
         return run_fine_tune(
-            store(), settings().mnist_path, settings().weights_dir, report, new_ids=pending,
-            challenger_pairs=settings().challenger_pairs, keep_versions=settings().keep_versions,
-        )  # fmt: skip
+            store(),
+            settings().mnist_path,
+            settings().weights_dir,
+            report,
+            new_ids=pending,
+            challenger_pairs=settings().challenger_pairs,
+            keep_versions=settings().keep_versions,
+            index=redis_client(),
+        )
 
     return run_job(job_id, train)
 
@@ -204,12 +211,18 @@ def retrain(job_id: str) -> dict[str, Any]:
     It trains on every sample, the pending ones too, so they are new no more once it ends.
     """
 
-    def train(report: Report, job: dict[str, Any], pending: set[str]) -> dict[str, Any]:
+    def train(report: Report, job: TrainingJob, pending: set[str]) -> dict[str, Any]:
         options = job.get("options") or {}
         return run_retrain(
-            store(), settings().mnist_path, settings().weights_dir, report,
-            epochs=options.get("epochs"), mnist_limit=options.get("mnist_limit"),
-            challenger_pairs=settings().challenger_pairs, keep_versions=settings().keep_versions,
-        )  # fmt: skip
+            store(),
+            settings().mnist_path,
+            settings().weights_dir,
+            report,
+            epochs=options.get("epochs"),
+            mnist_limit=options.get("mnist_limit"),
+            challenger_pairs=settings().challenger_pairs,
+            keep_versions=settings().keep_versions,
+            index=redis_client(),
+        )
 
     return run_job(job_id, train)

@@ -101,7 +101,20 @@ def train_model(
         x_fit, y_fit, batch_size, seed, augment_fraction, workers=2, max_queue_size=16
     )
     compile_model(model, learning_rate)
-    callbacks = [
+    return model.fit(
+        data,
+        epochs=epochs,
+        validation_data=(to_inputs(x_val), y_val),
+        callbacks=[*recipe_callbacks(learning_rate, epochs, patience), *callbacks],
+        verbose=verbose,
+    )
+
+
+def recipe_callbacks(
+    learning_rate: float, epochs: int, patience: int
+) -> list[keras.callbacks.Callback]:
+    """The recipe's cosine decay and early stopping (keeping the best weights)."""
+    return [
         # cosine decay to 1 % over the planned epochs: the last, low-rate epochs are what
         # lift clean-test accuracy after training on heavily augmented digits
         keras.callbacks.LearningRateScheduler(
@@ -110,12 +123,4 @@ def train_model(
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True
         ),
-        *callbacks,
     ]
-    return model.fit(
-        data,
-        epochs=epochs,
-        validation_data=(to_inputs(x_val), y_val),
-        callbacks=callbacks,
-        verbose=verbose,
-    )

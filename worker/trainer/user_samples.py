@@ -1,9 +1,11 @@
 """The users' labelled samples a fine-tune round (or a full retrain) learns from, and the slice
 it never trains on.
 
-Samples a moderator hid (``"hidden": true``) are neither trained on nor held out. Samples
-sent with a trusted collector's token (``"collector": "<name>"``) are exempt from the
-per-client cap; the gate still judges whatever they teach.
+Which samples may be trained on is the dataset's rule (``shared.dataset.training_set``):
+labelled, shared with consent, not hidden by a moderator; read from the sample index when
+the trainer passes its Redis client (``index``), else from the store. Samples a moderator
+hid are neither trained on nor held out. Samples sent with a trusted collector's token
+are exempt from the per-client cap; the gate still judges whatever they teach.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import hashlib
 import io
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import redis
 from PIL import Image
 
-from shared import answers, samples
+from shared.dataset import samples
+from shared.dataset.training_set import TrainingSample, trainable
+from shared.errors import ObjectNotFound
 from shared.storage import Store
 
 #: One part in HOLDOUT_EVERY is never trained on: one client in five once there are enough
@@ -75,74 +79,50 @@ def _stack(digits: list[np.ndarray]) -> np.ndarray:
     return np.stack(digits).astype(np.uint8) if digits else np.zeros((0, 28, 28), np.uint8)
 
 
-def training_label(meta: dict[str, Any]) -> int | None:
-    """A sample's class: its digit, ``answers.NOT_DIGIT`` for "not a digit", else None."""
-    if "label" not in meta:
-        return None
-    label = meta["label"]
-    if label is None:
-        return answers.NOT_DIGIT
-    if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < answers.DIGITS:
-        return label
-    return None
+def _people(found: list[TrainingSample]) -> tuple[set[str], bool]:
+    """The clients who sent PERSON_MIN_SAMPLES trainable samples or more, and whether the
+    holdout is made of whole people: when there are enough of them and both sides have some."""
+    sent = Counter(sample.client for sample in found)
+    people = {client for client, count in sent.items() if client and count >= PERSON_MIN_SAMPLES}
+    buckets = {_bucket(client) == 0 for client in people}
+    return people, len(people) >= MIN_CLIENTS_FOR_PEOPLE and buckets == {True, False}
 
 
-def collector_of(meta: dict[str, Any]) -> str:
-    """The trusted collector that sent a sample, or "" for an anonymous one."""
-    collector = meta.get("collector")
-    return collector if isinstance(collector, str) else ""
-
-
-def labelled_metas(store: Store) -> dict[str, dict[str, Any]]:
-    """Every stored sample a person labelled (a digit or "not a digit"), agreed to share and
-    a moderator did not hide.
-
-    By id, in id order; each meta gains ``class``, what the models learn it as.
-    """
-    metas = {}
-    for sample_id in sorted(samples.sample_ids(store)):
-        meta = samples.read_meta(store, sample_id)
-        label = training_label(meta)
-        if label is not None and meta.get("consent", False) and not meta.get("hidden"):
-            metas[sample_id] = {**meta, "class": label}
-    return metas
-
-
-def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamples:
+def load_user_samples(
+    store: Store, new_ids: set[str] | None = None, *, index: redis.Redis | None = None
+) -> UserSamples:
     """This round's training samples (the new ones, anonymous ones capped per client) and
     the holdout.
 
     The holdout only grows; ``new_ids`` None (or no new sample at all) trains on every
-    stored sample that is not held out.
+    stored sample that is not held out. ``index``: the Redis client of the sample index
+    the samples are chosen from (None: from the store).
     """
-    metas = labelled_metas(store)
-    fresh = set(metas) if not new_ids or not new_ids & set(metas) else new_ids
-    sent = Counter(str(meta.get("client", "")) for meta in metas.values())
-    people = {client for client, count in sent.items() if client and count >= PERSON_MIN_SAMPLES}
-    buckets = {_bucket(client) == 0 for client in people}
-    # Whole people on each side, when there are enough of them and both sides have some.
-    by_people = len(people) >= MIN_CLIENTS_FOR_PEOPLE and buckets == {True, False}
+    found = trainable(store, index)
+    ids = {sample.id for sample in found}
+    fresh = ids if not new_ids or not new_ids & ids else new_ids
+    people, by_people = _people(found)
     train_x, train_y, hold_x, hold_y, used, by, held = [], [], [], [], [], [], []
     per_client: Counter[str] = Counter()
     capped = 0
-    for sample_id, meta in metas.items():
-        client = str(meta.get("client", ""))
-        collector = collector_of(meta)
+    for sample in found:
+        sample_id, client, collector = sample.id, sample.client, sample.collector
         if is_holdout(sample_id, client, by_people):
             if by_people and client and client not in people:
                 continue  # not yet a person: kept back from both sides
-            hold_x.append(_pixels(store, sample_id))
-            hold_y.append(meta["class"])
-            held.append(sample_id)
+            if (pixels := _pixels(store, sample_id)) is not None:
+                hold_x.append(pixels)
+                hold_y.append(sample.label)
+                held.append(sample_id)
         elif sample_id not in fresh:
             continue
         elif client and not collector and per_client[client] >= MAX_PER_CLIENT:
             capped += 1
-        else:
+        elif (pixels := _pixels(store, sample_id)) is not None:
             if not collector:
                 per_client[client] += 1
-            train_x.append(_pixels(store, sample_id))
-            train_y.append(meta["class"])
+            train_x.append(pixels)
+            train_y.append(sample.label)
             used.append(sample_id)
             by.append(collector)
     return UserSamples(
@@ -158,11 +138,16 @@ def load_user_samples(store: Store, new_ids: set[str] | None = None) -> UserSamp
     )
 
 
-def load_all_user_samples(store: Store) -> UserSamples:
+def load_all_user_samples(store: Store, *, index: redis.Redis | None = None) -> UserSamples:
     """What a full retrain learns from: every labelled, visible sample that is not held out,
     anonymous ones capped per client as in a round, trusted collectors' all of them."""
-    return load_user_samples(store, None)
+    return load_user_samples(store, None, index=index)
 
 
-def _pixels(store: Store, sample_id: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(store.get_bytes(samples.image_key(sample_id)))))
+def _pixels(store: Store, sample_id: str) -> np.ndarray | None:
+    """A sample's 28x28 image; None once it was deleted (after the training set was read)."""
+    try:
+        png = store.get_bytes(samples.image_key(sample_id))
+    except ObjectNotFound:
+        return None
+    return np.asarray(Image.open(io.BytesIO(png)))

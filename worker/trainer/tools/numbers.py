@@ -1,0 +1,269 @@
+"""Synthetic numbers for evaluating segmentation: MNIST digits composed on a wide canvas.
+
+Two to six digits side by side on a rough line, as people write a number on the page:
+uneven sizes, a sloping and wandering baseline, gaps from a slight overlap to wide
+spacing, solid dark strokes on a transparent background (the page's canvas style).
+``number_figures`` reads them back through web's segmentation and the LiteRT models.
+
+The figures ``make evaluate`` reports compose MNIST *test* digits. Work on segmentation
+is measured on a development set instead, composed from MNIST *training* digits with
+another seed, so the test figures stay a fair estimate::
+
+    python -m worker.trainer.tools.evaluate --mnist mnist.npz --dev [SEED] --numbers 1000
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from shared import answers, number_reading
+from shared.canvas import Canvas, preprocess_canvas_png, working_ink
+from shared.errors import DigitsError
+from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png
+from shared.names import MODEL_NAMES
+from shared.number_reading import read
+from shared.segmentation import Part
+from worker.lite_model import LiteModel
+
+#: The page's number canvas: 3:1.
+CANVAS_WIDTH, CANVAS_HEIGHT = 840, 280
+#: Digit heights as shares of the canvas height (uneven sizes within one number).
+HEIGHTS = (0.4, 0.7)
+#: Gap between neighbouring digits as a share of the mean digit height; negative overlaps.
+GAPS = (-0.08, 0.5)
+#: Slope of the line the digits sit on, and how far each digit strays from it.
+SLOPE = 0.12
+WANDER = 0.06
+MARGIN = 12
+#: The figures ``python -m worker.trainer.tools.evaluate --record`` keeps for the model card.
+NUMBERS_FILE = "numbers.json"
+#: The development set's default seed (the evaluation's is 1234).
+DEV_SEED = 2025
+
+
+@dataclass(frozen=True)
+class Number:
+    text: str
+    png: bytes
+
+
+def _pen(digit: np.ndarray, height: int) -> np.ndarray:
+    """A 28x28 MNIST digit cropped to its ink, scaled to ``height``, with solid strokes."""
+    rows = np.flatnonzero(digit.max(axis=1) > 30)
+    cols = np.flatnonzero(digit.max(axis=0) > 30)
+    crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    width = max(2, round(crop.shape[1] * height / crop.shape[0]))
+    scaled = Image.fromarray(crop).resize((width, height), Image.Resampling.BICUBIC)
+    ink = np.asarray(scaled, dtype=np.float32)
+    return np.clip((ink - 60.0) * (255.0 / 100.0), 0, 255).astype(np.uint8)
+
+
+def compose(
+    digits: list[np.ndarray], rng: np.random.Generator, spacing: tuple[float, float] = GAPS
+) -> np.ndarray:
+    """The ink (0 = paper) of ``digits`` written in a row on one canvas, gaps in ``spacing``
+    (as GAPS)."""
+    canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
+    for top, left, pen in _placed(digits, rng, spacing):
+        window = canvas[top : top + pen.shape[0], left : left + pen.shape[1]]
+        np.maximum(window, pen, out=window)
+    return canvas
+
+
+def compose_layers(
+    digits: list[np.ndarray], rng: np.random.Generator, spacing: tuple[float, float] = GAPS
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``compose``'s canvas, and each digit's own ink on a canvas of its own (the truth
+    ``worker.trainer.tools.number_parts`` and ``group_count`` label segmentation's parts by).
+    ``spacing``: the range of gaps, as GAPS."""
+    canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
+    layers = []
+    for top, left, pen in _placed(digits, rng, spacing):
+        layer = np.zeros_like(canvas)
+        layer[top : top + pen.shape[0], left : left + pen.shape[1]] = pen
+        np.maximum(canvas, layer, out=canvas)
+        layers.append(layer)
+    return canvas, layers
+
+
+def _placed(
+    digits: list[np.ndarray], rng: np.random.Generator, spacing: tuple[float, float]
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Where each of ``digits`` goes on the canvas (top, left) and its ink there: uneven
+    heights, gaps in ``spacing``, on a sloping, wandering line. The same ``rng`` gives the
+    same number to ``compose`` and ``compose_layers``."""
+    heights = [int(rng.uniform(*HEIGHTS) * CANVAS_HEIGHT) for _ in digits]
+    pens = [_pen(d, h) for d, h in zip(digits, heights, strict=True)]
+    gaps = rng.uniform(*spacing, size=len(pens) - 1) * float(np.mean(heights))
+    total = sum(p.shape[1] for p in pens) + float(gaps.sum())
+    room = CANVAS_WIDTH - 2 * MARGIN
+    if total > room:  # too long for the canvas: write smaller, as a person would
+        shrink = room / total
+        pens = [_pen(d, max(12, int(h * shrink))) for d, h in zip(digits, heights, strict=True)]
+        gaps = gaps * shrink
+        total = sum(p.shape[1] for p in pens) + float(gaps.sum())
+    x = MARGIN + rng.uniform(0, max(0.0, room - total))
+    slope = rng.uniform(-SLOPE, SLOPE)
+    for i, pen in enumerate(pens):
+        height, width = pen.shape
+        centre = CANVAS_HEIGHT / 2 + slope * (x - CANVAS_WIDTH / 2)
+        centre += rng.uniform(-WANDER, WANDER) * CANVAS_HEIGHT
+        top = int(np.clip(centre - height / 2, 0, CANVAS_HEIGHT - height))
+        left = int(np.clip(round(x), 0, CANVAS_WIDTH - width))
+        yield top, left, pen
+        x += width + (gaps[i] if i < len(gaps) else 0)
+
+
+@dataclass(frozen=True)
+class DigitInk:
+    """Each composed digit's ink (``compose_layers``) at segmentation's working resolution:
+    the truth training labels segmentation's parts by."""
+
+    masks: list[np.ndarray]
+    totals: list[int]
+
+    @classmethod
+    def of(cls, layers: list[np.ndarray]) -> DigitInk:
+        masks = [working_ink(layer)[0] > INK_THRESHOLD for layer in layers]
+        return cls(masks, [max(1, int(mask.sum())) for mask in masks])
+
+    def shares(self, part: Part) -> list[float]:
+        """The share of each digit's ink that ``part`` (found at that resolution) holds."""
+        x0, y0, x1, y1 = part.box
+        mine = part.ink > INK_THRESHOLD
+        return [
+            int((mask[y0:y1, x0:x1] & mine).sum()) / total
+            for mask, total in zip(self.masks, self.totals, strict=True)
+        ]
+
+
+def number_set(
+    digits: np.ndarray, labels: np.ndarray, count: int, seed: int, lengths: tuple[int, int] = (2, 6)
+) -> list[Number]:
+    """``count`` numbers of ``lengths`` digits drawn from ``digits`` (MNIST test), as PNGs."""
+    rng = np.random.default_rng(seed)
+    numbers = []
+    for _ in range(count):
+        picks = rng.choice(len(digits), size=int(rng.integers(lengths[0], lengths[1] + 1)))
+        ink = compose([digits[i] for i in picks], rng)
+        shade = int(rng.integers(0, 60))
+        text = "".join(str(int(labels[i])) for i in picks)
+        numbers.append(Number(text, ink_canvas_png(Image.fromarray(ink), shade)))
+    return numbers
+
+
+def number_figures(
+    models: dict[str, LiteModel], thresholds: dict[str, float], numbers: list[Number]
+) -> dict[str, Any]:
+    """Whole-number accuracy, per-digit accuracy where the count is right, count right,
+    and where the wrong numbers went wrong (the count, or a digit: refused or misread).
+
+    The canvases go through web's own reading (``preprocess_canvas_png``); each model reads
+    every image of a canvas in one batch, and the two models' agreement chooses the
+    reading, as in the predict worker. A canvas web refuses counts as wrong, and so does
+    a part the model refuses (read ``?``).
+    """
+    canvases = [_canvas(number) for number in numbers]
+    probabilities = {
+        name: [model.predict(np.stack(c.images)) if c else None for c in canvases]
+        for name, model in models.items()
+    }
+    chosen = [
+        read(c.readings, cnn.tolist(), fnn.tolist())
+        if c is not None and cnn is not None and fnn is not None
+        else []
+        for c, cnn, fnn in zip(canvases, probabilities["cnn"], probabilities["fnn"], strict=True)
+    ]
+    count_right = [len(c) == len(n.text) for c, n in zip(chosen, numbers, strict=True)]
+    return {
+        "numbers": len(numbers),
+        "count_accuracy": round(float(np.mean(count_right)), 4),
+        "wrong_count": {
+            "unread": sum(c is None for c in canvases),
+            "too_few": sum(
+                c is not None and len(k) < len(n.text)
+                for c, k, n in zip(canvases, chosen, numbers, strict=True)
+            ),
+            "too_many": sum(len(k) > len(n.text) for k, n in zip(chosen, numbers, strict=True)),
+        },
+        "models": {
+            name: _model_figures(probabilities[name], thresholds[name], chosen, numbers)
+            for name in models
+        },
+    }
+
+
+def _canvas(number: Number) -> Canvas | None:
+    """The number's canvas as web reads it, or None where web refuses it."""
+    try:
+        return preprocess_canvas_png(number.png, 4096, MAX_DIGITS)
+    except DigitsError:
+        return None
+
+
+def _model_figures(
+    probabilities: list[np.ndarray | None],
+    threshold: float,
+    chosen: list[list[int]],
+    numbers: list[Number],
+) -> dict[str, Any]:
+    """One model's reading of the numbers, on the parts the two models' agreement chose."""
+    whole = digits_right = digits_seen = refused = misread = 0
+    for picks, p, number in zip(chosen, probabilities, numbers, strict=True):
+        text = ""
+        if p is not None:
+            labels = answers.predicted_labels(p[picks], threshold).tolist()
+            text = number_reading.text([None if d == answers.NOT_DIGIT else d for d in labels])
+        whole += text == number.text
+        if len(picks) == len(number.text):  # the count is right
+            digits_right += sum(a == b for a, b in zip(text, number.text, strict=True))
+            digits_seen += len(number.text)
+            refused += "?" in text
+            misread += text != number.text and "?" not in text
+    return {
+        "whole_number_accuracy": round(whole / len(numbers), 4),
+        "digit_accuracy_where_count_right": round(digits_right / max(1, digits_seen), 4),
+        # the numbers read with the right count but wrong: a part refused, or misread
+        "count_right_but_wrong": {"a_part_refused": refused, "misread": misread},
+    }
+
+
+def dev_number_set(
+    mnist_path: str, models_dir: Path, count: int, seed: int = DEV_SEED
+) -> list[Number]:
+    """``count`` numbers composed from the MNIST training digits that every shipped model
+    held out for validation: the set to tune on. Digits a model trained on read with a
+    confidence the test digits never get, and choosing between readings rests on it."""
+    with np.load(mnist_path) as data:
+        x, y = data["x_train"], data["y_train"].astype(np.int64)
+    held_out = np.ones(len(x), dtype=bool)
+    for name in MODEL_NAMES:
+        held_out &= _held_out(len(x), json.loads((models_dir / f"{name}.metrics.json").read_text()))
+    return number_set(x[held_out], y[held_out], count, seed)
+
+
+def _held_out(digits: int, metrics: dict[str, Any]) -> np.ndarray:
+    """Which of MNIST's ``digits`` training digits a model with these metrics never fit."""
+    # Imported here: it brings in Keras, which reading numbers does not need.
+    from worker.trainer.training import validation_digits
+
+    return validation_digits(digits, int(metrics["data"]["negatives"]), int(metrics["seed"]))
+
+
+def shipped_models(models_dir: Path) -> tuple[dict[str, LiteModel], dict[str, float]]:
+    """The shipped models and their "not a digit" thresholds, as the evaluation loads them."""
+    models: dict[str, LiteModel] = {}
+    thresholds: dict[str, float] = {}
+    for name in MODEL_NAMES:
+        metrics = models_dir / f"{name}.metrics.json"
+        models[name] = LiteModel.from_path(models_dir / f"{name}.tflite")
+        trained = json.loads(metrics.read_text()) if metrics.exists() else {}
+        thresholds[name] = answers.threshold_of(trained)
+    return models, thresholds

@@ -1,0 +1,48 @@
+"""What ``python -m worker.trainer.tools.evaluate --record`` writes for the model card: the
+number figures, the ROC record and plot, and a summary in each ``<name>.metrics.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from worker.trainer.tools.numbers import NUMBERS_FILE
+from worker.trainer.tools.rejection import ROC_FILE, plot_roc
+
+ROC_PLOT = "docs/not-digit-roc.png"
+
+#: What each shipped version's metrics (so ``/api/models``) keep of the held-out figures.
+SUMMARY = (
+    "negatives_refused",
+    "mnist_digits_refused",
+    "canvas_digits_refused",
+    "mnist_accuracy_refusal_is_error",
+    "canvas_accuracy_refusal_is_error",
+    "auroc",
+    "auroc_max_softmax",
+)
+
+
+def record_figures(models_dir: Path, figures: dict[str, Any]) -> None:
+    """Write ``<models>/NUMBERS_FILE``, ``<models>/ROC_FILE``, the summaries and ROC_PLOT."""
+    if "numbers" in figures:
+        (models_dir / NUMBERS_FILE).write_text(json.dumps(figures["numbers"], indent=2) + "\n")
+    keep = ("negatives", "models", "baseline", "digits", "seed")
+    record = {k: figures[k] for k in keep if k in figures}
+    (models_dir / ROC_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    record_summaries(models_dir, figures)
+    plot_roc(figures, ROC_PLOT)
+
+
+def record_summaries(models_dir: Path, figures: dict[str, Any]) -> None:
+    """Add the held-out not-a-digit figures to each ``<name>.metrics.json`` as ``not_a_digit``."""
+    for name, m in figures["models"].items():
+        path = models_dir / f"{name}.metrics.json"
+        if path.exists():
+            metrics = json.loads(path.read_text())
+            metrics["not_a_digit"] = {key: m[key] for key in SUMMARY} | {
+                "negatives": figures["negatives"]["count"],
+                "negatives_family": "held_out",
+            }
+            path.write_text(json.dumps(metrics, indent=2) + "\n")
