@@ -61,11 +61,10 @@ def predict(models: Models, canvas: Canvas) -> dict[str, Any]:
         {"box": canvas.boxes[i], "preview": png_data_url(canvas.images[i]), **reading(i)}
         for i in chosen
     ]
-    text = number_reading.text([d["cnn"]["digit"] for d in digits])
     return {
         **reading(0),
         "preview": png_data_url(canvas.whole),
-        "number": {"text": text, "digits": digits},
+        "number": number_reading.answer(reading(0), digits),
     }
 
 

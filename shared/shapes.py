@@ -78,6 +78,19 @@ class NumberResult(ImageAnswers):
     chosen: list[int]
 
 
+class NumberAnswer(TypedDict):
+    """The number in a result as the client reads it (``shared.number_reading.answer``)."""
+
+    #: The CNN's reading, ``?`` for a part it refuses; None when it is not a number.
+    text: str | None
+    #: Each digit found, left to right: its box, preview and both models' answers.
+    digits: list[dict[str, Any]]
+    #: True when the drawing does not read as a number at all (``text`` is then None).
+    not_a_number: bool
+    #: Why, when it is not a number: a code (``shared.number_reading.UNSURE``).
+    reason: NotRequired[str]
+
+
 class JobError(TypedDict):
     """Why a job failed, as the client reads it: a code and a sentence."""
 

@@ -167,10 +167,8 @@ def _result(result: Mapping[str, Any], record: PredictionRecord) -> dict[str, An
     return {
         **{name: result[name] for name in MODEL_NAMES},
         "preview": preview(0),
-        "number": {
-            "text": number_reading.text([d["cnn"]["digit"] for d in digits]),
-            "digits": digits,
-        },
+        # The number's text, or "not a number" (``shared.number_reading.is_number``).
+        "number": number_reading.answer(result, digits),
     }
 
 

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.pages import draw_stroke
 from tests.helpers import ARTIFACTS
+from tests.pad_strokes import YEAR_2024, K, as_shares
 from tests.strokes import SEVEN_WITH_CROSSBAR, TWO, ZERO, leaning, shifted
 from worker.trainer.tools.numbers import CANVAS_HEIGHT, CANVAS_WIDTH
 
@@ -184,7 +185,9 @@ def test_a_face_drawn_on_the_page_is_shown_as_not_a_digit(page, live_server):
         expect(page.locator(f"#{name}-digit")).to_have_text("Not a digit", timeout=60_000)
         expect(page.locator(f"#{name}-digit")).to_have_class(re.compile("is-refused"))
         expect(page.locator(f"#{name}-not-digit")).to_have_text(re.compile(r"Not a digit: [<>]?\d"))
-    expect(page.locator("#status")).to_contain_text("not a digit")
+    # Not a digit is not a number either: said plainly, not as a green "Done".
+    expect(page.locator("#status")).to_have_text("This does not look like a number.")
+    expect(page.locator("#status")).to_have_attribute("data-state", "info")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "draw-not-a-digit.png"), full_page=True)
     # Both models agree, so "Correct" confirms it: the label sent is null, "not a digit".
@@ -192,4 +195,40 @@ def test_a_face_drawn_on_the_page_is_shown_as_not_a_digit(page, live_server):
         page.click("#feedback-correct")
     assert sent.value.post_data_json["label"] is None
     expect(page.locator("#feedback-status")).to_have_attribute("data-state", "done")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_k_drawn_on_the_pad_is_said_plainly_not_to_look_like_a_number(page, live_server):
+    page.goto(live_server + "/")
+    for stroke in as_shares(K):
+        draw_stroke(page, stroke)
+    page.click("#recognize")
+    status = page.locator("#status")
+    expect(status).to_have_text("This does not look like a number.", timeout=60_000)
+    # Not a green "Done": a plain note, in the status region screen readers follow.
+    expect(status).to_have_attribute("data-state", "info")
+    expect(status).not_to_have_class(re.compile("alert-success"))
+    assert status.get_attribute("role") == "status"
+    expect(page.locator("#result")).to_be_visible()
+    if page.locator("#number").is_visible():  # found as parts: the number says so too
+        expect(page.locator("#number-text")).to_have_text("Not a number")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "draw-not-a-number.png"), full_page=True)
+    # The same feedback as for a drawing that is not a digit: "Correct" sends label null.
+    with page.expect_request(lambda r: r.url.endswith("/feedback")) as sent:
+        page.click("#feedback-correct")
+    assert sent.value.post_data_json["label"] is None
+    expect(page.locator("#feedback-status")).to_have_attribute("data-state", "done")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_2024_drawn_on_the_pad_still_reads_2024(page, live_server):
+    page.goto(live_server + "/")
+    for stroke in as_shares(YEAR_2024):
+        draw_stroke(page, stroke)
+    page.click("#recognize")
+    expect(page.locator("#pad-boxes rect")).to_have_count(4, timeout=60_000)
+    expect(page.locator("#number-text")).to_have_text("2024")
+    expect(page.locator("#status")).to_have_text("Done: the number reads 2024.")
+    expect(page.locator("#status")).to_have_attribute("data-state", "done")
     assert page.console_errors == []  # type: ignore[attr-defined]

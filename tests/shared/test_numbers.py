@@ -18,7 +18,15 @@ from scipy import ndimage
 from shared.canvas import preprocess_canvas_png
 from shared.errors import CanvasTooWide, EmptyCanvas, TooManyDigits
 from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png, ink_from_image, load_png
-from shared.number_reading import MAX_WAYS, agreement, choose, output_row, text, valid
+from shared.number_reading import (
+    MAX_WAYS,
+    NUMBER_SURE,
+    agreement,
+    choose,
+    output_row,
+    text,
+    valid,
+)
 from shared.segmentation import PAIR_SLANTS, segment
 from tests.helpers import ROOT, SAMPLE, data_url, hand_drawn
 from tests.processes import wait_for
@@ -401,3 +409,35 @@ def test_a_part_either_model_refuses_is_unsure_and_reads_as_a_question_mark():
 )
 def test_readings_from_a_message_are_checked(readings, images, ok):
     assert valid(readings, images) is ok
+
+
+def test_pad_drawings_are_reproducible_and_the_two_families_differ():
+    from worker.trainer.tools.pad_drawings import KINDS, pad_drawings
+
+    dev = pad_drawings(16, "dev")
+    assert [d.png for d in dev] == [d.png for d in pad_drawings(16, "dev")]
+    held_out = pad_drawings(16, "held_out")
+    assert not {d.png for d in dev} & {d.png for d in held_out}
+    assert {d.kind for d in pad_drawings(80, "dev")} == set(KINDS)
+    for drawing in dev[:4]:  # the page's canvas: 840x280, ink in alpha
+        image = Image.open(io.BytesIO(drawing.png))
+        assert image.mode == "RGBA" and image.size == (CANVAS_WIDTH, CANVAS_HEIGHT)
+        assert np.asarray(image)[..., 3].max() == 255
+
+
+def test_the_pad_figures_measure_the_rule_as_evaluate_reports_them(mnist_sample):
+    """``evaluate_pad`` is what ``make evaluate`` calls: held-out drawings that are not numbers,
+    numbers and single digits of MNIST test digits, read through the one rule."""
+    from worker.trainer.tools.numbers import shipped_models
+    from worker.trainer.tools.pad_figures import evaluate_pad, pad_lines
+
+    models, thresholds = shipped_models(ROOT / "models")
+    x, y = mnist_sample["x_test"], mnist_sample["y_test"].astype(np.int64)
+    figures = evaluate_pad(models, thresholds, x, y, 30, 1234)
+    assert figures["number_sure"] == NUMBER_SURE and figures["drawings"] == 30
+    assert 0.5 < figures["not_a_number"] <= 1  # most are answered "not a number"
+    assert figures["numbers"]["count"] == figures["single_digits"]["count"] == 30
+    assert figures["numbers"]["refused"] < 0.2 and figures["numbers"]["right"] > 0.7
+    lines = pad_lines(figures)
+    assert '30 drawings that are not numbers: "not a number"' in lines[0]
+    assert "30 numbers of 2-6 digits: refused" in lines[2] and "single digits" in lines[3]

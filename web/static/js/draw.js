@@ -21,7 +21,7 @@ const strip = $("answer-strip"); // the answers in one line under the pad, on a 
 const staleNote = $("result-stale");
 let job = null; // AbortController of the recognition in flight; a new one supersedes it
 let predictionId = null;
-let number = null; // the digits read on the canvas: {text, digits}
+let number = null; // the digits read on the canvas: {text, digits, not_a_number}
 
 function forgetResult() {
   job?.abort();
@@ -84,10 +84,15 @@ async function recognize() {
     if (final.status === "done") {
       predictionId = final.id;
       showResult(final.result, size);
-      const done = isNumber()
-        ? t("status.number", { number: number.text })
-        : t("status.done", { answers: answersText(final.result) });
-      setStatus(status, "done", done);
+      if (notANumber()) {
+        // Said plainly, and not as a success: the answer is that there is no number to read.
+        setStatus(status, "info", t("status.not_a_number"));
+      } else {
+        const done = isNumber()
+          ? t("status.number", { number: number.text })
+          : t("status.done", { answers: answersText(final.result) });
+        setStatus(status, "done", done);
+      }
     } else {
       setStatus(status, "failed", t("status.failed", { message: errorMessage(final.error) }));
     }
@@ -218,7 +223,8 @@ function showNumber(found, size) {
   $("number").hidden = digits.length < 2;
   $("whole-reading").hidden = digits.length > 1;
   $("whole-preview").hidden = digits.length > 1;
-  $("number-text").textContent = number?.text ?? "";
+  $("number-text").textContent = notANumber() ? t("answer.not_a_number") : (number?.text ?? "");
+  $("number-text").classList.toggle("is-refused", notANumber());
   $("number-digits").replaceChildren(
     ...digits.map(({ preview, cnn }, i) => {
       const { text, p, refused } = reading(cnn);
@@ -259,7 +265,10 @@ function showStrip(answers) {
   for (const { name } of models) {
     const digitText = $(`${name}-strip-digit`);
     const pText = $(`${name}-strip-p`);
-    if (isNumber()) {
+    if (notANumber()) {
+      digitText.textContent = t("answer.not_a_number");
+      pText.textContent = "";
+    } else if (isNumber()) {
       digitText.textContent = number.digits.map((d) => reading(d[name]).text).join("");
       pText.textContent = "";
     } else {
@@ -267,7 +276,7 @@ function showStrip(answers) {
       digitText.textContent = refused ? t("answer.not_digit") : text;
       pText.textContent = formatPercent(p);
     }
-    digitText.classList.toggle("is-refused", !isNumber() && answers[name].digit === null);
+    digitText.classList.toggle("is-refused", notANumber() || (!isNumber() && answers[name].digit === null));
   }
   strip.hidden = false;
 }
@@ -288,7 +297,14 @@ function showResult(answers, size) {
   const agree = new Set(digits).size === 1;
   $("disagree").hidden = agree;
   $("disagree").textContent = agree ? "" : t("disagree");
-  resetFeedback(agree ? { label: digits[0] } : null, isNumber() ? number.text : null);
+  if (notANumber()) {
+    // As for a drawing that is not a digit: "Correct" says so; "Wrong" asks what it was.
+    resetFeedback({ label: null }, isNumber() ? "number" : "digits");
+  } else if (isNumber()) {
+    resetFeedback({ number: number.text }, "number");
+  } else {
+    resetFeedback(agree ? { label: digits[0] } : null, "digits");
+  }
   $("result-empty").hidden = true;
   result.hidden = false;
 }
@@ -296,7 +312,6 @@ function showResult(answers, size) {
 // ---- feedback ---------------------------------------------------------------------------
 
 const feedbackStatus = $("feedback-status");
-const NOT_A_DIGIT = "none"; // "Correct" when both models said it is not a digit
 const digitPicker = $("feedback-digits");
 const numberForm = $("feedback-number");
 const numberInput = $("feedback-number-input");
@@ -310,24 +325,28 @@ const feedbackControls = () => [
 
 // Several digits on the canvas: the verdict is on the whole number.
 const isNumber = () => (number?.digits?.length ?? 0) > 1;
+// The drawing does not read as a number at all (the API's number.not_a_number).
+const notANumber = () => number?.not_a_number === true;
 
-// `agreed` is {label}, what both models answered (a digit, or null: not a digit), or null
-// when they disagree: then "Correct" would be ambiguous, so the picker opens straight
-// away instead. `numberText` is the number read when there are several digits: "Correct"
-// confirms it, "Wrong" asks for it.
-function resetFeedback(agreed, numberText) {
+let confirmed = null; // the verdict "Correct" sends
+let asking = "digits"; // what "Wrong" asks for: "digits" (the picker) or "number" (the field)
+
+// `confirm` is what "Correct" sends: {label} (the digit both models answered, or null: not
+// a digit, or not a number) or {number} (the number read); null when the models disagree
+// on one digit: then "Correct" would be ambiguous, so the picker opens straight away.
+// `ask` is what "Wrong" asks for: "digits" or "number".
+function resetFeedback(confirm, ask) {
   for (const control of feedbackControls()) control.disabled = false;
-  const many = numberText !== null;
-  correct.hidden = !many && agreed === null;
-  wrong.hidden = !many && agreed === null;
-  correct.dataset.label = agreed === null ? "" : (agreed.label ?? NOT_A_DIGIT);
-  correct.dataset.number = numberText ?? "";
-  digitPicker.hidden = many || agreed !== null;
+  confirmed = confirm;
+  asking = ask;
+  correct.hidden = confirm === null;
+  wrong.hidden = confirm === null;
+  digitPicker.hidden = confirm !== null;
   numberForm.hidden = true;
   numberInput.value = "";
-  wrong.setAttribute("aria-controls", many ? "feedback-number" : "feedback-digits");
-  wrong.setAttribute("aria-expanded", String(!many && agreed === null));
-  $("feedback-pick").textContent = agreed === null ? t("feedback.disagree") : $("feedback-pick").dataset.text;
+  wrong.setAttribute("aria-controls", ask === "number" ? "feedback-number" : "feedback-digits");
+  wrong.setAttribute("aria-expanded", String(confirm === null));
+  $("feedback-pick").textContent = confirm === null ? t("feedback.disagree") : $("feedback-pick").dataset.text;
   setStatus(feedbackStatus, "idle");
   showForgetLinks([]);
 }
@@ -372,19 +391,18 @@ async function sendFeedback(verdict) {
 }
 
 correct.addEventListener("click", () => {
-  const { label } = correct.dataset;
-  sendFeedback(isNumber() ? { number: correct.dataset.number } : { label: label === NOT_A_DIGIT ? null : Number(label) });
+  if (confirmed !== null) sendFeedback(confirmed);
 });
 $("feedback-none").addEventListener("click", () => sendFeedback({ label: null }));
 wrong.addEventListener("click", () => {
-  const panel = isNumber() ? numberForm : digitPicker;
+  const panel = asking === "number" ? numberForm : digitPicker;
   panel.hidden = !panel.hidden;
   wrong.setAttribute("aria-expanded", String(!panel.hidden));
-  if (!panel.hidden) (isNumber() ? numberInput : $("feedback-digit-0")).focus();
+  if (!panel.hidden) (asking === "number" ? numberInput : $("feedback-digit-0")).focus();
 });
 // Escape folds the list of digits (or the number field) back and returns to "Wrong".
 document.addEventListener("keydown", (event) => {
-  const panel = isNumber() ? numberForm : digitPicker;
+  const panel = asking === "number" ? numberForm : digitPicker;
   if (event.key !== "Escape" || panel.hidden || wrong.hidden) return;
   event.preventDefault();
   panel.hidden = true;

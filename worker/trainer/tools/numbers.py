@@ -15,7 +15,7 @@ another seed, so the test figures stay a fair estimate::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,13 @@ import numpy as np
 from PIL import Image
 
 from shared import answers, number_reading
-from shared.canvas import Canvas, preprocess_canvas_png, working_ink
+from shared.canvas import preprocess_canvas_png, working_ink
 from shared.errors import DigitsError
 from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png
 from shared.names import MODEL_NAMES
 from shared.number_reading import read
 from shared.segmentation import Part
+from shared.shapes import ImageAnswers
 from worker.lite_model import LiteModel
 
 #: The page's number canvas: 3:1.
@@ -71,7 +72,7 @@ def compose(
     """The ink (0 = paper) of ``digits`` written in a row on one canvas, gaps in ``spacing``
     (as GAPS)."""
     canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
-    for top, left, pen in _placed(digits, rng, spacing):
+    for top, left, pen in placed(digits, rng, spacing):
         window = canvas[top : top + pen.shape[0], left : left + pen.shape[1]]
         np.maximum(window, pen, out=window)
     return canvas
@@ -85,7 +86,7 @@ def compose_layers(
     ``spacing``: the range of gaps, as GAPS."""
     canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
     layers = []
-    for top, left, pen in _placed(digits, rng, spacing):
+    for top, left, pen in placed(digits, rng, spacing):
         layer = np.zeros_like(canvas)
         layer[top : top + pen.shape[0], left : left + pen.shape[1]] = pen
         np.maximum(canvas, layer, out=canvas)
@@ -93,20 +94,26 @@ def compose_layers(
     return canvas, layers
 
 
-def _placed(
-    digits: list[np.ndarray], rng: np.random.Generator, spacing: tuple[float, float]
+def placed(
+    digits: list[Any],
+    rng: np.random.Generator,
+    spacing: tuple[float, float] = GAPS,
+    heights: tuple[float, float] = HEIGHTS,
+    scale: Callable[[Any, int], np.ndarray] = _pen,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Where each of ``digits`` goes on the canvas (top, left) and its ink there: uneven
-    heights, gaps in ``spacing``, on a sloping, wandering line. The same ``rng`` gives the
-    same number to ``compose`` and ``compose_layers``."""
-    heights = [int(rng.uniform(*HEIGHTS) * CANVAS_HEIGHT) for _ in digits]
-    pens = [_pen(d, h) for d, h in zip(digits, heights, strict=True)]
-    gaps = rng.uniform(*spacing, size=len(pens) - 1) * float(np.mean(heights))
+    heights in ``heights`` (as HEIGHTS), gaps in ``spacing``, on a sloping, wandering line.
+    The same ``rng`` gives the same number to ``compose`` and ``compose_layers``.
+    ``scale(digit, height)`` is its ink that high (MNIST digits: ``_pen``; the pad
+    drawings of ``pad_drawings`` draw theirs)."""
+    sizes = [int(rng.uniform(*heights) * CANVAS_HEIGHT) for _ in digits]
+    pens = [scale(d, h) for d, h in zip(digits, sizes, strict=True)]
+    gaps = rng.uniform(*spacing, size=len(pens) - 1) * float(np.mean(sizes))
     total = sum(p.shape[1] for p in pens) + float(gaps.sum())
     room = CANVAS_WIDTH - 2 * MARGIN
     if total > room:  # too long for the canvas: write smaller, as a person would
         shrink = room / total
-        pens = [_pen(d, max(12, int(h * shrink))) for d, h in zip(digits, heights, strict=True)]
+        pens = [scale(d, max(12, int(h * shrink))) for d, h in zip(digits, sizes, strict=True)]
         gaps = gaps * shrink
         total = sum(p.shape[1] for p in pens) + float(gaps.sum())
     x = MARGIN + rng.uniform(0, max(0.0, room - total))
@@ -147,7 +154,7 @@ class DigitInk:
 def number_set(
     digits: np.ndarray, labels: np.ndarray, count: int, seed: int, lengths: tuple[int, int] = (2, 6)
 ) -> list[Number]:
-    """``count`` numbers of ``lengths`` digits drawn from ``digits`` (MNIST test), as PNGs."""
+    """``count`` numbers of ``lengths`` digits drawn from ``digits``, as PNGs."""
     rng = np.random.default_rng(seed)
     numbers = []
     for _ in range(count):
@@ -159,94 +166,116 @@ def number_set(
     return numbers
 
 
+@dataclass(frozen=True)
+class CanvasReading:
+    """A canvas read as web and the predict worker read it: each model's outputs for every
+    image, the images chosen to make the number, and the answers the rule reads by."""
+
+    outputs: dict[str, np.ndarray]
+    chosen: list[int]
+    canvas: ImageAnswers
+    parts: list[ImageAnswers]
+
+    def is_number(
+        self, sure: float = number_reading.NUMBER_SURE, lone: float = number_reading.DIGIT_SURE
+    ) -> bool:
+        """Whether web answers it as a number (``shared.number_reading.is_number``)."""
+        return number_reading.is_number(self.canvas, self.parts, sure, lone)
+
+
+def read_canvas(
+    models: dict[str, LiteModel], thresholds: dict[str, float], png: bytes
+) -> CanvasReading | None:
+    """``png`` read through web's own reading (``preprocess_canvas_png``), each model reading
+    every image in one batch and their agreement choosing the parts, as in the predict
+    worker; None where web refuses the canvas (a 422)."""
+    try:
+        canvas = preprocess_canvas_png(png, 4096, MAX_DIGITS, readable=True)
+    except DigitsError:
+        return None
+    outputs = {name: model.predict(np.stack(canvas.images)) for name, model in models.items()}
+    chosen = read(canvas.readings, outputs["cnn"].tolist(), outputs["fnn"].tolist())
+    fnn, cnn = (answers.model_answers(outputs[n], thresholds[n], 0) for n in ("fnn", "cnn"))
+    images: list[ImageAnswers] = [{"fnn": f, "cnn": c} for f, c in zip(fnn, cnn, strict=True)]
+    return CanvasReading(outputs, chosen, images[0], [images[i] for i in chosen])
+
+
 def number_figures(
     models: dict[str, LiteModel], thresholds: dict[str, float], numbers: list[Number]
 ) -> dict[str, Any]:
     """Whole-number accuracy, per-digit accuracy where the count is right, count right,
-    and where the wrong numbers went wrong (the count, or a digit: refused or misread).
+    and where the wrong numbers went wrong (the count, or a digit: refused or misread, or
+    the whole answered "not a number").
 
-    The canvases go through web's own reading (``preprocess_canvas_png``); each model reads
-    every image of a canvas in one batch, and the two models' agreement chooses the
-    reading, as in the predict worker. A canvas web refuses counts as wrong, and so does
-    a part the model refuses (read ``?``).
+    Each canvas is read as web and the predict worker read it (``read_canvas``). A canvas
+    web refuses counts as wrong, and so does a part the model refuses (read ``?``) and a
+    number web answers "not a number" (``shared.number_reading.is_number``).
     """
-    canvases = [_canvas(number) for number in numbers]
-    probabilities = {
-        name: [model.predict(np.stack(c.images)) if c else None for c in canvases]
-        for name, model in models.items()
-    }
-    chosen = [
-        read(c.readings, cnn.tolist(), fnn.tolist())
-        if c is not None and cnn is not None and fnn is not None
-        else []
-        for c, cnn, fnn in zip(canvases, probabilities["cnn"], probabilities["fnn"], strict=True)
-    ]
+    readings = [read_canvas(models, thresholds, number.png) for number in numbers]
+    chosen = [[] if r is None else r.chosen for r in readings]
     count_right = [len(c) == len(n.text) for c, n in zip(chosen, numbers, strict=True)]
     return {
         "numbers": len(numbers),
         "count_accuracy": round(float(np.mean(count_right)), 4),
+        "not_a_number": sum(r is not None and not r.is_number() for r in readings),
         "wrong_count": {
-            "unread": sum(c is None for c in canvases),
+            "unread": sum(r is None for r in readings),
             "too_few": sum(
-                c is not None and len(k) < len(n.text)
-                for c, k, n in zip(canvases, chosen, numbers, strict=True)
+                r is not None and len(r.chosen) < len(n.text)
+                for r, n in zip(readings, numbers, strict=True)
             ),
             "too_many": sum(len(k) > len(n.text) for k, n in zip(chosen, numbers, strict=True)),
         },
         "models": {
-            name: _model_figures(probabilities[name], thresholds[name], chosen, numbers)
-            for name in models
+            name: _model_figures(name, thresholds[name], readings, numbers) for name in models
         },
     }
 
 
-def _canvas(number: Number) -> Canvas | None:
-    """The number's canvas as web reads it, or None where web refuses it."""
-    try:
-        return preprocess_canvas_png(number.png, 4096, MAX_DIGITS)
-    except DigitsError:
-        return None
-
-
 def _model_figures(
-    probabilities: list[np.ndarray | None],
-    threshold: float,
-    chosen: list[list[int]],
-    numbers: list[Number],
+    name: str, threshold: float, readings: list[CanvasReading | None], numbers: list[Number]
 ) -> dict[str, Any]:
     """One model's reading of the numbers, on the parts the two models' agreement chose."""
-    whole = digits_right = digits_seen = refused = misread = 0
-    for picks, p, number in zip(chosen, probabilities, numbers, strict=True):
-        text = ""
-        if p is not None:
-            labels = answers.predicted_labels(p[picks], threshold).tolist()
-            text = number_reading.text([None if d == answers.NOT_DIGIT else d for d in labels])
-        whole += text == number.text
-        if len(picks) == len(number.text):  # the count is right
+    whole = digits_right = digits_seen = refused = misread = not_number = 0
+    for r, number in zip(readings, numbers, strict=True):
+        if r is None:
+            continue
+        labels = answers.predicted_labels(r.outputs[name][r.chosen], threshold).tolist()
+        text = number_reading.text([None if d == answers.NOT_DIGIT else d for d in labels])
+        whole += r.is_number() and text == number.text
+        if len(r.chosen) == len(number.text):  # the count is right
             digits_right += sum(a == b for a, b in zip(text, number.text, strict=True))
             digits_seen += len(number.text)
+            # each wrong number once: "not a number" though read right, a part refused, misread
+            not_number += not r.is_number() and text == number.text
             refused += "?" in text
             misread += text != number.text and "?" not in text
     return {
         "whole_number_accuracy": round(whole / len(numbers), 4),
         "digit_accuracy_where_count_right": round(digits_right / max(1, digits_seen), 4),
-        # the numbers read with the right count but wrong: a part refused, or misread
-        "count_right_but_wrong": {"a_part_refused": refused, "misread": misread},
+        "count_right_but_wrong": dict(
+            a_part_refused=refused, misread=misread, not_a_number=not_number
+        ),
     }
 
 
 def dev_number_set(
-    mnist_path: str, models_dir: Path, count: int, seed: int = DEV_SEED
+    mnist_path: str,
+    models_dir: Path,
+    count: int,
+    seed: int = DEV_SEED,
+    lengths: tuple[int, int] = (2, 6),
 ) -> list[Number]:
-    """``count`` numbers composed from the MNIST training digits that every shipped model
-    held out for validation: the set to tune on. Digits a model trained on read with a
-    confidence the test digits never get, and choosing between readings rests on it."""
+    """``count`` numbers of ``lengths`` digits composed from the MNIST training digits that
+    every shipped model held out for validation: the set to tune on. Digits a model trained
+    on read with a confidence the test digits never get, and choosing between readings
+    rests on it."""
     with np.load(mnist_path) as data:
         x, y = data["x_train"], data["y_train"].astype(np.int64)
     held_out = np.ones(len(x), dtype=bool)
     for name in MODEL_NAMES:
         held_out &= _held_out(len(x), json.loads((models_dir / f"{name}.metrics.json").read_text()))
-    return number_set(x[held_out], y[held_out], count, seed)
+    return number_set(x[held_out], y[held_out], count, seed, lengths)
 
 
 def _held_out(digits: int, metrics: dict[str, Any]) -> np.ndarray:

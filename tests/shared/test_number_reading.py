@@ -1,0 +1,91 @@
+"""The rule that says a drawing is not a number (``shared.number_reading.is_number``), on
+answers made here: issue 39."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.number_reading import DIGIT_SURE, NUMBER_SURE, UNSURE, answer, is_number, sureness
+
+
+def model_answer(digit: int, p: float, not_digit: float = 0.0, refused: bool = False) -> dict:
+    """One model's answer: ``digit`` at ``p`` among the ten (the rest spread evenly)."""
+    rest = (1 - p) / 9
+    probabilities = [p if d == digit else rest for d in range(10)]
+    return {
+        "digit": None if refused else digit,
+        "probabilities": probabilities,
+        "not_digit": not_digit,
+        "version": 1,
+    }
+
+
+def image(digit: int, p: float = 1.0, not_digit: float = 0.0, refused: bool = False) -> dict:
+    """Both models' answers for one image, the same from each."""
+    one = model_answer(digit, p, not_digit, refused)
+    return {"fnn": one, "cnn": dict(one)}
+
+
+SURE = image(3)
+REFUSED = image(1, not_digit=0.99, refused=True)
+
+
+def test_a_part_either_model_refuses_is_not_sure_at_all():
+    assert sureness(SURE) == pytest.approx(1.0)
+    assert sureness(REFUSED) == 0.0
+    half = {"fnn": model_answer(3, 1.0, 0.9, refused=True), "cnn": model_answer(3, 1.0)}
+    assert sureness(half) == 0.0
+    # Without a refusal: the two models' agreement on the CNN's digit.
+    assert sureness(image(3, p=0.8, not_digit=0.1)) == pytest.approx((0.8 * 0.9) ** 2)
+
+
+def test_a_k_read_as_a_refused_part_and_an_unsure_2_is_not_a_number():
+    # The issue's K: both models refuse the whole canvas; its stem is refused, its arms
+    # read as a 2 at 34 %.
+    parts = [REFUSED, image(2, p=0.34)]
+    assert not is_number(REFUSED, parts)
+    shown = answer(REFUSED, [{"box": [0, 0, 1, 1], **part} for part in parts])
+    assert shown["text"] is None
+    assert shown["not_a_number"] is True and shown["reason"] == UNSURE
+    assert len(shown["digits"]) == 2  # what was found is kept, to show
+
+
+def test_a_word_read_as_guesses_is_not_a_number():
+    parts = [REFUSED, image(7, p=0.7), image(2, p=0.8), REFUSED]  # "?72?"
+    assert not is_number(REFUSED, parts)
+
+
+def test_one_unsure_part_among_confident_digits_still_reads_and_is_marked():
+    parts = [image(3), REFUSED, image(7, p=0.95)]
+    assert is_number(REFUSED, parts)
+    shown = answer(REFUSED, [dict(part) for part in parts])
+    assert shown == {"text": "3?7", "digits": parts, "not_a_number": False}
+
+
+def test_a_canvas_surely_one_digit_reads_even_when_its_parts_do_not():
+    # A digit drawn in strokes that segmentation parted: the whole is surely a 4.
+    assert is_number(image(4), [REFUSED, REFUSED])
+
+
+def test_the_bar_is_where_the_parts_average_reads():
+    p = NUMBER_SURE**0.5  # each model at p: the agreement is NUMBER_SURE itself
+    assert is_number(REFUSED, [image(5, p=p + 1e-6), image(5, p=p + 1e-6)])
+    assert not is_number(REFUSED, [image(5, p=p - 1e-3), image(5, p=p - 1e-3)])
+    assert not is_number(REFUSED, [])
+
+
+def test_a_drawing_read_as_one_part_meets_the_lower_bar_of_one_digit():
+    # A plus sign both models read as a 7, at 8 % together: not a number. A sloppy 4 at
+    # 0.4 together is still a digit (the models' own refusal is the bar for one digit).
+    plus = image(7, p=0.28)
+    assert sureness(plus) < DIGIT_SURE
+    assert not is_number(plus, [plus])
+    sloppy = image(4, p=0.64)
+    assert DIGIT_SURE < sureness(sloppy) < NUMBER_SURE
+    assert is_number(sloppy, [sloppy])
+    assert answer(sloppy, [dict(sloppy)])["text"] == "4"
+
+
+def test_a_number_of_sure_digits_reads():
+    parts = [image(2), image(0), image(2), image(4)]
+    assert answer(REFUSED, parts)["text"] == "2024"
