@@ -189,6 +189,13 @@ def post_in_background(app: Flask, png: bytes, prefer: str) -> tuple[threading.T
     return thread, outcome
 
 
+def sure_of(digit: int) -> dict:
+    """A model's answer as the worker writes it, sure of ``digit``."""
+    probabilities = [0.0] * 10
+    probabilities[digit] = 1.0
+    return {"digit": digit, "probabilities": probabilities, "not_digit": 0.0, "version": 1}
+
+
 def store_silently(app: Flask, prefer: str, png: bytes) -> tuple[dict, dict]:
     """Start a waiting POST, then store a result for its job without publishing it."""
     services = app.extensions["digits"]
@@ -196,7 +203,7 @@ def store_silently(app: Flask, prefer: str, png: bytes) -> tuple[dict, dict]:
     thread, outcome = post_in_background(app, png, prefer)
     new = wait_for(lambda: set(services.redis.scan_iter(record_key("*"))) - before, 5, "job")
     job_id = next(iter(new)).decode().rsplit(":", 1)[1]
-    result = {"fnn": {"digit": 4}, "cnn": {"digit": 7}}
+    result = {"fnn": sure_of(4), "cnn": sure_of(7)}
     stored = {**result, "parts": [result], "chosen": [0]}  # read as one digit
     time.sleep(0.2)  # the POST is waiting now
     services.redis.hset(record_key(job_id), "outcome", json.dumps({"result": stored}))
@@ -251,7 +258,7 @@ def test_a_long_poll_on_another_process_is_woken_by_a_copy_of_the_outcome(
     thread = threading.Thread(target=long_poll, daemon=True)
     thread.start()
     time.sleep(0.5)  # the other process is waiting, and has asked for a copy
-    reading = {"fnn": {"digit": 4}, "cnn": {"digit": 4}}
+    reading = {"fnn": sure_of(4), "cnn": sure_of(4)}
     result = {**reading, "parts": [reading], "chosen": [0]}
     # The worker publishes to the sending process's channel; the watcher gets a copy.
     prediction_records.deliver(sender.redis, sender.results.channel, {job_id: {"result": result}})
