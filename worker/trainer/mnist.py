@@ -59,7 +59,10 @@ class ReplayNegatives:
 
     ``train``: drawings that are not digits, replayed beside the digits; ``gate``: the
     gate's fixed negatives (another seed); ``threshold_x``: canvas-style MNIST test digits,
-    after the gate's, on which each candidate's not-a-digit threshold is chosen.
+    after the gate's, on which each candidate's not-a-digit threshold is chosen. Both sets
+    of negatives are the training family of ``worker.trainer.negatives``, every kind in its
+    share (the hand-drawn kinds too, so a fine-tune that forgot arrows or question marks
+    refuses fewer gate negatives), never the held-out family that evaluation measures on.
     """
 
     train: np.ndarray

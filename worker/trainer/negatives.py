@@ -3,13 +3,19 @@
 Each negative is drawn on a canvas the way the page draws (round pen, ink on a blank
 square, pen width about 1/14 of the side, varied) and sent through the web's own MNIST
 preprocessing, so the models see it exactly as they would see a person's drawing. Kinds:
-letters and symbols that do not look like digits, rendered from fonts that matplotlib
-ships (Latin, Greek, Cyrillic); scribbles; zigzags and waves; hatching and grids; shapes
-(triangles, squares, stars, hearts, arrows, crosses, houses, suns); spirals; faces; and
-two or three font digits crammed into one box. Never MNIST digits as junk.
+typeset letters and symbols that do not look like digits, rendered from fonts that
+matplotlib ships (Latin, Greek, Cyrillic); scribbles; zigzags and waves; hatching and
+grids; shapes (triangles, squares, stars, hearts, arrows, crosses, houses, suns); spirals;
+faces; two or three font digits crammed into one box; and, drawn as by hand (issue 39),
+single-stroke Hershey letters, operators, punctuation and symbols (``hershey``), arrows,
+plus signs, question marks, light and dense scribbles and digits scribbled over densely
+(``symbols``, whose docstring says why a digit with one stroke across is not a negative).
+Never MNIST digits as junk; look-alikes a person would read as a digit are left out (here
+``LETTERS``, and ``hershey``'s list).
 
-Two families that share no font and no seed: ``training`` (DejaVu fonts) for the models
-and the gate, ``held_out`` (STIX fonts) for evaluation only.
+Two families that share no font, no generator parameters and no seed: ``training`` (DejaVu
+and the training Hershey fonts) for the models, the gate and the thresholds; ``held_out``
+(STIX and other Hershey fonts, other styles of every hand-drawn kind) for evaluation only.
 """
 
 from __future__ import annotations
@@ -24,10 +30,20 @@ from PIL import Image, ImageDraw, ImageFont
 from shared.errors import EmptyCanvas
 from shared.imaging import to_mnist
 from worker.trainer.drawing_pen import PEN, SIDE, Canvas, Pen
+from worker.trainer.hershey import hershey_letter, hershey_symbol
 from worker.trainer.pen_drawings import face, hatching, scribble, shape, spiral, zigzag
+from worker.trainer.symbols import (
+    arrow,
+    crossed_out,
+    dense_scribble,
+    light_scribble,
+    plus_sign,
+    question_mark,
+)
 
-#: Characters no one would read as a digit: no O, I, l, S, Z, B, G, q, g, b, T, Y, &, ε, З, Ч, Г...
-LETTERS = "ACEFHKLMNPRUVWXfhkmnpruvwx#%@*=<>~^ΔΠΣΦΨΩλμπψωχηЖФЩШЮЯЛДИЦКМПЫжфщшюялдицкмпы"
+#: Characters no one would read as a digit: no O, I, l, S, Z, B, G, q, g, b, T, Y, &, ε, З, Ч, Г,
+#: nor a (half the fonts are italic: a single-story a is a small 9), ! or / (a 1)...
+LETTERS = "ACEFHKLMNPRUVWXcdefhkmnprtuvwxy#%@*=<>~^?+×÷±≠ΔΠΣΦΨΩλμπψωχηЖФЩШЮЯЛДИЦКМПЫжфщшюялдицкмпы"
 FONT_FAMILIES = {
     "training": (
         "DejaVuSans",
@@ -84,17 +100,29 @@ def crammed_digits(draw: Canvas, pen: Pen, family: str) -> None:
     _glyph(draw, pen, "".join(str(d) for d in pen.rng.integers(0, 10, count)), family)
 
 
-#: Kind name -> (drawing function, share of the negatives).
+#: Kind name -> (drawing function, share of the negatives). Half typeset and generated
+#: shapes, half drawn as by hand (issue 39): Hershey letters and symbols, arrows, plus
+#: signs, question marks, scribbles light and dense, digits scribbled over.
 KINDS: dict[str, tuple[Callable[[Canvas, Pen, str], None], float]] = {
-    "letter": (letter, 0.36),
-    "scribble": (scribble, 0.12),
-    "zigzag": (zigzag, 0.08),
-    "hatching": (hatching, 0.08),
-    "spiral": (spiral, 0.06),
-    "shape": (shape, 0.16),
-    "face": (face, 0.06),
-    "crammed_digits": (crammed_digits, 0.08),
+    "letter": (letter, 0.13),
+    "scribble": (scribble, 0.05),
+    "zigzag": (zigzag, 0.04),
+    "hatching": (hatching, 0.04),
+    "spiral": (spiral, 0.03),
+    "shape": (shape, 0.07),
+    "face": (face, 0.03),
+    "crammed_digits": (crammed_digits, 0.04),
+    "hershey_letter": (hershey_letter, 0.17),
+    "hershey_symbol": (hershey_symbol, 0.11),
+    "arrow": (arrow, 0.09),
+    "plus_sign": (plus_sign, 0.03),
+    "question_mark": (question_mark, 0.05),
+    "light_scribble": (light_scribble, 0.05),
+    "dense_scribble": (dense_scribble, 0.03),
+    "crossed_out": (crossed_out, 0.04),
 }
+#: The kinds drawn from typeset fonts; every other kind is drawn as by hand.
+TYPESET = frozenset({"letter", "crammed_digits"})
 
 
 def draw_negative(kind: str, rng: np.random.Generator, family: str) -> np.ndarray:

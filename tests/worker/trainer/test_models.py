@@ -87,6 +87,16 @@ def test_shipped_metrics_describe_the_shipped_model(name: str) -> None:
     assert 0 < metrics["reject_threshold"] < 1 and metrics["data"]["negatives"] > 0
     assert metrics["validation"]["digits_refused"] <= metrics["false_reject_rate_target"]
     assert metrics["not_a_digit"]["negatives_refused"] >= 0.9  # measured by evaluate --record
+    # Issue 39: negatives drawn as by hand, learned from and refused on the held-out family.
+    assert {"hershey_letter", "arrow", "question_mark"} <= set(metrics["data"]["negative_kinds"])
+    # Floors, not the issue's targets (FNN 93 %, CNN 97 %, at most 0.5 % of digits), which the
+    # shipped models do not reach yet (docs/models.md): no later model may fall below them.
+    floor = {"fnn": 0.88, "cnn": 0.95}[name]
+    assert metrics["not_a_digit"]["hand_drawn_negatives_refused"] >= floor
+    assert metrics["not_a_digit"]["canvas_digits_refused"] <= 0.006
+    assert (
+        metrics["validation"]["canvas_style_digits_refused"] <= metrics["false_reject_rate_target"]
+    )
 
 
 @pytest.mark.parametrize("builder", [build_fnn, build_cnn])
@@ -145,3 +155,14 @@ def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
         assert metrics["file_bytes"]["tflite"] == (tmp_path / f"{name}.tflite").stat().st_size
         assert metrics["epochs_run"] == 1 and 0 < metrics["reject_threshold"] <= 1
     assert ".tflite again" in (tmp_path / "MODEL_CARD.md").read_text()
+    # `--start` continues the weights it names, and the metrics and the card say which.
+    continued = tmp_path / "continued"
+    argv = ["train", "--quick", "--model", "fnn", "--mnist", str(SAMPLE), "--out", str(continued)]
+    assert main([*argv, "--start", str(tmp_path)]) == 0
+    metrics = json.loads((continued / "fnn.metrics.json").read_text())
+    assert metrics["start"]["weights"] == "fnn.keras" and metrics["start"]["epochs_run"] == 1
+    assert metrics["learning_rate"] < 1e-3 and "--start" in metrics["command"]
+    assert "fnn.keras + 1 epochs" in (continued / "MODEL_CARD.md").read_text()
+    # Another count of negatives would validate on digits the start weights trained on.
+    with pytest.raises(SystemExit, match="negatives"):
+        main([*argv, "--start", str(tmp_path / "fnn.keras"), "--negatives", "32"])

@@ -3,8 +3,8 @@
 Prints, per model, MNIST test accuracy and accuracy on canvas-style digits (MNIST test
 digits drawn as a browser canvas exports them, then sent through the web's preprocessing),
 both counting a refused digit as an error; the worst digits; "not a digit" on held-out
-negatives (``worker.trainer.tools.rejection``: refusals, per kind, AUROC against the maximum
-softmax baseline); the single-image inference time, file size and parameter count; then
+negatives (``worker.trainer.tools.rejection``: refusals overall, of the kinds drawn as by
+hand and of the typeset ones, per kind, AUROC against the maximum softmax baseline); the single-image inference time, file size and parameter count; then
 reads synthetic numbers (MNIST test digits composed 2 to 6 at a time,
 ``worker.trainer.tools.numbers``) through web's segmentation: whole-number accuracy, per-digit
 accuracy where the count of digits is right, and the count right. Uses LiteRT only, like
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from shared import answers
 from shared.names import MODEL_NAMES
 from shared.settings import Settings
 from worker.lite_model import LiteModel
+from worker.trainer.hershey import FONTS as HERSHEY_FONTS
 from worker.trainer.negatives import FONT_FAMILIES, SEEDS, make_negatives
 from worker.trainer.tools.accuracy import accuracy_report
 from worker.trainer.tools.canvas_style import (
@@ -41,6 +43,7 @@ from worker.trainer.tools.numbers import (
     number_set,
     shipped_models,
 )
+from worker.trainer.tools.pad_figures import evaluate_pad, pad_lines
 from worker.trainer.tools.recorded_figures import ROC_PLOT, record_figures
 from worker.trainer.tools.rejection import ROC_FILE, baseline_figures, model_figures
 
@@ -81,7 +84,7 @@ def evaluate(
     x_canvas = canvas_style_set(x_test, seed)
     render_seconds = time.perf_counter() - started
     x_negatives, kinds = make_negatives(negatives, "held_out")
-    figures = measured_on(mnist_path, len(x_test), seed, render_seconds, len(x_negatives))
+    figures = measured_on(mnist_path, len(x_test), seed, render_seconds, kinds)
     models: dict[str, LiteModel] = {}
     thresholds: dict[str, float] = {}
     for name in MODEL_NAMES:
@@ -107,11 +110,12 @@ def evaluate(
         figures["numbers"] = number_figures(
             models, thresholds, number_set(x_test, y_test, numbers, seed)
         )
+        figures["pad"] = evaluate_pad(models, thresholds, x_test, y_test, numbers, seed)
     return figures
 
 
 def measured_on(
-    mnist_path: str, digits: int, seed: int, render_seconds: float, negatives: int
+    mnist_path: str, digits: int, seed: int, render_seconds: float, kinds: list[str]
 ) -> dict[str, Any]:
     """What the figures were measured on, with an empty ``models`` to fill in."""
     return {
@@ -125,10 +129,12 @@ def measured_on(
             "render_seconds": round(render_seconds, 1),
         },
         "negatives": {
-            "count": negatives,
+            "count": len(kinds),
             "family": "held_out",
             "seed": SEEDS["held_out"],
             "fonts": list(FONT_FAMILIES["held_out"]),
+            "hershey_fonts": list(HERSHEY_FONTS["held_out"]),
+            "kinds": dict(sorted(Counter(kinds).items())),
         },
         "models": {},
     }
@@ -184,18 +190,26 @@ def print_figures(figures: dict[str, Any]) -> None:
         for label, key in (("MNIST", "mnist"), ("canvas", "canvas")):
             digits = ", ".join(f"{d}: {a:.2%}" for d, a in worst(m[f"{key}_per_digit_accuracy"]))
             print(f"    worst digits ({label}): {digits}")
-        by_kind = ", ".join(f"{k} {v:.0%}" for k, v in m["negatives_refused_by_kind"].items())
+        counts = figures["negatives"].get("kinds", {})
+        by_kind = ", ".join(
+            f"{k} {v:.1%}" + (f" of {counts[k]}" if k in counts else "")
+            for k, v in m["negatives_refused_by_kind"].items()
+        )
         print(
             f"    not a digit (threshold {m['reject_threshold']:.4g}): held-out negatives refused "
-            f"{m['negatives_refused']:.2%}; digits refused: MNIST {m['mnist_digits_refused']:.2%}, "
-            f"canvas-style {m['canvas_digits_refused']:.2%}; AUROC {m['auroc']:.4f} "
-            f"(max softmax {m['auroc_max_softmax']:.4f})"
+            f"{m['negatives_refused']:.2%} (drawn as by hand {m['hand_drawn_negatives_refused']:.2%}, "
+            f"typeset {m['typeset_negatives_refused']:.2%}); digits refused: MNIST "
+            f"{m['mnist_digits_refused']:.2%}, canvas-style {m['canvas_digits_refused']:.2%}; "
+            f"MNIST accuracy (a refusal is an error) {m['mnist_accuracy_refusal_is_error']:.2%}; "
+            f"AUROC {m['auroc']:.4f} (max softmax {m['auroc_max_softmax']:.4f})"
         )
         print(f"    refused by kind: {by_kind}")
     for name, b in figures.get("baseline", {}).items():
         print(f"{name} baseline (10 classes, max softmax): AUROC {b['auroc']:.4f}")
     if "numbers" in figures:
         print_numbers(figures["numbers"])
+    if "pad" in figures:
+        print("\n".join(pad_lines(figures["pad"])))
 
 
 def print_numbers(n: dict[str, Any]) -> None:

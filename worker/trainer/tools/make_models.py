@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +34,25 @@ from worker.trainer.mnist import (
     Mnist,
     ReplayNegatives,
     load_mnist,
-    source_name,
     write_replay_set,
 )
 from worker.trainer.negatives import SEEDS, make_negatives
 from worker.trainer.rounds import MNIST_HOLDOUT
-from worker.trainer.tools.model_card import ATTRIBUTION, model_card
+from worker.trainer.tools.model_card import model_card
 from worker.trainer.tools.number_parts import MODELS as PARTS_MODELS
 from worker.trainer.tools.number_parts import number_parts
-from worker.trainer.tools.shipped_metrics import parts_record, served_figures, versions
+from worker.trainer.tools.shipped_metrics import (
+    command_line,
+    data_record,
+    served_figures,
+    start_record,
+    start_weights,
+    versions,
+)
 from worker.trainer.training import train_model, validation_digits
 
 PROG = "python -m worker.trainer.tools.make_models"
+Fitted = tuple[np.ndarray, np.ndarray]
 QUICK_TRAIN, QUICK_TEST = 256, 200
 #: Drawings that are not digits trained on beside MNIST's 60,000 (about two digit classes).
 NEGATIVES, QUICK_NEGATIVES = 12_000, 64
@@ -54,6 +61,9 @@ NEGATIVES, QUICK_NEGATIVES = 12_000, 64
 #: default: the shipped CNN did not learn from them (docs/history.md, "Tried and not kept",
 #: says why).
 NUMBER_PARTS = 0
+#: Continuing the shipped weights (``--start``): a few epochs at a lower rate.
+START_EPOCHS = {"fnn": 8, "cnn": 5}
+START_LEARNING_RATE = 3e-4
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,6 +77,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--quick", action="store_true", help="seconds on a small sample (tests)")
     train.add_argument("--negatives", type=int, help=f"not-a-digit drawings (default {NEGATIVES})")
+    train.add_argument(
+        "--start",
+        help="continue training these weights: a <name>.keras file or a folder of them "
+        f"(default epochs {START_EPOCHS}, learning rate {START_LEARNING_RATE})",
+    )
+    train.add_argument("--learning-rate", type=float, help="initial rate of the cosine decay")
+    more = "negatives fitted only, never validated on (another seed; a --start keeps its split)"
+    train.add_argument("--more-negatives", type=int, default=0, help=more)
     train.add_argument(
         "--number-parts",
         type=int,
@@ -119,38 +137,56 @@ def parts_to_fit(
     return number_parts(data.x_train[fitted], data.y_train[fitted], numbers)
 
 
+#: Seed of ``--more-negatives`` (the training family's is 7, the replay set's 8 and 9).
+MORE_SEED = 10
+
+
+def fit_also(parts: Fitted | None, more: np.ndarray | None) -> Fitted | None:
+    """What a model fits beside its split: number parts and ``--more-negatives``."""
+    if more is None:
+        return parts
+    label = np.full(len(more), answers.NOT_DIGIT, np.int64)
+    return (
+        (more, label)
+        if parts is None
+        else (np.vstack([parts[0], more]), np.hstack([parts[1], label]))
+    )
+
+
 def train_one(
     name: str,
     data: Mnist,
-    negatives: np.ndarray,
+    negatives: tuple[np.ndarray, list[str]],
     parts: tuple[np.ndarray, np.ndarray] | None,
     args: argparse.Namespace,
     command: str,
 ) -> dict[str, Any]:
     """Train, save, convert and measure one model; returns its metrics.
 
-    ``parts``: the number parts this model also fits (``parts_to_fit``), or None.
+    ``negatives``: the drawings and their kinds; ``parts``: the number parts this model
+    also fits (``parts_to_fit``), or None.
     """
     out = Path(args.out)
-    epochs = args.epochs or (1 if args.quick else DEFAULT_EPOCHS[name])
+    x_negatives, kinds = negatives
+    weights = start_weights(args.start, name) if args.start else None
+    start = start_record(weights, len(x_negatives), args.seed) if weights else None
+    epochs = args.epochs or (1 if args.quick else (START_EPOCHS if start else DEFAULT_EPOCHS)[name])
+    rate = args.learning_rate or (START_LEARNING_RATE if start else 1e-3)
     model = BUILDERS[name]()
-    x, y = with_negatives(data, negatives)
+    if weights:
+        model.set_weights(keras.saving.load_model(weights, compile=False).get_weights())
+    x, y = with_negatives(data, x_negatives)
     started = time.perf_counter()
-    history = train_model(model, x, y, epochs=epochs, seed=args.seed, fit_only=parts)
+    history = train_model(
+        model, x, y, epochs=epochs, seed=args.seed, fit_only=parts, learning_rate=rate
+    )
     train_seconds = time.perf_counter() - started
     keras_path, tflite_path = save(name, model, out)
     metrics = {
         "model": name,
-        "data": {
-            "name": "MNIST" + (" (quick sample)" if args.quick else ""),
-            "source": f"{source_name(args.mnist)} ({len(data.x_train):,} training digits)",
-            "train_digits": int(len(data.x_train)),
-            "test_digits": int(len(data.x_test)),
-            "license": ATTRIBUTION,
-            "negatives": int(len(negatives)),
-            "negatives_recipe": f"worker.trainer.negatives, family training, seed {SEEDS['training']}",
-            "number_parts": None if parts is None else parts_record(parts, args.number_parts),
-        },
+        "data": data_record(data, kinds, parts, args),
+        "start": start,
+        "learning_rate": rate,
         "epochs_max": epochs,
         "epochs_run": len(history.history["loss"]),
         "train_seconds": round(train_seconds, 1),
@@ -165,6 +201,15 @@ def train_one(
     }
     (out / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def report(head: str, metrics: dict[str, Any]) -> None:
+    print(
+        f"{head}, MNIST test accuracy (tflite, a refusal is an error) "
+        f"{metrics['test_accuracy_tflite']:.2%}, refused {metrics['test_digits_refused']:.2%}, "
+        f"threshold {metrics['reject_threshold']:.4g}",
+        flush=True,
+    )
 
 
 def convert(args: argparse.Namespace, command: str) -> None:
@@ -187,31 +232,12 @@ def convert(args: argparse.Namespace, command: str) -> None:
             "at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         }
         path.write_text(json.dumps(metrics, indent=2) + "\n")
-        print(
-            f"{name}: {tflite_path.stat().st_size:,} bytes, MNIST test accuracy (tflite, a "
-            f"refusal is an error) {metrics['test_accuracy_tflite']:.2%}, refused "
-            f"{metrics['test_digits_refused']:.2%}, threshold {metrics['reject_threshold']:.4g}",
-            flush=True,
-        )
+        report(f"{name}: {tflite_path.stat().st_size:,} bytes", metrics)
     (out / "MODEL_CARD.md").write_text(model_card(out))
 
 
-#: Options whose value is a path on the machine that trains.
-PATH_OPTIONS = ("--mnist", "--out")
-
-
-def recorded_command(argv: list[str]) -> str:
-    """The command line as the metrics and the card record it: paths cut to their last
-    part, since the folders of the machine that trained are nobody's business."""
-    words: list[str] = []
-    for word in argv:
-        option, equals, value = word.partition("=")
-        if words and words[-1] in PATH_OPTIONS:
-            word = Path(word).name
-        elif equals and option in PATH_OPTIONS:
-            word = f"{option}={Path(value).name}"
-        words.append(word)
-    return shlex.join([*PROG.split(), *words])
+#: The command line as the metrics and the card record it (paths cut to their names).
+recorded_command = partial(command_line, PROG)
 
 
 def replay_negatives(mnist: Mnist, gate_digits: int, count: int, digits: int) -> ReplayNegatives:
@@ -231,34 +257,23 @@ def replay_negatives(mnist: Mnist, gate_digits: int, count: int, digits: int) ->
 def train(args: argparse.Namespace, command: str) -> None:
     data = load_mnist(args.mnist)
     if args.quick:
-        data = Mnist(
-            data.x_train[:QUICK_TRAIN],
-            data.y_train[:QUICK_TRAIN],
-            data.x_test[:QUICK_TEST],
-            data.y_test[:QUICK_TEST],
-        )
+        sizes = (QUICK_TRAIN, QUICK_TRAIN, QUICK_TEST, QUICK_TEST)
+        data = Mnist(*(a[:n] for a, n in zip(vars(data).values(), sizes, strict=True)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    count = (
-        args.negatives
-        if args.negatives is not None
-        else (QUICK_NEGATIVES if args.quick else NEGATIVES)
-    )
-    negatives, _ = make_negatives(count, "training")
+    default = QUICK_NEGATIVES if args.quick else NEGATIVES
+    negatives = make_negatives(default if args.negatives is None else args.negatives, "training")
     names = list(BUILDERS) if args.model == "all" else [args.model]
     # composing the parts takes minutes: only for a run that trains a model that learns them
     learners = {name for name in names if name in PARTS_MODELS and args.number_parts > 0}
-    parts = parts_to_fit(data, len(negatives), args.number_parts, args.seed) if learners else None
+    parts = (
+        parts_to_fit(data, len(negatives[0]), args.number_parts, args.seed) if learners else None
+    )
+    more = make_negatives(n, "training", MORE_SEED)[0] if (n := args.more_negatives) else None
     for name in names:
-        mine = parts if name in learners else None
+        mine = fit_also(parts if name in learners else None, more)
         metrics = train_one(name, data, negatives, mine, args, command)
-        print(
-            f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s, "
-            f"MNIST test accuracy (tflite, a refusal is an error) "
-            f"{metrics['test_accuracy_tflite']:.2%}, refused {metrics['test_digits_refused']:.2%}, "
-            f"threshold {metrics['reject_threshold']:.4g}",
-            flush=True,
-        )
+        report(f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s", metrics)
     (out / "MODEL_CARD.md").write_text(model_card(out))
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from shared import answers
+from worker.trainer import hershey, symbols
 from worker.trainer.builders import BUILDERS
 from worker.trainer.negatives import FONT_FAMILIES, KINDS, LETTERS, SEEDS
-from worker.trainer.tools.numbers import NUMBERS_FILE
-from worker.trainer.tools.rejection import ROC_FILE
+from worker.trainer.tools.number_card import number_rows
+from worker.trainer.tools.rejection import MAX_FALSE_REJECT_RATE, ROC_FILE
 
 ATTRIBUTION = (
     "MNIST by Yann LeCun and Corinna Cortes (and Christopher J. C. Burges), "
@@ -76,12 +78,17 @@ def model_rows(out: Path) -> list[str]:
         if not path.exists():
             continue
         m = json.loads(path.read_text())
+        start = m.get("start")
+        epochs = f"{start['epochs_run']} + {m['epochs_run']}" if start else m["epochs_run"]
         lines.append(
-            f"| {name} | {architecture[name]} | {m['parameters']:,} | {m['epochs_run']} "
+            f"| {name} | {architecture[name]} | {m['parameters']:,} | {epochs} "
             f"| {m['test_accuracy_tflite']:.2%} | {m['file_bytes']['tflite']:,} "
             f"| {m['trained_at']} |"
         )
         libraries = ", ".join(f"{lib} {version}" for lib, version in m["versions"].items())
+        if start:  # the run that made the weights this one continued, first
+            commands.append(f"{runnable(start['command'])}  # {name}: {start['trained_at']}")
+            libraries = f"{start['weights']} + {m['epochs_run']} epochs; {libraries}"
         commands.append(f"{runnable(m['command'])}  # {name}: seed {m['seed']}; {libraries}")
         if "converted" in m:  # the .tflite converted again later from the same .keras
             c = m["converted"]
@@ -115,21 +122,22 @@ def not_digit_rows(out: Path) -> list[str]:
         "## Not a digit",
         "",
         f"The eleventh output is a background class (Dhamija et al. 2018) trained on "
-        f"{some['data'].get('negatives', 0):,} drawings that are not digits, beside MNIST: "
+        f"drawings that are not digits ({negative_counts(metrics)}), beside MNIST: "
         f"`{some['data'].get('negatives_recipe', '')}`. Each is drawn like the page draws "
         "(round pen, varied width, placed anywhere) and goes through the web's preprocessing. "
-        f"Kinds and shares: {shares}. Letters and symbols no one would read as a digit "
+        f"Kinds and shares: {shares}. Typeset letters and symbols no one would read as a digit "
         f"(`{LETTERS}`) come from the fonts matplotlib ships: training uses "
         f"{', '.join(FONT_FAMILIES['training'])}; evaluation uses only "
-        f"{', '.join(FONT_FAMILIES['held_out'])}, with seed {SEEDS['held_out']}. "
-        "No MNIST digit is ever a negative.",
+        f"{', '.join(FONT_FAMILIES['held_out'])}, with seed {SEEDS['held_out']}.",
         "",
+        *hand_drawn_rows(),
         "A model refuses a drawing (`digit: null`) when its not-a-digit probability reaches "
         "its threshold, chosen on the validation split (canvas-style digits and negatives, "
         "never trained on): the lowest false-reject rate of "
-        f"{', '.join(f'{r:.1%}' for r in answers.FALSE_REJECT_RATES)} of the validation "
-        "digits at which the validation negatives are refused at least as often as the "
-        "model's target. Fine-tuned versions keep their parent's rate and choose their "
+        f"{', '.join(f'{r:.1%}' for r in answers.FALSE_REJECT_RATES if r <= MAX_FALSE_REJECT_RATE)} "
+        "of the validation digits (as augmented, and again drawn canvas-style) at which the "
+        "validation negatives are refused at least as "
+        "often as the model's target. Fine-tuned versions keep their parent's rate and choose their "
         "threshold on digits shipped in `replay.npz`; the gate checks refusals of digits and "
         "of fixed negatives.",
         "",
@@ -148,6 +156,40 @@ def not_digit_rows(out: Path) -> list[str]:
     return [*lines, "", *held_out_rows(out)]
 
 
+def negative_counts(metrics: dict[str, dict[str, Any]]) -> str:
+    """Each model's negatives: validated on with its digits, and fitted only (``--more``)."""
+    counts = []
+    for name, m in metrics.items():
+        data = m.get("data", {})
+        more = data.get("more_negatives") or 0
+        counts.append(
+            f"{name} {data.get('negatives', 0):,}" + (f" + {more:,} fitted only" if more else "")
+        )
+    return "; ".join(counts)
+
+
+def hand_drawn_rows() -> list[str]:
+    """The negatives drawn as by hand (issue 39): sources, licences, what is left out."""
+    fonts = {family: ", ".join(names) for family, names in hershey.FONTS.items()}
+    return [
+        "Drawn as by hand: single-stroke glyphs of the Hershey fonts (A. V. Hershey, US "
+        "National Bureau of Standards, 1967: public domain; read through the `HersheyFonts` "
+        "package, MIT licence), letters (Latin upright, italic, script and blackletter, Greek, "
+        "Cyrillic), operators, punctuation and symbols copied with slant, rotation, a slow "
+        "wobble and shaky strokes (`worker/trainer/hershey.py`); arrows in every direction "
+        "(straight, curved, wavy, one head or two, long and thin), plus signs and crosses, "
+        "question marks, scribbles from light loops to solid blots, and digits scribbled over "
+        f"(`worker/trainer/symbols.py`). Training draws from the Hershey fonts "
+        f"{fonts['training']}; evaluation only from {fonts['held_out']}, never a glyph drawn "
+        "as a training glyph is, with styles of its own for every generated kind.",
+        "",
+        f"Left out as look-alikes a person would read as a digit: {hershey.LEFT_OUT} (listed "
+        f"per font with reasons in `worker/trainer/hershey.py`). {symbols.CROSSED_OUT} No "
+        "MNIST digit is ever a negative.",
+        "",
+    ]
+
+
 def held_out_rows(out: Path) -> list[str]:
     """What ``evaluate --record`` measured on held-out negatives and test digits."""
     path = out / ROC_FILE
@@ -162,15 +204,18 @@ def held_out_rows(out: Path) -> list[str]:
         "rank them by the maximum softmax probability over the digits (Hendrycks & Gimpel "
         "2017), of the same model and of the ten-class models that came before.",
         "",
-        "| model | negatives refused | MNIST digits refused | canvas digits refused "
-        "| MNIST accuracy (refusal = error) | AUROC | AUROC, its max softmax "
-        "| AUROC, 10-class max softmax |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | negatives refused | drawn as by hand | typeset | MNIST digits refused "
+        "| canvas digits refused | MNIST accuracy (refusal = error) | AUROC "
+        "| AUROC, its max softmax | AUROC, 10-class max softmax |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in r["models"].items():
         old = baseline.get(name, {}).get("auroc")
+        parts = (m.get(f"{k}_negatives_refused") for k in ("hand_drawn", "typeset"))
         lines.append(
-            f"| {name} | {m['negatives_refused']:.1%} | {m['mnist_digits_refused']:.2%} "
+            f"| {name} | {m['negatives_refused']:.1%} "
+            f"| {' | '.join('–' if v is None else f'{v:.1%}' for v in parts)} "
+            f"| {m['mnist_digits_refused']:.2%} "
             f"| {m['canvas_digits_refused']:.2%} | {m['mnist_accuracy_refusal_is_error']:.2%} "
             f"| {m['auroc']:.4f} | {m['auroc_max_softmax']:.4f} "
             f"| {'–' if old is None else f'{old:.4f}'} |"
@@ -203,34 +248,6 @@ def parts_rows(out: Path) -> list[str]:
                 "digit as of a digit.",
             ]
     return lines
-
-
-def number_rows(out: Path) -> list[str]:
-    """How well whole numbers are read: segmentation (shared.segmentation) and each model."""
-    path = out / NUMBERS_FILE
-    if not path.exists():
-        return []
-    n = json.loads(path.read_text())
-    lines = [
-        "## Numbers",
-        "",
-        f"{n['numbers']:,} synthetic numbers (MNIST test digits composed 2 to 6 at a time on a "
-        "3:1 canvas: uneven sizes, a sloping line, gaps from a slight overlap to wide spacing; "
-        "`worker/trainer/tools/numbers.py`), read through web's segmentation "
-        "(`shared/segmentation.py`, which asks a small network whether each group of strokes "
-        "holds one digit or several: `shared/group_count.py`) and the worker's choice between "
-        "the ways to read a group (`shared/number_reading.py`). The count of digits was right for "
-        f"{n['count_accuracy']:.1%} of them.",
-        "",
-        "| model | whole number right | per digit, where the count is right |",
-        "|---|---|---|",
-    ]
-    for name, m in n["models"].items():
-        lines.append(
-            f"| {name} | {m['whole_number_accuracy']:.1%} "
-            f"| {m['digit_accuracy_where_count_right']:.2%} |"
-        )
-    return [*lines, ""]
 
 
 #: Written by ``python -m worker.trainer.tools.learning_curve experiments --out models``.

@@ -15,6 +15,9 @@ ROC_PLOT = "docs/not-digit-roc.png"
 #: What each shipped version's metrics (so ``/api/models``) keep of the held-out figures.
 SUMMARY = (
     "negatives_refused",
+    "hand_drawn_negatives_refused",
+    "typeset_negatives_refused",
+    "negatives_refused_by_kind",
     "mnist_digits_refused",
     "canvas_digits_refused",
     "mnist_accuracy_refusal_is_error",
@@ -27,7 +30,8 @@ SUMMARY = (
 def record_figures(models_dir: Path, figures: dict[str, Any]) -> None:
     """Write ``<models>/NUMBERS_FILE``, ``<models>/ROC_FILE``, the summaries and ROC_PLOT."""
     if "numbers" in figures:
-        (models_dir / NUMBERS_FILE).write_text(json.dumps(figures["numbers"], indent=2) + "\n")
+        numbers = figures["numbers"] | ({"pad": figures["pad"]} if "pad" in figures else {})
+        (models_dir / NUMBERS_FILE).write_text(json.dumps(numbers, indent=2) + "\n")
     keep = ("negatives", "models", "baseline", "digits", "seed")
     record = {k: figures[k] for k in keep if k in figures}
     (models_dir / ROC_FILE).write_text(json.dumps(record, indent=2) + "\n")
