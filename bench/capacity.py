@@ -20,7 +20,11 @@ from tests import processes
 #: Milliseconds per clock tick, the unit of /proc/<pid>/stat's CPU times.
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 #: The process trees each system runs on, by the names the bench started them under.
-KINDS = {"digits": ("web", "worker", "valkey"), "baseline": ("baseline",)}
+KINDS = {
+    "digits": ("web", "worker", "valkey"),
+    "baseline": ("baseline",),
+    "classic": ("classic",),
+}
 #: A dyno is one core kept at most this busy: headroom for bursts and uneven routing.
 UTILISATION = 0.7
 RATES = (100, 1_000, 10_000)

@@ -5,7 +5,10 @@ processes so the client is not one GIL. A client repeats, until the run's deadli
 or its request cap: POST /api/predictions with ``Prefer: wait=10``, which answers the
 finished record (200) in one round trip, and only after a 202 GET ``status_url?wait=5``
 until the job is done (the async stack); or one plain POST that answers the result
-(the baseline).
+(the baselines).
+
+A drawing is a request body (``{"image": <PNG data URL>, "strokes": [...]}`` as the page
+sends it, ``bench.page_drawings``) or a PNG data URL alone, sent as ``{"image": url}``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +27,9 @@ import numpy as np
 JOB_DEADLINE = 45.0
 #: RFC 7240: the server holds the POST up to this long and answers 200 when done in time.
 PREFER_WAIT = {"Prefer": "wait=10"}
+
+#: What a client sends: a request body, or a PNG data URL to send as ``{"image": url}``.
+Drawing = str | dict[str, Any]
 
 
 @dataclass
@@ -42,10 +49,14 @@ class ClientTally:
             self.error_samples.append(what[:200])
 
 
-def one_async(client: httpx.Client, base: str, image: str, tally: ClientTally) -> None:
+def body_of(drawing: Drawing) -> dict[str, Any]:
+    return drawing if isinstance(drawing, dict) else {"image": drawing}
+
+
+def one_async(client: httpx.Client, base: str, body: dict[str, Any], tally: ClientTally) -> None:
     """One prediction in one round trip; long-poll its ``status_url`` only after a 202."""
     started = time.perf_counter()
-    answer = client.post(f"{base}/api/predictions", json={"image": image}, headers=PREFER_WAIT)
+    answer = client.post(f"{base}/api/predictions", json=body, headers=PREFER_WAIT)
     if answer.status_code not in {200, 202}:
         tally.error(f"POST {answer.status_code}: {answer.text}")
         return
@@ -91,9 +102,9 @@ def finished(body: dict[str, Any], started: float, tally: ClientTally) -> bool:
     return True
 
 
-def one_sync(client: httpx.Client, base: str, image: str, tally: ClientTally) -> None:
+def one_sync(client: httpx.Client, base: str, body: dict[str, Any], tally: ClientTally) -> None:
     started = time.perf_counter()
-    answer = client.post(f"{base}/api/predictions", json={"image": image})
+    answer = client.post(f"{base}/api/predictions", json=body)
     if answer.status_code != 200 or answer.json().get("status") != "done":
         tally.error(f"POST {answer.status_code}: {answer.text}")
         return
@@ -102,7 +113,13 @@ def one_sync(client: httpx.Client, base: str, image: str, tally: ClientTally) ->
 
 
 def client_loop(
-    mode: str, base: str, images: list[str], start_at: float, stop_at: float, cap: int, seed: int
+    mode: str,
+    base: str,
+    bodies: list[dict[str, Any]],
+    start_at: float,
+    stop_at: float,
+    cap: int,
+    seed: int,
 ) -> ClientTally:
     tally = ClientTally()
     one = one_async if mode == "async" else one_sync
@@ -112,7 +129,7 @@ def client_loop(
         index = seed
         while time.time() < stop_at and index - seed < cap:
             try:
-                one(client, base, images[index % len(images)], tally)
+                one(client, base, bodies[index % len(bodies)], tally)
             except Exception as exc:  # a refused or reset connection is an error, not a crash
                 tally.error(f"{type(exc).__name__}: {exc}")
             index += 1
@@ -123,7 +140,7 @@ def client_loop(
 def process_main(
     mode: str,
     base: str,
-    images: list[str],
+    bodies: list[dict[str, Any]],
     clients: int,
     first_seed: int,
     start_at: float,
@@ -134,7 +151,7 @@ def process_main(
     tallies: list[ClientTally] = [ClientTally() for _ in range(clients)]
 
     def run(i: int) -> None:
-        tallies[i] = client_loop(mode, base, images, start_at, stop_at, cap, first_seed + i * 7919)
+        tallies[i] = client_loop(mode, base, bodies, start_at, stop_at, cap, first_seed + i * 7919)
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
@@ -147,7 +164,7 @@ def process_main(
 def run_load(
     mode: str,
     base: str,
-    images: list[str],
+    drawings: Sequence[Drawing],
     clients: int,
     duration: float,
     processes: int = 2,
@@ -155,6 +172,7 @@ def run_load(
 ) -> dict[str, Any]:
     """Closed-loop load for ``duration`` seconds; latency percentiles, throughput, errors."""
     processes = max(1, min(processes, clients))
+    bodies = [body_of(drawing) for drawing in drawings]
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     start_at = time.time() + 0.5 + 0.02 * clients  # every process has its clients ready by then
@@ -164,7 +182,7 @@ def run_load(
         share = clients // processes + (1 if p < clients % processes else 0)
         proc = ctx.Process(
             target=process_main,
-            args=(mode, base, images, share, p * 100_003, start_at, stop_at, cap_per_client, queue),
+            args=(mode, base, bodies, share, p * 100_003, start_at, stop_at, cap_per_client, queue),
             daemon=True,
         )
         proc.start()
@@ -179,6 +197,12 @@ def run_load(
             proc.kill()
     row = {"mode": mode, "clients": clients, "client_processes": processes}
     return row | summary(tallies, start_at, stop_at)
+
+
+def warm(mode: str, base: str, drawings: Sequence[Drawing]) -> None:
+    """A short run at 1 client, then at 8: connections made, caches and models loaded."""
+    run_load(mode, base, drawings, clients=1, duration=0.5, processes=1, cap_per_client=30)
+    run_load(mode, base, drawings, clients=8, duration=0.5, processes=2, cap_per_client=10)
 
 
 def summary(tallies: list[dict[str, Any]], start_at: float, stop_at: float) -> dict[str, Any]:

@@ -45,11 +45,16 @@ def by_clients(rows: list[dict[str, Any]], clients: int) -> dict[str, Any] | Non
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issues 6, 14 and 17 with the measured value and whether it is met."""
+    """Each target of issues 6, 14, 17, 18 and 40 with the measured value and whether it is met."""
+    from bench import page  # it prints with this module's helpers
+
     out: list[dict[str, Any]] = []
 
     def add(name: str, measured: Any, ok: bool | None, note: str = "") -> None:
         out.append({"target": name, "measured": measured, "met": ok, "note": note})
+
+    if "page" in report:
+        page.targets(report["page"], add)
 
     _load_targets(report["load"]["digits"], report["load"]["baseline"], add)
     _resource_targets(report, add)
@@ -159,7 +164,12 @@ def _resource_targets(report: dict[str, Any], add: Add) -> None:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Digits benchmark ({report['started_at']}, {report['machine']})", ""]
+    from bench import page
+
+    lines = [f"# Digits benchmark ({report['started_at']}, {report['machine']})"]
+    if "page" in report:
+        lines += page.markdown(report["page"])
+    lines += [""]
     lines += _load_table(report["load"])
     lines += ["", "## Server CPU per prediction (ms, kernel accounting)", ""]
     lines += capacity.cpu_lines(report["load"])
@@ -177,6 +187,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _load_table(load: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = ["## End to end (POST with Prefer: wait=10) vs synchronous baseline", ""]
+    lines += ["Image-only requests: a PNG of an MNIST digit on 280x280, as before issue 40.", ""]
     lines += [
         "| clients | digits p50 / p95 / p99 ms | digits /s | baseline p50 / p95 / p99 ms "
         "| baseline /s | throughput ratio | errors / lost (digits) | errors (baseline) |",

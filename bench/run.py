@@ -2,12 +2,17 @@
 
 Starts its own valkey, Celery predict worker(s), trainer and gunicorn web on free
 loopback ports (rate limits off, a local-directory store under a temp dir), plus the
-synchronous baseline (bench/baseline_app.py), and measures:
+synchronous same-work baseline (bench/baseline_app.py) and, for the page's requests, the
+classic demo (bench/classic_app.py), and measures:
 
+- the page's requests (a PNG and the strokes it was drawn from, bench/page_drawings.py)
+  at 1 and 32 clients: Digits beside the same-work baseline and a classic demo
+  (bench/classic_app.py), throughput, latency and web CPU per prediction side by side,
+  with issue 40's targets (bench/page.py);
 - inference time per image: Keras ``model.predict``, a direct call, LiteRT;
 - end-to-end latency and throughput at 1, 8, 32, 128 clients (one POST with
   ``Prefer: wait=10``, long-polling only after a 202), and the same load against the
-  baseline (client processes: bench/load.py);
+  baseline (client processes: bench/load.py), image-only requests as before issue 40;
 - one client sending five-digit numbers against one sending single digits on the same 3:1
   pad (p50 ratio; also against 280x280 single digits);
 - server CPU per prediction of each process kind from the kernel's accounting, and
@@ -39,9 +44,10 @@ from typing import Any
 
 import httpx
 
-from bench import capacity, dataset, inference, load, report, shadow, stack
+from bench import capacity, dataset, inference, load, page, report, shadow, stack
 from bench.drawings import canvas_images, number_images
 from bench.fine_tune import measure_fine_tune
+from bench.page_drawings import page_requests
 from bench.report import say, show_load, show_memory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +61,14 @@ def main() -> None:
     result["inference"] = measure_inference(args)
     work = Path(tempfile.mkdtemp(prefix="digits-bench-"))
     images, _ = canvas_images("test", 50)
+    requests = [] if args.skip_page else page_requests()
     with stack.running(work, args.mnist) as running:
         cold = measure_cold_start(running, images, args.pool, args.concurrency)
         memory = {f"{name} (idle)": running.memory(name) for name in ("web", "worker")}
         result["load"] = measure_load(running, images, args)
         result["numbers"] = measure_numbers(running, images, args)
+        if requests:
+            result["page"] = measure_page(running, requests, args)
         result["capacity"] = show_capacity(capacity.model(result["load"]))
         result["shadow"] = measure_shadow(result["load"]["digits"], 300 if args.quick else 2000)
         if not args.skip_live_shadow:
@@ -110,6 +119,17 @@ def parse_args() -> argparse.Namespace:
         help="runs without and with a live challenger per level (default 3; 2 with --quick): "
         "more turns, steadier medians",
     )
+    parser.add_argument(
+        "--skip-page", action="store_true", help="no run of the page's requests (issue 40)"
+    )
+    parser.add_argument(
+        "--skip-classic", action="store_true", help="no classic demo beside the page's requests"
+    )
+    parser.add_argument(
+        "--skip-page-image-only",
+        action="store_true",
+        help="Digits not also sent the page's drawings without their strokes",
+    )
     parser.add_argument("--fine-tune-samples", type=int, default=200)
     parser.add_argument(
         "--skip-dataset", action="store_true", help="no 100,000-sample dataset phase"
@@ -139,6 +159,8 @@ def describe_run(args: argparse.Namespace) -> dict[str, Any]:
             "client_processes": args.client_processes,
             "web": "gunicorn gevent 2 workers (web/gunicorn_conf.py)",
             "baseline": "gunicorn gthread 2 workers x 4 threads",
+            "classic": "gunicorn gthread 2 workers x 4 threads",
+            "requests": "load, numbers, pools, shadow: image-only (a PNG); page: PNG and strokes",
         },
     }
 
@@ -193,19 +215,15 @@ def measure_cold_start(
     return cold
 
 
-def warm(mode: str, base: str, images: list[str]) -> None:
-    load.run_load(mode, base, images, clients=1, duration=0.5, processes=1, cap_per_client=30)
-    load.run_load(mode, base, images, clients=8, duration=0.5, processes=2, cap_per_client=10)
-
-
 def measure_load(
     running: stack.Stack, images: list[str], args: argparse.Namespace
 ) -> dict[str, list[dict[str, Any]]]:
     """Digits and the baseline at each client count: one load row per system and level."""
-    say(f"== load: {args.duration:g} s a level, clients {args.levels}, "
+    say(f"== load (image-only: a PNG of an MNIST digit on 280x280, as before issue 40): "
+        f"{args.duration:g} s a level, clients {args.levels}, "
         f"{args.client_processes} client processes")  # fmt: skip
-    warm("async", running.web_url, images)
-    warm("sync", running.base_url, images)
+    load.warm("async", running.web_url, images)
+    load.warm("sync", running.base_url, images)
     rows: dict[str, list[dict[str, Any]]] = {"digits": [], "baseline": []}
     systems = (("digits", "async", running.web_url), ("baseline", "sync", running.base_url))
     for clients in args.levels:
@@ -214,7 +232,7 @@ def measure_load(
             level = partial(
                 load.run_load, mode, url, images, clients, args.duration, args.client_processes
             )
-            row = capacity.metered(pids, level)
+            row = capacity.metered(pids, level) | {"requests": "image-only"}
             rows[name].append(row)
             show_load(name, row)
             say(capacity.show_cpu(name, row))
@@ -241,7 +259,7 @@ def measure_numbers(
         ("five", number_images(50, 5)),
     )
     for name, drawings in phases:
-        warm("async", running.web_url, drawings)
+        load.warm("async", running.web_url, drawings)
         rows[name] = load.run_load("async", running.web_url, drawings, 1, args.duration, 1)
         show_load(f"digits {name}", rows[name])
     ratio = rows["five"]["p50_ms"] / rows["single_pad"]["p50_ms"]
@@ -249,6 +267,25 @@ def measure_numbers(
     say(f"  five-digit p50 / single-digit p50, both on the 3:1 pad: {ratio:.2f}×")
     say(f"  five-digit p50 / single-digit p50 on a 280x280 canvas: {square:.2f}×")
     return {**rows, "p50_ratio": round(ratio, 2), "p50_ratio_square": round(square, 2)}
+
+
+def measure_page(
+    running: stack.Stack, requests: list[dict[str, Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The page's requests against Digits and both baselines (``bench.page``); the classic
+    demo runs for this phase only."""
+    systems = ["digits", "baseline"]
+    if not args.skip_page_image_only:
+        systems.insert(1, "digits image-only")
+    if not args.skip_classic:
+        systems.append("classic")
+        seconds = page.start_classic(running, requests[0])
+        say(f"  classic demo: first prediction {seconds:.2f} s after its start")
+    try:
+        return page.measure(running, requests, args.duration, args.client_processes, systems)
+    finally:
+        if "classic" in running.procs:
+            running.end("classic")
 
 
 def measure_shadow(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
@@ -323,7 +360,7 @@ def measure_pool(
     """Replace the predict worker by one with this pool; its load row at 32 clients."""
     running.end("worker")
     first = running.start_worker(images[2], pool, concurrency, f"worker-{pool}.log")
-    warm("async", running.web_url, images)
+    load.warm("async", running.web_url, images)
     row = load.run_load("async", running.web_url, images, 32, args.duration, args.client_processes)
     return {"load": row, "memory": running.memory("worker"), "cold_start_s": first}
 

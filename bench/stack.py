@@ -1,4 +1,4 @@
-"""Start and measure the processes under test: valkey, web, workers, trainer, baseline.
+"""Start and measure the processes under test: valkey, web, workers, trainer, baselines.
 
 Every process is started by the bench on a free loopback port and stopped by its pid.
 """
@@ -72,6 +72,13 @@ def start_baseline(env: dict[str, str], port: int, log: Path) -> subprocess.Pope
     return gunicorn("bench.baseline_app:create_app()", port, env, log, extra)
 
 
+def start_classic(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    """The classic demo (``bench/classic_app.py``), served as the baseline is."""
+    extra = ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]
+    extra += ["--env", "OPENBLAS_NUM_THREADS=1"]
+    return gunicorn("bench.classic_app:create_app()", port, env, log, extra)
+
+
 def first_answer(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:
     """Seconds until ``url`` answers with any HTTP status."""
     started = time.perf_counter()
@@ -139,6 +146,7 @@ class Stack:
     env: dict[str, str]
     web_port: int
     base_port: int
+    classic_port: int
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -149,6 +157,10 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.base_port}"
 
+    @property
+    def classic_url(self) -> str:
+        return f"http://127.0.0.1:{self.classic_port}"
+
     def memory(self, name: str) -> dict[str, Any]:
         return memory_mb(self.procs[name].pid)
 
@@ -157,7 +169,7 @@ class Stack:
         stop(self.procs.pop(name))
 
     def end_all(self) -> None:
-        for name in ("trainer", "worker", "baseline", "web", "valkey"):
+        for name in ("trainer", "worker", "classic", "baseline", "web", "valkey"):
             if name in self.procs:
                 self.end(name)
 
@@ -170,6 +182,12 @@ class Stack:
             self.env, self.base_port, self.work / "baseline.log"
         )
         return self.procs["baseline"]
+
+    def start_classic(self) -> subprocess.Popen:
+        self.procs["classic"] = start_classic(
+            self.env, self.classic_port, self.work / "classic.log"
+        )
+        return self.procs["classic"]
 
     def start_worker(self, image: str, pool: str, concurrency: int, log: str) -> float:
         """Enqueue a job, start the predict worker, and time process start → that job done."""
@@ -205,7 +223,14 @@ def running(work: Path, mnist: str) -> Iterator[Stack]:
         PORT=str(web_port),
         TF_CPP_MIN_LOG_LEVEL="2",
     )
-    stack = Stack(work, env, web_port, processes.free_port(), {"valkey": valkey.proc})
+    stack = Stack(
+        work,
+        env,
+        web_port,
+        base_port=processes.free_port(),
+        classic_port=processes.free_port(),
+        procs={"valkey": valkey.proc},
+    )
     try:
         yield stack
     finally:

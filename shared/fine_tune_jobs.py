@@ -59,6 +59,8 @@ QUEUED_LOCK_SECONDS = 600
 ORPHAN_GRACE_SECONDS = 20
 #: Jobs queued or running (ids): where ``settle`` looks for interrupted ones.
 UNFINISHED_KEY = "digits:fine_tune:unfinished"
+#: The id of the job enqueued last, whoever started it (the Models page shows it).
+LATEST_KEY = "digits:fine_tune:latest"
 INTERRUPTED = "interrupted: its trainer stopped or lost Redis before it recorded an outcome"
 NOT_STARTED = f"no trainer started the job within {QUEUED_LOCK_SECONDS // 60} minutes"
 #: Hard limit of one full retrain (both models from scratch on all of MNIST and every
@@ -171,6 +173,7 @@ def enqueue(
     _record(pipe, job_id, fields)
     pipe.sadd(UNFINISHED_KEY, job_id)
     pipe.expire(UNFINISHED_KEY, JOB_TTL)
+    pipe.set(LATEST_KEY, job_id, ex=JOB_TTL)
     pipe.execute()
     try:
         send(celery, KINDS[kind], [job_id], task_id=job_id)
@@ -218,6 +221,16 @@ def settle(client: redis.Redis, job_ids: Iterable[str] | None = None) -> dict[st
 def active_job(client: redis.Redis) -> str | None:
     value = client.get(LOCK_KEY)
     return _text(value) if value else None
+
+
+def latest_job(client: redis.Redis) -> TrainingJob | None:
+    """The job enqueued last (automatic or an admin's), settled first so that a job whose
+    trainer died does not read "running"; None before any, or once its record expired."""
+    value = client.get(LATEST_KEY)
+    if not value:
+        return None
+    settle(client, [_text(value)])
+    return read_job(client, _text(value))
 
 
 def update(client: redis.Redis, job_id: str, **fields: Any) -> None:

@@ -35,10 +35,13 @@ from shared.shapes import PredictionOutcome, PredictionRecord
 
 #: The record's fields: when it was accepted; the 28x28 images the models read (the whole
 #: canvas, then each digit when there are several); each digit's box on the canvas (JSON);
-#: and the outcome once known (``shared.shapes.PredictionRecord``).
+#: when the canvas was read from its strokes, the strokes each image was drawn from (JSON,
+#: indices into the request's strokes; absent when it was read from its PNG); and the
+#: outcome once known (``shared.shapes.PredictionRecord``).
 CREATED_AT: Final = "created_at"
 PIXELS: Final = "pixels"
 BOXES: Final = "boxes"
+STROKES: Final = "strokes"
 OUTCOME: Final = "outcome"
 #: Where the record keeps PIXELS: the raw image bytes under zlib, not base64 (``read``
 #: gives PIXELS back): digits are mostly paper, so a few hundred bytes an image, not 1,046.
@@ -108,7 +111,7 @@ def create(
     ttl: int,
     pending_ttl: int | None = None,
 ) -> None:
-    """Write one record per job id (its fields: PIXELS, BOXES) in one round trip.
+    """Write one record per job id (its fields: PIXELS, BOXES, maybe STROKES) in one round trip.
 
     A record of more than SHOWN_MOST images lives ``pending_ttl`` seconds (when given)
     until the worker keeps only those its answer shows (``deliver``).

@@ -83,7 +83,9 @@ class NumberAnswer(TypedDict):
 
     #: The CNN's reading, ``?`` for a part it refuses; None when it is not a number.
     text: str | None
-    #: Each digit found, left to right: its box, preview and both models' answers.
+    #: Each digit found, left to right: its box, preview, both models' answers and
+    #: ``strokes``, the indices of the request's strokes it was drawn from (None when the
+    #: canvas was read from its PNG).
     digits: list[dict[str, Any]]
     #: True when the drawing does not read as a number at all (``text`` is then None).
     not_a_number: bool
@@ -114,9 +116,12 @@ class PredictionRecord(TypedDict):
     pixels: str
     #: Each image's box on the canvas, a JSON list.
     boxes: str
+    #: Each image's strokes (indices into the request's ``strokes``), a JSON list of lists;
+    #: only when the canvas was read from its strokes, not its PNG (``web.drawings``).
+    strokes: NotRequired[str]
     #: A ``PredictionOutcome`` as JSON, once the worker answered.
     outcome: NotRequired[str]
-    #: The person's feedback as JSON (``web.predictions``), once given.
+    #: The person's feedback as JSON (``web.feedback``), once given.
     feedback: NotRequired[str]
 
 

@@ -4,12 +4,33 @@ digit at the canvas's left edge (``shifted`` places it). Drawn into images with
 
 from __future__ import annotations
 
+import math
+
 Stroke = list[tuple[float, float]]
 
 
 def shifted(strokes: list[Stroke], dx: float, dy: float = 0, scale: float = 1) -> list[Stroke]:
     """``strokes`` moved right by ``dx`` and down by ``dy``, after scaling by ``scale``."""
     return [[(x * scale + dx, y * scale + dy) for x, y in stroke] for stroke in strokes]
+
+
+def recorded(strokes: list[Stroke]) -> list[list[list[float]]]:
+    """``strokes`` as the page records and sends them: a point every 3 px or so, as
+    ``[x, y, t]`` rounded, ``t`` milliseconds since the drawing's first point (8 ms a point,
+    50 ms between strokes)."""
+    drawn: list[list[list[float]]] = []
+    t = 0
+    for stroke in strokes:
+        t += 50 if drawn else 0
+        points = [[round(stroke[0][0]), round(stroke[0][1]), t]]
+        for (x0, y0), (x1, y1) in zip(stroke[:-1], stroke[1:], strict=True):
+            steps = max(1, round(math.hypot(x1 - x0, y1 - y0) / 3))
+            for k in range(1, steps + 1):
+                t += 8
+                x, y = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
+                points.append([round(x), round(y), t])
+        drawn.append(points)
+    return drawn
 
 
 def leaning(strokes: list[Stroke], slant: float = 0.3) -> list[Stroke]:

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.settings import Settings
 from web import (
+    admin,
     api,
     client_ids,
     dataset_api,
@@ -67,6 +68,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     client_ids.init_app(app, settings)
     security.register(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(dataset_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

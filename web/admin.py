@@ -20,7 +20,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 import redis
-from flask import g, request
+from flask import Blueprint, Response, g, request
 from limits import RateLimitItem, parse
 
 from shared.errors import DigitsError, Unauthorized
@@ -29,6 +29,7 @@ from web.services import Services, current_services
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
+bp = Blueprint("admin", __name__, url_prefix="/api/admin")
 
 NEEDED = "a valid 'Authorization: Bearer <ADMIN_TOKEN>' header is required"
 #: The wrong tokens a client sent this window (a hash of each), and its check slot.
@@ -131,3 +132,11 @@ def _counted_check(services: Services, header: str, expected: str) -> DigitsErro
     pipe.expire(failures, window, nx=True)
     pipe.execute()
     return TooManyFailedLogins(interval) if locked else Unauthorized(NEEDED)
+
+
+@bp.get("/token")
+def token_check() -> Response:
+    """204 for the admin token, 401 (or 429) otherwise: the pages check a token as it is
+    entered, counted as any admin call is, and say whether the server took it."""
+    check_admin()
+    return Response(status=204)

@@ -1,4 +1,5 @@
-"""The JSON API: thin views over plain functions in ``web.predictions`` and ``shared``."""
+"""The JSON API: thin views over plain functions in ``web.predictions``, ``web.feedback``,
+``web.drawings`` and ``shared``."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from shared.canvas import Canvas, preprocess_canvas_png
 from shared.errors import InvalidRequest
-from shared.imaging import MAX_DIGITS, decode_data_url, open_png, preprocess_png
-from web import learning, predictions
+from shared.imaging import MAX_DIGITS, preprocess_png
+from web import feedback, learning, predictions
 from web.admin import admin_required
 from web.client_ids import client_id
+from web.drawings import checked_png, drawing_from
 from web.services import current_services
 from web.stats import compute_stats, queue_state
-from web.strokes import check_strokes
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -43,22 +43,17 @@ def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dic
     return body
 
 
-def checked_png(data_url: object) -> tuple[bytes, int]:
-    """The PNG in a data URL and its pixel count, its size checked from its header: an
-    image over the caps is a 413 at once, without waiting for a decode slot
-    (``web.decode_slots``)."""
-    settings = current_services().settings
-    png = decode_data_url(data_url, settings.max_image_bytes)
-    width, height = open_png(png, settings.max_image_side, settings.max_image_pixels).size
-    return png, width * height
-
-
 def image_from(body: dict[str, Any]) -> np.ndarray:
     services = current_services()
     settings = services.settings
-    png, pixels = checked_png(body["image"])
+    image = checked_png(body["image"])
     return services.decodes.run(
-        pixels, preprocess_png, png, settings.max_image_side, settings.max_image_pixels, True
+        image.pixels,
+        preprocess_png,
+        image.png,
+        settings.max_image_side,
+        settings.max_image_pixels,
+        True,
     )
 
 
@@ -94,28 +89,11 @@ def preferred_wait() -> int | None:
     return None
 
 
-def canvas_from(body: dict[str, Any]) -> Canvas:
-    services = current_services()
-    settings = services.settings
-    if "strokes" in body:
-        check_strokes(body["strokes"])
-    png, pixels = checked_png(body["image"])
-    return services.decodes.run(
-        pixels,
-        preprocess_canvas_png,
-        png,
-        settings.max_image_side,
-        MAX_DIGITS,
-        settings.max_image_pixels,
-        True,
-    )
-
-
 @bp.post("/predictions")
 def create_prediction() -> tuple[Response, int, dict[str, str]]:
-    canvas = canvas_from(json_body({"image"}, frozenset({"strokes"})))
+    drawing = drawing_from(json_body({"image"}, frozenset({"strokes"})))
     wait = preferred_wait()
-    answer = predictions.create_prediction(current_services(), canvas, wait or 0)
+    answer = predictions.create_prediction(current_services(), drawing, wait or 0)
     status_url = url_for("api.prediction_status", job_id=answer["id"])
     headers = {"Location": status_url}
     if answer["status"] != "queued":
@@ -152,7 +130,7 @@ def prediction_feedback(job_id: str) -> tuple[Response, int]:
     number = number_text(body["number"]) if "number" in body else None
     if not isinstance(body["consent"], bool):
         raise InvalidRequest("consent must be true or false")
-    answer = predictions.record_feedback(
+    answer = feedback.record_feedback(
         current_services(), job_id, label, body["consent"], client_id, number
     )
     return jsonify(answer), 202

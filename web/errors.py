@@ -9,7 +9,17 @@ from typing import Any
 import redis
 from flask import Flask, Response, g, jsonify, render_template, request
 from kombu.exceptions import OperationalError
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 
 from shared.errors import DigitsError, RedisFull
 from shared.storage import StoreUnavailable
@@ -21,6 +31,21 @@ log = logging.getLogger(__name__)
 OWN_TEXT = frozenset({404, 405, 429, 500, 503})
 #: Seconds a client should wait before trying again when the store did not answer.
 STORE_RETRY_AFTER = 5
+#: The code of a 503 when Redis (the job queue) cannot be reached.
+QUEUE_UNAVAILABLE = "queue_unavailable"
+#: Werkzeug's errors that reach the API: routing (404, 405), Flask (400, 413), the body
+#: deadline (408), the rate limits (429), an unexpected exception (500), and 503. A test
+#: checks that every one web imports is here and that the pages explain each code.
+HTTP_ERRORS: tuple[type[HTTPException], ...] = (
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    RequestEntityTooLarge,
+    TooManyRequests,
+    InternalServerError,
+    ServiceUnavailable,
+)
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -86,7 +111,7 @@ def register(app: Flask) -> None:
             return redis_full(exc)
         log.warning("redis unavailable: %s", exc)
         return error_response(
-            503, "queue_unavailable", "the job queue (Redis) is not reachable; try again shortly"
+            503, QUEUE_UNAVAILABLE, "the job queue (Redis) is not reachable; try again shortly"
         )
 
     @app.errorhandler(redis.exceptions.OutOfMemoryError)
@@ -100,10 +125,26 @@ def register(app: Flask) -> None:
         # An unexpected exception arrives here as InternalServerError, already logged by Flask.
         if not _wants_json():
             return error_page(exc)
-        code = (exc.name or "error").lower().replace(" ", "_")
-        if exc.code == 413:
-            code = "body_too_large"
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        return error_response(exc.code or 500, http_error_code(exc), exc.description or exc.name)
+
+
+def http_error_code(exc: HTTPException) -> str:
+    """The code an HTTP error answers with: its name in snake case ("not_found")."""
+    if exc.code == 413:
+        return "body_too_large"
+    return (exc.name or "error").lower().replace(" ", "_")
+
+
+def api_error_codes() -> set[str]:
+    """Every code the API can answer with: each DigitsError's (of the classes loaded, so
+    after ``create_app``), the object store's, the queue's and the HTTP errors'."""
+    found, classes = set(), [DigitsError]
+    while classes:
+        cls = classes.pop()
+        found.add(cls.code)
+        classes.extend(cls.__subclasses__())
+    http = {http_error_code(cls()) for cls in HTTP_ERRORS}
+    return found | http | {StoreUnavailable.code, QUEUE_UNAVAILABLE}
 
 
 def is_redis_full(exc: BaseException | None) -> bool:

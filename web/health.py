@@ -65,6 +65,29 @@ def worker_state(services: Services) -> WorkerState | None:
     return state
 
 
+#: A ping at most this old that found no predict worker is news worth telling a person
+#: whose job waits: older, it may predate a worker that has started since.
+RECENT = 2 * REFRESH_AFTER
+#: The code a queued job's answer carries while no predict worker answers.
+UNAVAILABLE = "recognition_unavailable"
+
+
+def recognition_unavailable(services: Services) -> dict[str, str] | None:
+    """``{"code", "message"}`` when a recent ping found no predict worker, else None.
+
+    Only a ping that ended and found none counts: unknown (no ping yet, or it failed)
+    is not "down". A read of the shared answer, so no request waits for a ping.
+    """
+    state = worker_state(services)
+    if state is None or state.error or state.predict:
+        return None
+    age = time.time() - state.at
+    if age > RECENT:
+        return None
+    message = f"no predict worker answered a ping {age:.0f} s ago; the job waits until one does"
+    return {"code": UNAVAILABLE, "message": message}
+
+
 def answering_workers(services: Services) -> list[str] | None:
     """Names of the Celery workers that answered the last ping, None until one has ended."""
     state = worker_state(services)

@@ -31,7 +31,8 @@ def store_errors() -> Iterator[None]:
 
 def list_models(services: Services) -> dict[str, Any]:
     """Each model's current version, its live challenger, and every complete version with
-    its metrics; and the challengers' past decisions. Read only, like every GET."""
+    its metrics; the challengers' past decisions; the latest training job, whoever started
+    it, and why none can start now, if so. Read only, like every GET."""
     store = services.store
     with store_errors():
         current = registry.read_manifest(store) or {}
@@ -42,15 +43,30 @@ def list_models(services: Services) -> dict[str, Any]:
             ]
             models[name] = {
                 "current": current.get(name),
-                "challenger": _race(services, name),
+                "challenger": _shown_race(services, name),
                 "versions": versions,
             }
         history = challengers.history(store)
     return {
         "models": models,
         "fine_tune": fine_tune_jobs.active_job(services.redis),
+        "latest_fine_tune": fine_tune_jobs.latest_job(services.redis),
+        "fine_tune_blocked": fine_tune_blocked(
+            services, [m["challenger"] for m in models.values()]
+        ),
         "challenger_history": history,
     }
+
+
+def fine_tune_blocked(services: Services, races: list[Any]) -> str | None:
+    """Why an admin's fine-tune cannot start now, or None: "busy" while a job holds the
+    lock; "all_racing" when every model's challenger races (``races``, each model's live
+    race or None: a round would skip them all)."""
+    if fine_tune_jobs.active_job(services.redis):
+        return "busy"
+    if services.settings.challenger_pairs and all(races):
+        return "all_racing"
+    return None
 
 
 def _race(services: Services, name: str) -> Race | None:
@@ -66,10 +82,17 @@ def _race(services: Services, name: str) -> Race | None:
     )
 
 
+def _shown_race(services: Services, name: str) -> dict[str, Any] | None:
+    """The race as the pages show it: with ``pairs_needed``, the pairs that decide it at
+    the latest (CHALLENGER_PAIRS; 0 with the stage off, when an admin decides)."""
+    race = _race(services, name)
+    return None if race is None else {**race, "pairs_needed": services.settings.challenger_pairs}
+
+
 def races(services: Services) -> dict[str, Any]:
     """The stats page's view: each live race, and the past decisions (newest first)."""
     with store_errors():
-        live = {name: _race(services, name) for name in names.MODEL_NAMES}
+        live = {name: _shown_race(services, name) for name in names.MODEL_NAMES}
         history = challengers.history(services.store)
     return {
         "live": {name: race for name, race in live.items() if race is not None},
@@ -89,10 +112,19 @@ def decide_challenger(services: Services, name: str, decision: str) -> RaceDecis
         return challengers.settle(services.redis, services.store, name, decision, race, "admin")
 
 
+#: Outcomes of versions that never served: nothing to roll back to.
+NEVER_SERVED = (*registry.NEVER_SERVED, "challenger")
+
+
 def rollback(services: Services, name: str, version: int) -> dict[str, int]:
+    """Serve an earlier version again: one that has served (shipped or promoted) before."""
     if name not in names.MODEL_NAMES:
         raise NotFound(f"no model named {name!r}")
-    return registry.promote(services.store, {name: version})
+    with store_errors():
+        outcome = registry.read_metrics(services.store, name, version).get("outcome")
+        if outcome in NEVER_SERVED:
+            raise Conflict(f"{name} v{version} never served ({outcome}): roll back to one that did")
+        return registry.promote(services.store, {name: version})
 
 
 def _busy_with(services: Services) -> str:
@@ -102,6 +134,8 @@ def _busy_with(services: Services) -> str:
 
 
 def start_fine_tune(services: Services, reason: str = "admin") -> str:
+    """Queue a fine-tune; a Conflict while a job runs. One queued while every model's
+    challenger races is accepted and ends "skipped" (the Models page says why before)."""
     job_id = fine_tune_jobs.enqueue(services.redis, services.celery, reason)
     if job_id is None:
         raise Conflict(f"a fine-tune is already running: {_busy_with(services)}")

@@ -18,11 +18,11 @@ from shared import names, prediction_records
 from shared.batching import MicroBatcher
 from shared.celery_config import send
 from shared.number_reading import Readings
-from shared.shapes import PredictJob
+from shared.shapes import PredictionRecord, PredictJob
 from web.result_listener import ResultListener
 
-#: (job id, encoded 28x28 images, their boxes as JSON, the ways to read the number)
-Job = tuple[str, str, str, Readings]
+#: (job id, its record's fields as web fills them, the ways to read the number)
+Job = tuple[str, PredictionRecord, Readings]
 
 
 class PredictionSender:
@@ -53,21 +53,19 @@ class PredictionSender:
         """
         return self._listener.waiter_count() > pending
 
-    def send(self, job_id: str, pixels: str, boxes: str, readings: Readings) -> None:
-        """Record and enqueue one prediction; return once it is on the queue, or raise."""
-        self._batcher.submit((job_id, pixels, boxes, readings), timeout=10.0)
+    def send(self, job_id: str, record: PredictionRecord, readings: Readings) -> None:
+        """Record and enqueue one prediction (its images, boxes and strokes from ``record``);
+        return once it is on the queue, or raise."""
+        self._batcher.submit((job_id, record, readings), timeout=10.0)
 
     def _send_batch(self, jobs: list[Job]) -> Sequence[None]:
         """Write the records, then send the message; a record whose job was not sent goes."""
-        records = {
-            job_id: {prediction_records.PIXELS: pixels, prediction_records.BOXES: boxes}
-            for job_id, pixels, boxes, _ in jobs
-        }
+        records = {job_id: _written(record) for job_id, record, _ in jobs}
         # A record of more images than an answer shows lives until its job has expired
         # and web has said so, unless the worker keeps only those it shows by then.
         pending = int(self._expires) + prediction_records.PENDING_GRACE
         prediction_records.create(self._client, records, self._record_ttl, pending)
-        message: list[PredictJob] = [(i, pixels, ways) for i, pixels, _, ways in jobs]
+        message: list[PredictJob] = [(i, record["pixels"], ways) for i, record, ways in jobs]
         try:
             send(
                 self._celery,
@@ -80,3 +78,14 @@ class PredictionSender:
             prediction_records.withdraw(self._client, [job_id for job_id, *_ in jobs])
             raise
         return [None] * len(jobs)
+
+
+def _written(record: PredictionRecord) -> dict[str, str]:
+    """The fields web writes: the record's time is the sender's (``prediction_records.create``)."""
+    fields = {
+        prediction_records.PIXELS: record["pixels"],
+        prediction_records.BOXES: record["boxes"],
+    }
+    if "strokes" in record:
+        fields[prediction_records.STROKES] = record["strokes"]
+    return fields

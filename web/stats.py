@@ -20,7 +20,7 @@ from shared import fine_tune_jobs
 from shared.dataset import collectors, sample_index
 from shared.dataset.samples import Reading
 from shared.names import MODEL_NAMES, QUEUES
-from web.health import answering_workers
+from web.health import worker_state
 from web.services import Services
 
 TOTALS_KEY = "digits:stats:totals"
@@ -148,15 +148,22 @@ def samples_per_collector(services: Services) -> dict[str, int]:
 
 
 def queue_state(services: Services) -> dict[str, Any]:
-    """Operator figures: jobs waiting per queue, workers answering, samples per digit."""
+    """Operator figures: jobs waiting per queue, workers answering, samples per digit.
+
+    ``workers_ping`` says what an empty ``workers`` means: "pending" until a first ping
+    has ended (the first reader starts one, in the background), "failed" when the last
+    could not be made (the broker is down), "done" once workers were asked.
+    """
     client = services.redis
     try:
-        workers = answering_workers(services) or []
+        state = worker_state(services)
     except Exception:  # Redis down: a figure, not an error
-        workers = []
+        state = None
+    ping = "pending" if state is None else "failed" if state.error else "done"
     return {
         "queues": {queue: int(client.llen(queue)) for queue in QUEUES},
-        "workers": workers,
+        "workers": list(state.names) if state is not None else [],
+        "workers_ping": ping,
         "samples_per_digit": samples_per_digit(client),
         "samples_per_collector": samples_per_collector(services),
         "active_fine_tune": fine_tune_jobs.active_job(client),

@@ -1,8 +1,11 @@
-"""The optional ``strokes`` a page sends beside its PNG: checked and bounded, then unused.
+"""The optional ``strokes`` a page sends beside its PNG: checked and bounded before use.
 
-Segmentation reads the image alone, so every client that sends only a PNG gets the same
-answer; the strokes are accepted (the page records them) so that a future segmenter can
-group strokes by pen-up and pen-down. Until then they are validated and dropped.
+The strokes are read instead of the PNG when they can stand for its ink
+(``web.drawings``, ``shared.stroke_canvas``): digits part where the pen was lifted. A
+client may send anything, so malformed strokes (not numbers, NaN or infinite, more points
+than a drawing has) are a 400 here, before any work; the caps also bound what reading
+them costs. Strokes that are well formed but do not fit the PNG are not an error: the PNG
+is read instead.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import io
 import math
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
@@ -231,4 +232,69 @@ def test_a_2024_drawn_on_the_pad_still_reads_2024(page, live_server):
     expect(page.locator("#number-text")).to_have_text("2024")
     expect(page.locator("#status")).to_have_text("Done: the number reads 2024.")
     expect(page.locator("#status")).to_have_attribute("data-state", "done")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+#: Per region of the pad (shares of its width), how many opaque pixels of each colour.
+COLOURS_IN = """(canvas, regions) => {
+  const { width, height } = canvas;
+  const { data } = canvas.getContext("2d").getImageData(0, 0, width, height);
+  return regions.map(([from, to]) => {
+    const counts = {};
+    for (let y = 0; y < height; y++) {
+      for (let x = Math.round(from * width); x < Math.round(to * width); x++) {
+        const i = 4 * (y * width + x);
+        if (data[i + 3] !== 255) continue;
+        const key = `rgb(${data[i]}, ${data[i + 1]}, ${data[i + 2]})`;
+        counts[key] = (counts[key] || 0) + 1;
+      }
+    }
+    return counts;
+  });
+}"""
+#: The page's ink, #111.
+INK = "rgb(17, 17, 17)"
+
+
+def main_colours(page: Page, regions: list[tuple[float, float]]) -> list[str]:
+    """The commonest opaque colour of the pad's bitmap in each region."""
+    counts = page.locator("#canvas").evaluate(COLOURS_IN, regions)
+    return [max(found, key=found.get) for found in counts]
+
+
+def digit_colours(page: Page, count: int) -> list[str]:
+    """The first ``count`` colours of the digits' palette (digits.css), as rgb()."""
+    palette = page.locator("#canvas").evaluate(
+        "(c, count) => Array.from({ length: count }, (_, i) =>"
+        " getComputedStyle(c).getPropertyValue(`--digits-stroke-${i + 1}`).trim())",
+        count,
+    )
+    return ["rgb({}, {}, {})".format(*(int(h[i : i + 2], 16) for i in (1, 3, 5))) for h in palette]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_each_digit_of_a_number_is_coloured_on_the_pad_but_sent_in_ink(open_page, theme):
+    page = open_page("/", color_scheme=theme)
+    page.locator("#auto-recognize").uncheck()
+    draw_42(page)
+    regions = [(0.14, 0.32), (0.4, 0.6)]  # the 4, the 2
+    assert main_colours(page, regions) == [INK, INK]
+    page.click("#recognize")
+    expect(page.locator("#number-text")).to_have_text("42", timeout=60_000)
+    expected = digit_colours(page, 2)  # coloured as the answer shows, in the same task
+    assert main_colours(page, regions) == expected
+    assert expected[0] != expected[1] and INK not in expected
+    # Asked again, the same drawing goes in ink: the colours are for the eye only.
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/predictions")
+    ) as sent:
+        page.click("#recognize")
+    png = base64.b64decode(sent.value.post_data_json["image"].split(",", 1)[1])
+    with Image.open(io.BytesIO(png)) as image:
+        rgba = np.asarray(image.convert("RGBA")).astype(int)
+    opaque = rgba[rgba[..., 3] >= 250][:, :3]
+    assert len(opaque) and np.abs(opaque - 17).max() <= 2
+    # A stroke more changes the drawing: the ink comes back.
+    draw_stroke(page, [(0.7, 0.2), (0.7, 0.8)])
+    assert main_colours(page, regions) == [INK, INK]
     assert page.console_errors == []  # type: ignore[attr-defined]

@@ -224,7 +224,7 @@ def test_a_number_comes_back_digit_by_digit_and_its_feedback_stores_each_digit(
 ):
     answer = client.post(
         "/api/predictions",
-        json={"image": number_canvas(mnist_sample, "307"), "strokes": [[[1, 2, 0], [3, 4, 16]]]},
+        json={"image": number_canvas(mnist_sample, "307")},
         headers={"Prefer": "wait=10"},
     )
     assert answer.status_code == 200, answer.get_json()
@@ -269,7 +269,13 @@ def test_a_number_with_another_count_of_digits_is_counted_but_stores_no_sample(
         f"/api/predictions/{job_id}/feedback", json={"number": "123", "consent": True}
     )
     assert feedback.status_code == 202
-    assert feedback.get_json() == {"id": job_id, "stored": False, "samples": 0, "deletions": []}
+    assert feedback.get_json() == {
+        "id": job_id,
+        "stored": False,
+        "counted": 0,
+        "samples": 0,
+        "deletions": [],
+    }
 
 
 @pytest.mark.parametrize(

@@ -125,9 +125,11 @@ def test_job_that_cannot_be_sent_releases_the_lock_at_once(lock_url: str) -> Non
     with pytest.raises(Exception):  # noqa: B017 - kombu's connection error, whichever it is
         fine_tune_jobs.enqueue(lock_redis, unreachable, "test")
     assert fine_tune_jobs.active_job(lock_redis) is None
-    [key] = lock_redis.keys("digits:fine_tune:*")
+    # The job's record, and the pointer to the latest job the Models page reads (#41).
+    [key] = set(lock_redis.keys("digits:fine_tune:*")) - {fine_tune_jobs.LATEST_KEY.encode()}
     job = fine_tune_jobs.read_job(lock_redis, key.decode().rsplit(":", 1)[1])
     assert job is not None and job["status"] == "failed"
+    assert fine_tune_jobs.latest_job(lock_redis) == job
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,14 @@
 // The drawing pad shared by the Draw page (3:1, for numbers) and the Collect page (square).
 //
 // Strokes are kept as lists of points in pad units (0..1 of the width and of the height,
-// plus milliseconds since the stroke began), not pixels, so the bitmap can be redrawn
-// exactly after an undo or when the size or devicePixelRatio changes.
+// plus milliseconds since the drawing's first point, one clock for all its strokes), not
+// pixels, so the bitmap can be redrawn exactly after an undo or when the size or
+// devicePixelRatio changes.
 // The background is never filled: the exported PNG is transparent with dark ink, which is
 // what the server expects (it composites onto white itself). The guide box is CSS.
+// Once an answer says which strokes each digit was drawn from, they can be shown in a
+// colour per digit (`colourDigits`): on screen only, the PNG is always exported in ink,
+// and any change to the drawing puts the ink back.
 
 const INK = "#111";
 // About 1/14 of the height: at 280 px that is 20 px, which after the server scales a
@@ -14,10 +18,13 @@ const STROKE_RATIO = 1 / 14;
 // the bitmap's scale (toDataURL), and the models see 28x28 anyway.
 const MAX_SCALE = 2;
 
-// A round pen of the drawing's ink, as thick as MNIST's strokes at the bitmap's height.
-function setPen(ctx, height) {
-  ctx.strokeStyle = INK;
-  ctx.fillStyle = INK;
+// The colours of a number's digits, first to sixth (digits.css, --digits-stroke-N).
+const DIGIT_COLOURS = 6;
+
+// A round pen of `colour`, as thick as MNIST's strokes at the bitmap's height.
+function setPen(ctx, height, colour = INK) {
+  ctx.strokeStyle = colour;
+  ctx.fillStyle = colour;
   ctx.lineWidth = height * STROKE_RATIO;
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
@@ -30,6 +37,9 @@ export class DrawingPad extends EventTarget {
   #cleared = null; // what the last Clear removed, until the next stroke: Undo brings it back
   #pointerId = null;
   #scale = 1; // bitmap pixels per CSS pixel
+  #origin = 0; // event.timeStamp of the drawing's first point: its strokes' t count from it
+  #colours = null; // per stroke, the colour of the digit it was read as (null: ink)
+  #revision = 0; // counts changes to the drawing, so an answer can tell it is still current
 
   constructor(canvas) {
     super();
@@ -55,12 +65,34 @@ export class DrawingPad extends EventTarget {
     return this.#strokes.length;
   }
 
+  // Changes whenever the drawing does (a stroke begun, undone, cleared).
+  get revision() {
+    return this.#revision;
+  }
+
+  // Colour each digit's strokes: `digits` holds, per digit, the indices of its strokes
+  // (the API's digits[i].strokes); strokes of no digit stay ink. Display only, until the
+  // drawing next changes.
+  colourDigits(digits) {
+    const palette = getComputedStyle(this.#canvas);
+    this.#colours = this.#strokes.map(() => null);
+    digits.forEach((strokes, digit) => {
+      const name = `--digits-stroke-${(digit % DIGIT_COLOURS) + 1}`;
+      const colour = palette.getPropertyValue(name).trim() || INK;
+      for (const index of strokes) {
+        if (index >= 0 && index < this.#colours.length) this.#colours[index] = colour;
+      }
+    });
+    this.#redraw();
+  }
+
   // Whether Undo has something to take back: a stroke, or a drawing just cleared.
   get canUndo() {
     return this.#strokes.length > 0 || this.#cleared !== null;
   }
 
   undo() {
+    this.#colours = null;
     if (this.#strokes.length > 0) {
       this.#strokes.pop();
     } else if (this.#cleared !== null) {
@@ -79,26 +111,28 @@ export class DrawingPad extends EventTarget {
     if (this.#strokes.length > 0 || !undoable) this.#cleared = undoable ? this.#strokes : null;
     this.#strokes = [];
     this.#pointerId = null;
+    this.#colours = null;
     this.#redraw();
     this.#changed();
   }
 
   // The PNG sent is the pad at its CSS size, whatever the screen's pixel ratio: the
   // models see 28x28, and a 2x bitmap is four times the pixels for the server to decode.
+  // Always in ink: a drawing shown in its digits' colours is redrawn for the export.
   toDataURL() {
     const { width, height } = this.size;
-    if (width === this.#canvas.width && height === this.#canvas.height) {
+    if (width === this.#canvas.width && height === this.#canvas.height && this.#colours === null) {
       return this.#canvas.toDataURL("image/png");
     }
     const copy = document.createElement("canvas");
     copy.width = width;
     copy.height = height;
-    this.#redraw(copy.getContext("2d"), width, height);
+    this.#redraw(copy.getContext("2d"), width, height, null);
     return copy.toDataURL("image/png");
   }
 
   // The strokes as the API takes them: [[x, y, t], ...] per stroke, in pixels of the
-  // exported image and milliseconds since the stroke began.
+  // exported image and milliseconds since the drawing's first point.
   get strokes() {
     const { width, height } = this.size;
     return this.#strokes.map((stroke) =>
@@ -126,13 +160,13 @@ export class DrawingPad extends EventTarget {
     }
   }
 
-  #point(event, startedAt = event.timeStamp) {
+  #point(event) {
     const rect = this.#canvas.getBoundingClientRect();
     const clamp = (v) => Math.min(1, Math.max(0, v));
     return [
       clamp((event.clientX - rect.left) / rect.width),
       clamp((event.clientY - rect.top) / rect.height),
-      Math.max(0, event.timeStamp - startedAt),
+      Math.max(0, event.timeStamp - this.#origin),
     ];
   }
 
@@ -143,8 +177,13 @@ export class DrawingPad extends EventTarget {
     this.#canvas.setPointerCapture(event.pointerId);
     this.#pointerId = event.pointerId;
     this.#cleared = null;
+    if (this.#strokes.length === 0) this.#origin = event.timeStamp; // a new drawing
+    this.#revision += 1;
+    if (this.#colours !== null) {
+      this.#colours = null; // the drawing changes: back to ink
+      this.#redraw();
+    }
     const stroke = [this.#point(event)];
-    stroke.startedAt = event.timeStamp;
     this.#strokes.push(stroke);
     this.#paint(this.#ctx, stroke, this.#canvas.width, this.#canvas.height);
   }
@@ -157,7 +196,7 @@ export class DrawingPad extends EventTarget {
     const events = event.getCoalescedEvents?.() ?? [];
     for (const e of events.length ? events : [event]) {
       const last = stroke.at(-1);
-      const next = this.#point(e, stroke.startedAt);
+      const next = this.#point(e);
       stroke.push(next);
       this.#segment(last, next);
     }
@@ -179,8 +218,8 @@ export class DrawingPad extends EventTarget {
   }
 
   // One stroke on `ctx`, a bitmap of `width` x `height` pixels (the pad's, or an export's).
-  #paint(ctx, stroke, width, height) {
-    setPen(ctx, height);
+  #paint(ctx, stroke, width, height, colour = INK) {
+    setPen(ctx, height, colour);
     // Start with a dot: a tap must leave ink, and a zero-length line is not reliably
     // drawn with round caps.
     ctx.beginPath();
@@ -193,12 +232,16 @@ export class DrawingPad extends EventTarget {
     ctx.stroke();
   }
 
-  #redraw(ctx = this.#ctx, width = this.#canvas.width, height = this.#canvas.height) {
+  // `colours`: per stroke, its colour or null for ink; null draws it all in ink (exports).
+  #redraw(ctx = this.#ctx, width = this.#canvas.width, height = this.#canvas.height, colours = this.#colours) {
     ctx.clearRect(0, 0, width, height);
-    for (const stroke of this.#strokes) this.#paint(ctx, stroke, width, height);
+    this.#strokes.forEach((stroke, i) => {
+      this.#paint(ctx, stroke, width, height, colours?.[i] ?? INK);
+    });
   }
 
   #changed() {
+    this.#revision += 1;
     this.dispatchEvent(new Event("change"));
   }
 }

@@ -4,6 +4,7 @@
 import { ApiError, TimeoutError, errorMessage, postJSON, submitJob } from "./api.js";
 import { DrawingPad } from "./canvas.js";
 import { formatList, formatPercent, percent, t } from "./i18n.js";
+import { confirmable, countHint, numberThanks } from "./number_feedback.js";
 import { $, bindPadTools, browserStorage, config, el, models, setStatus } from "./ui.js";
 
 const predictionsUrl = config.predictionsUrl;
@@ -19,6 +20,7 @@ const status = $("status");
 const result = $("result");
 const strip = $("answer-strip"); // the answers in one line under the pad, on a phone
 const staleNote = $("result-stale");
+const retry = $("retry"); // shown when recognition could not be done; the drawing stays
 let job = null; // AbortController of the recognition in flight; a new one supersedes it
 let predictionId = null;
 let number = null; // the digits read on the canvas: {text, digits, not_a_number}
@@ -28,6 +30,7 @@ function forgetResult() {
   job = null;
   predictionId = null;
   number = null;
+  retry.hidden = true;
   markStale(false);
   result.hidden = true;
   strip.hidden = true;
@@ -56,16 +59,26 @@ function drawing() {
 
 // ---- recognizing ----------------------------------------------------------------------
 
+// A queued job the server says no predict worker will take now (its `unavailable`).
+class Unavailable extends Error {
+  constructor(detail) {
+    super(detail.message);
+    this.detail = detail;
+  }
+}
+
 async function recognize() {
   clearTimeout(autoTimer); // asked for now: the pending automatic one would only repeat it
   job?.abort();
   if (!result.hidden) markStale(true, { loading: true });
   const controller = (job = new AbortController());
   const { signal } = controller;
+  retry.hidden = true;
   let polling = false; // a 404 while polling means the job expired, not a missing route
   setStatus(status, "sending", t("status.sending"));
   try {
     const size = pad.size; // the exported image's pixels: the boxes come back in them
+    const revision = pad.revision; // the drawing sent: its strokes are what digits name
     const final = await submitJob(predictionsUrl, drawing(), {
       wait: pollWait,
       timeoutMs: pollTimeout * 1000,
@@ -75,6 +88,7 @@ async function recognize() {
         polling = true;
       },
       onUpdate: (update) => {
+        if (update.unavailable) throw new Unavailable(update.unavailable); // ends the polling
         if (update.status === "queued" || update.status === "running") {
           setStatus(status, update.status, t(`status.${update.status}`));
         }
@@ -84,6 +98,7 @@ async function recognize() {
     if (final.status === "done") {
       predictionId = final.id;
       showResult(final.result, size);
+      colourDigits(revision); // after the PNG was exported: colour is for the eye only
       if (notANumber()) {
         // Said plainly, and not as a success: the answer is that there is no number to read.
         setStatus(status, "info", t("status.not_a_number"));
@@ -95,16 +110,20 @@ async function recognize() {
       }
     } else {
       setStatus(status, "failed", t("status.failed", { message: errorMessage(final.error) }));
+      retry.hidden = final.error?.code !== "timed_out";
     }
   } catch (err) {
     if (signal.aborted) return; // superseded or cleared: nothing to report
-    if (err instanceof TimeoutError) {
+    if (err instanceof Unavailable) {
+      setStatus(status, "failed", errorMessage(err.detail));
+    } else if (err instanceof TimeoutError) {
       setStatus(status, "timeout", t("status.timeout", { count: pollTimeout }));
     } else if (err instanceof ApiError && err.status === 404 && polling) {
       setStatus(status, "failed", t("status.expired"));
     } else {
       setStatus(status, "error", errorMessage(err));
     }
+    retry.hidden = !(err instanceof Unavailable || err instanceof TimeoutError || err?.retryable);
   } finally {
     if (job === controller) {
       job = null;
@@ -135,6 +154,7 @@ function reading(answer) {
 }
 
 $("recognize").addEventListener("click", recognize);
+retry.addEventListener("click", recognize);
 bindPadTools(pad, {
   // The answer is already forgotten: the pad's change handler below does it whenever the
   // pad ends up empty, by Clear or by Undo.
@@ -225,6 +245,9 @@ function showNumber(found, size) {
   $("whole-preview").hidden = digits.length > 1;
   $("number-text").textContent = notANumber() ? t("answer.not_a_number") : (number?.text ?? "");
   $("number-text").classList.toggle("is-refused", notANumber());
+  for (const { name } of models) {
+    $(`${name}-number`).textContent = digits.map((d) => reading(d[name]).text).join("");
+  }
   $("number-digits").replaceChildren(
     ...digits.map(({ preview, cnn }, i) => {
       const { text, p, refused } = reading(cnn);
@@ -235,6 +258,14 @@ function showNumber(found, size) {
       return el("li", { class: "text-center" }, img, el("div", { class: "small", "aria-hidden": "true" }, text));
     }),
   );
+}
+
+// Each digit's strokes in a colour of its own, when the answer was read from the strokes
+// and the drawing is still the one sent (a stroke begun since puts the ink back).
+function colourDigits(revision) {
+  const digits = number?.digits ?? [];
+  if (pad.revision !== revision || digits.length === 0) return;
+  if (digits.every(({ strokes }) => Array.isArray(strokes))) pad.colourDigits(digits.map((d) => d.strokes));
 }
 
 // Digits cut along a slant have overlapping boxes: a label that would run into the one
@@ -301,7 +332,8 @@ function showResult(answers, size) {
     // As for a drawing that is not a digit: "Correct" says so; "Wrong" asks what it was.
     resetFeedback({ label: null }, isNumber() ? "number" : "digits");
   } else if (isNumber()) {
-    resetFeedback({ number: number.text }, "number");
+    // A reading with a "?" cannot be confirmed as it is: "Wrong…" asks for the number.
+    resetFeedback(confirmable(number.text) ? { number: number.text } : NOTHING_TO_CONFIRM, "number");
   } else {
     resetFeedback(agree ? { label: digits[0] } : null, "digits");
   }
@@ -317,6 +349,8 @@ const numberForm = $("feedback-number");
 const numberInput = $("feedback-number-input");
 const wrong = $("feedback-wrong");
 const correct = $("feedback-correct");
+const numberCount = $("feedback-number-count");
+const foundDigits = () => number?.digits?.length ?? 0;
 const feedbackControls = () => [
   ...document.querySelectorAll("#feedback button"),
   $("feedback-consent"),
@@ -333,17 +367,20 @@ let asking = "digits"; // what "Wrong" asks for: "digits" (the picker) or "numbe
 
 // `confirm` is what "Correct" sends: {label} (the digit both models answered, or null: not
 // a digit, or not a number) or {number} (the number read); null when the models disagree
-// on one digit: then "Correct" would be ambiguous, so the picker opens straight away.
+// on one digit: then "Correct" would be ambiguous, so the picker opens straight away;
+// NOTHING_TO_CONFIRM when no one-click answer could work: only "Wrong" is offered.
 // `ask` is what "Wrong" asks for: "digits" or "number".
+const NOTHING_TO_CONFIRM = Symbol("nothing to confirm");
 function resetFeedback(confirm, ask) {
   for (const control of feedbackControls()) control.disabled = false;
-  confirmed = confirm;
+  confirmed = confirm === NOTHING_TO_CONFIRM ? null : confirm;
   asking = ask;
-  correct.hidden = confirm === null;
+  correct.hidden = confirmed === null;
   wrong.hidden = confirm === null;
   digitPicker.hidden = confirm !== null;
   numberForm.hidden = true;
   numberInput.value = "";
+  numberCount.textContent = ask === "number" ? countHint(foundDigits(), "") : "";
   wrong.setAttribute("aria-controls", ask === "number" ? "feedback-number" : "feedback-digits");
   wrong.setAttribute("aria-expanded", String(confirm === null));
   $("feedback-pick").textContent = confirm === null ? t("feedback.disagree") : $("feedback-pick").dataset.text;
@@ -372,6 +409,7 @@ async function sendFeedback(verdict) {
   const controls = feedbackControls();
   for (const control of controls) control.disabled = true;
   setStatus(feedbackStatus, "sending", t("feedback.sending"));
+  const found = foundDigits();
   try {
     const answer = await postJSON(`${predictionsUrl}/${encodeURIComponent(predictionId)}/feedback`, {
       ...verdict,
@@ -379,7 +417,7 @@ async function sendFeedback(verdict) {
     });
     let message = t(consent ? "feedback.used" : "feedback.not_stored");
     if (consent && verdict.label === null) message = t("feedback.used_not_digit");
-    if ("number" in verdict) message = t(answer.samples > 0 ? "feedback.number_used" : "feedback.number_counted");
+    if ("number" in verdict) message = numberThanks(answer, found, verdict.number);
     setStatus(feedbackStatus, "done", message);
     showForgetLinks(answer.deletions ?? []);
     // The buttons just went disabled: keep the keyboard's place here, not on <body>.
@@ -412,6 +450,9 @@ document.addEventListener("keydown", (event) => {
 for (const button of digitPicker.querySelectorAll("button[data-label]")) {
   button.addEventListener("click", () => sendFeedback({ label: Number(button.dataset.label) }));
 }
+numberInput.addEventListener("input", () => {
+  numberCount.textContent = countHint(foundDigits(), numberInput.value);
+});
 numberForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = numberInput.value.trim();

@@ -1,21 +1,22 @@
 // The Models page: every version of each model with the metrics that decided its fate,
-// the fine-tune in progress as a progress bar, and the admin actions (start, roll back).
+// the latest training job (fine_tune.js), and the admin actions (start, promote or retire
+// a challenger, roll back), each asked for before it changes what production serves.
 
-import { ApiError, errorMessage, request } from "./api.js";
+import { errorMessage, request } from "./api.js";
 import { adminRequest, onAdminChange } from "./admin.js";
-import { formatDate, formatNumber, formatPercent, has, lang, t } from "./i18n.js";
+import { confirmAction } from "./confirm.js";
+import { initTraining, setTrainingAdmin, showTraining } from "./fine_tune.js";
+import { formatDate, formatPercent, has, lang, t } from "./i18n.js";
+import { raceWords } from "./race_text.js";
 import {
   $,
   cloneTemplate,
   config,
-  el,
   modelLabel,
   models,
-  raceFigures,
   setStatus,
   slot,
   tableRegionsFocusableWhileScrolling,
-  tabStorage,
 } from "./ui.js";
 
 const OUTCOME_BADGES = {
@@ -25,17 +26,12 @@ const OUTCOME_BADGES = {
   retired: "text-bg-secondary",
   rejected: "text-bg-danger",
 };
-const FINISHED = new Set(["promoted", "challenger", "rejected", "skipped", "failed"]);
-const POLL_MS = 1000;
-// The last job this tab followed, so its outcome is still shown after a reload.
-const LAST_JOB_KEY = "digits.fine_tune.last";
+// Outcomes of versions that served (shipped, or promoted): the only ones to roll back to.
+const SERVED = new Set(["initial", "promoted"]);
 
 const status = $("status");
 const adminStatus = $("admin-status");
-const startButton = $("start-fine-tune");
 let isAdmin = false;
-let followed = null; // id of the fine-tune being polled
-let pollTimer = null;
 
 // Figures with a fixed number of decimals in the page's language ("0.045", "0,045").
 const fixedFormats = new Map();
@@ -130,13 +126,13 @@ function versionRow(name, version, current) {
   for (const cell of row.querySelectorAll("[data-metric]")) fillMetric(cell, figures[cell.dataset.metric]);
   slot(row, "trained").textContent = trainedOn(version);
   const button = slot(row, "rollback");
-  if (isCurrent) {
-    button.remove();
+  if (isCurrent || !SERVED.has(kind)) {
+    button.remove(); // a version that never served is nothing to go back to
   } else {
     button.dataset.model = name;
     button.setAttribute("aria-label", t("models.rollback_to", { model: modelLabel(name), version: version.version }));
     button.disabled = !isAdmin;
-    button.addEventListener("click", () => rollback(name, version.version, button));
+    button.addEventListener("click", () => rollback(name, version.version, button, current));
   }
   return row;
 }
@@ -150,24 +146,35 @@ function showModels(data) {
     const versions = [...model.versions].sort((a, b) => b.version - a.version);
     const rows = versions.map((version) => versionRow(name, version, model.current));
     $(`${name}-versions`).replaceChildren(...(rows.length ? rows : [cloneTemplate("no-versions-row")]));
-    showRace(name, model.challenger);
+    showRace(name, model.challenger, model.current);
   }
-  if (data.fine_tune) follow(data.fine_tune);
+  showTraining(data.latest_fine_tune, data.fine_tune_blocked);
 }
 
 // The live race of a model's challenger against its champion, on labels people gave.
-function showRace(name, race) {
+function showRace(name, race, current) {
   const box = $(`${name}-race`);
   box.hidden = !race;
   if (!race) return;
-  $(`${name}-race-text`).textContent = t("models.race", raceFigures(race));
+  $(`${name}-race-text`).textContent = t("models.race", raceWords(race));
   for (const button of box.querySelectorAll("button[data-decision]")) {
     button.disabled = !isAdmin;
-    button.onclick = () => decide(name, button.dataset.decision, button);
+    button.onclick = () => decide(name, button.dataset.decision, button, { version: race.version, current });
   }
 }
 
-async function decide(name, decision, button) {
+// Ask before `action` ("promoted", "retired", "rollback") changes what `name` serves.
+function confirmed(action, name, versions) {
+  const params = { model: modelLabel(name), ...versions };
+  return confirmAction({
+    title: t(`models.confirm.${action}.title`, params),
+    text: t(`models.confirm.${action}.text`, params),
+    ok: t(`models.confirm.${action}.ok`),
+  });
+}
+
+async function decide(name, decision, button, versions) {
+  if (!(await confirmed(decision, name, versions))) return;
   button.disabled = true;
   setStatus(adminStatus, "sending", t("models.deciding"));
   try {
@@ -192,104 +199,10 @@ async function loadModels() {
   }
 }
 
-// ---- the fine-tune in progress --------------------------------------------------------
-
-// The progress bar: how far the job is, and in what colour it ended.
-function showProgress(job, share, finished) {
-  const progress = $("fine-tune-progress");
-  const bar = $("fine-tune-bar");
-  progress.hidden = false;
-  progress.setAttribute("aria-valuenow", String(finished ? 100 : share));
-  // Width through CSSOM, which the Content-Security-Policy allows (style="" is not).
-  bar.style.width = `${finished ? 100 : share}%`;
-  bar.classList.toggle("progress-bar-animated", !finished);
-  bar.classList.toggle("progress-bar-striped", !finished);
-  bar.classList.remove("bg-success", "bg-danger", "bg-warning");
-  if (job.status === "promoted" || job.status === "challenger") bar.classList.add("bg-success");
-  if (job.status === "rejected") bar.classList.add("bg-warning");
-  if (job.status === "failed") bar.classList.add("bg-danger");
-  bar.textContent = finished ? "" : t("percent", { percent: formatNumber(share) });
-}
-
-// What became of each model's candidate, once the job has decided.
-function showOutcomes(job) {
-  const result = $("fine-tune-result");
-  const outcomes = Object.entries(job.result?.models ?? {});
-  const line = ([name, outcome]) =>
-    outcome.version === undefined
-      ? t("models.job.model_skipped", { model: modelLabel(name), outcome: t(`models.outcome.${outcome.outcome}`) })
-      : t("models.job.model_outcome", {
-      model: modelLabel(name),
-      version: outcome.version,
-      outcome: t(`models.outcome.${outcome.outcome}`),
-      before: formatPercent(outcome.holdout?.parent?.mnist),
-      after: formatPercent(outcome.holdout?.candidate?.mnist),
-    });
-  result.replaceChildren(...outcomes.map((entry) => el("li", {}, line(entry))));
-  result.hidden = !outcomes.length;
-}
-
-function showJob(job) {
-  $("fine-tune").dataset.state = job.status;
-  const total = Number(job.total) || 0;
-  const step = Math.min(Number(job.step) || 0, total);
-  const finished = FINISHED.has(job.status);
-  showProgress(job, total ? Math.round((step / total) * 100) : 0, finished);
-  $("fine-tune-state").textContent = t(`models.job.${job.status}`) + (job.error ? ` ${job.error}` : "");
-  const details = [];
-  if (total) details.push(t("models.job.step", { step: formatNumber(step), total: formatNumber(total) }));
-  if (typeof job.loss === "number" && job.status === "running") details.push(t("models.job.loss", { loss: formatFixed(job.loss, 4) }));
-  $("fine-tune-detail").textContent = details.join(" · ");
-  showOutcomes(job);
-  startButton.disabled = !isAdmin || !finished;
-}
-
-async function poll() {
-  pollTimer = null;
-  const id = followed;
-  try {
-    const job = await request(`${config.fineTunesUrl}/${encodeURIComponent(id)}`);
-    if (id !== followed) return;
-    showJob(job);
-    if (FINISHED.has(job.status)) {
-      followed = null;
-      loadModels(); // a promoted version moves the current marker
-      return;
-    }
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) {
-      followed = null; // expired: nothing left to show
-      return;
-    }
-  }
-  pollTimer = setTimeout(poll, POLL_MS);
-}
-
-function follow(id) {
-  if (followed === id) return;
-  followed = id;
-  tabStorage.set(LAST_JOB_KEY, id);
-  clearTimeout(pollTimer);
-  poll();
-}
-
 // ---- admin actions ----------------------------------------------------------------------
 
-async function startFineTune() {
-  startButton.disabled = true;
-  setStatus(adminStatus, "sending", t("models.starting"));
-  try {
-    const accepted = await adminRequest(config.fineTunesUrl, { method: "POST" });
-    setStatus(adminStatus, "done", t("models.started"));
-    follow(accepted.id);
-  } catch (err) {
-    const message = err.status === 409 ? t("models.already_running") : errorMessage(err);
-    setStatus(adminStatus, "error", message);
-    startButton.disabled = !isAdmin;
-  }
-}
-
-async function rollback(name, version, button) {
+async function rollback(name, version, button, current) {
+  if (!(await confirmed("rollback", name, { version, current }))) return;
   button.disabled = true;
   setStatus(adminStatus, "sending", t("models.rolling_back"));
   try {
@@ -305,17 +218,13 @@ async function rollback(name, version, button) {
   }
 }
 
-startButton.addEventListener("click", startFineTune);
+initTraining(loadModels);
 onAdminChange((hasToken) => {
   isAdmin = hasToken;
   document.body.classList.toggle("is-admin", hasToken);
-  startButton.disabled = !hasToken || followed !== null;
+  setTrainingAdmin(hasToken);
   for (const button of document.querySelectorAll("button.rollback, button[data-decision]")) button.disabled = !hasToken;
 });
 
 tableRegionsFocusableWhileScrolling();
-
-// Without a memory of an earlier job the models list still names a running one.
-const lastJob = tabStorage.get(LAST_JOB_KEY);
-if (lastJob) follow(lastJob);
 loadModels();

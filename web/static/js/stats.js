@@ -4,6 +4,8 @@
 
 import { errorMessage, request } from "./api.js";
 import { formatDate, formatDay, formatNumber, formatPercent, percent, t } from "./i18n.js";
+import { raceWords } from "./race_text.js";
+import { drawWorkers, workersPending } from "./stats_workers.js";
 import {
   $,
   config,
@@ -253,27 +255,15 @@ function drawRefusals(stats) {
 function drawFigures(stats) {
   $("stat-feedback").textContent = formatNumber(stats.feedback_events);
   $("stat-not-digit").textContent = formatNumber(stats.not_a_digit);
-  $("stat-workers").textContent = formatNumber(stats.workers.length);
   $("stat-fine-tune").textContent = stats.active_fine_tune ? t("stats.fine_tune_running") : t("stats.fine_tune_idle");
-  const items = stats.workers.map((name) =>
-    el(
-      "li",
-      { class: "list-group-item px-0 d-flex align-items-center gap-2" },
-      el("span", { class: "worker-dot", "aria-hidden": "true" }),
-      name,
-    ),
-  );
-  if (!items.length) {
-    items.push(el("li", { class: "list-group-item px-0 text-danger-emphasis" }, t("stats.no_workers")));
-  }
-  $("workers-list").replaceChildren(...items);
+  drawWorkers(stats);
 }
 
 // The challengers: each live race against its champion, then the past decisions.
 function drawRaces(stats) {
   const races = stats.challengers ?? { live: {}, history: [] };
   const live = Object.entries(races.live).map(([name, race]) =>
-    el("li", {}, t("stats.race", { model: modelLabel(name), ...raceFigures(race) })),
+    el("li", {}, t("stats.race", { model: modelLabel(name), ...raceWords(race) })),
   );
   $("races-live").replaceChildren(...(live.length ? live : [el("li", {}, t("stats.no_race"))]));
   $("races-history").replaceChildren(
@@ -315,7 +305,9 @@ async function refresh() {
   } catch (err) {
     setStatus(status, "error", errorMessage(err));
   } finally {
-    if (refreshSeconds > 0) setTimeout(refresh, refreshSeconds * 1000);
+    // While the first ping runs, ask again in a second rather than wait a whole period.
+    const seconds = workersPending(latest) ? 1 : refreshSeconds;
+    if (refreshSeconds > 0 || workersPending(latest)) setTimeout(refresh, seconds * 1000);
   }
 }
 
