@@ -7,6 +7,7 @@ where most store calls are), never a 500.
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from typing import Any
@@ -15,9 +16,15 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from shared import names
 from shared.celery_config import send
-from shared.dataset import collectors, exports
+from shared.dataset import collectors, exports, samples
 from shared.dataset.samples import deletion_token, new_meta
-from shared.errors import InvalidRequest, PrivateGallery
+from shared.errors import (
+    InvalidRequest,
+    NotFound,
+    ObjectNotFound,
+    PrivateGallery,
+    WrongDeleteToken,
+)
 from shared.imaging import encode_pixels
 from web import dataset
 from web.admin import admin_required, check_admin, is_admin
@@ -77,6 +84,21 @@ def list_samples() -> Response:
 @bp.get("/samples/counts")
 def sample_counts() -> Response:
     return jsonify(dataset.counts(current_services()))
+
+
+@bp.get("/samples/<sample_id>/image")
+def own_sample_image(sample_id: str) -> Response:
+    """A sample's 28x28 image as a data URL, for the person who sent it (``X-Delete-Token``):
+    the Forget page shows the drawing it deletes, even when the gallery is private."""
+    store = current_services().store
+    meta = samples.stored_meta(store, sample_id)  # 404 until the worker has stored it
+    if not samples.token_matches(meta, request.headers.get(DELETE_HEADER, "")):
+        raise WrongDeleteToken("this is not the deletion token of that sample")
+    try:
+        png = store.get_bytes(samples.image_key(sample_id))
+    except ObjectNotFound:
+        raise NotFound(f"no sample {sample_id}") from None
+    return jsonify(id=sample_id, image="data:image/png;base64," + base64.b64encode(png).decode())
 
 
 def _reason(body: dict[str, Any]) -> str:
@@ -175,7 +197,16 @@ def issue_collector() -> tuple[Response, int]:
 @bp.get("/collectors")
 @admin_required
 def list_collectors() -> Response:
-    return jsonify(collectors=dataset.list_collectors(current_services()))
+    """The collectors with the sample counts: each collector's ``samples`` is the figure of
+    ``counts.per_collector``, so the page's two lists agree."""
+    services = current_services()
+    counts = dataset.counts(services)
+    per = counts["per_collector"]
+    found = [
+        {**c, "samples": per.get(c["name"], c["samples"])}
+        for c in dataset.list_collectors(services)
+    ]
+    return jsonify(collectors=found, counts=counts)
 
 
 @bp.delete("/collectors/<name>")

@@ -106,7 +106,7 @@ def models() -> str:
 @bp.get("/samples")
 def samples() -> str:
     """Browse the stored samples as images; admins export them."""
-    return render_template("samples.html")
+    return render_template("samples.html", public_gallery=_public_gallery())
 
 
 @bp.get("/stats")

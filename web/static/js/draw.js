@@ -238,7 +238,7 @@ function showNumber(found, size) {
       return [rect, label];
     }),
   );
-  placeLabels(boxes, fontSize, size.height);
+  placeLabels(boxes, fontSize, size);
   // A number is shown digit by digit; the whole canvas read as one digit only for one.
   $("number").hidden = digits.length < 2;
   $("whole-reading").hidden = digits.length > 1;
@@ -269,8 +269,9 @@ function colourDigits(revision) {
 }
 
 // Digits cut along a slant have overlapping boxes: a label that would run into the one
-// before it goes under its box, if there is room there, else stays above.
-function placeLabels(boxes, fontSize, height) {
+// before it goes under its box, if there is room there, else stays above. A label longer
+// than the room right of its box's left edge is moved left to end inside the pad.
+function placeLabels(boxes, fontSize, { width: padWidth, height }) {
   let above = -Infinity;
   let below = -Infinity;
   for (const label of boxes.querySelectorAll("text")) {
@@ -279,6 +280,10 @@ function placeLabels(boxes, fontSize, height) {
       ({ x, width } = label.getBBox());
     } catch {
       return; // not rendered (Firefox throws): the labels stay above their boxes
+    }
+    if (x + width > padWidth) {
+      x = Math.max(0, padWidth - width);
+      label.setAttribute("x", String(x));
     }
     const rect = label.previousElementSibling;
     const under = Number(rect.getAttribute("y")) + Number(rect.getAttribute("height")) + fontSize;

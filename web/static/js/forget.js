@@ -78,11 +78,34 @@ async function deleteDrawing(link) {
   }
 }
 
+// The drawing the link deletes, so the person sees what goes (the id alone says nothing).
+// Asked again while the worker is still storing it; without it the id stays the only sign.
+async function showDrawing(shown) {
+  const image = $("forget-image");
+  image.hidden = true;
+  if (!shown) return;
+  const url = `${config.samplesUrl}/${encodeURIComponent(shown.id)}/image`;
+  for (let attempt = 0; attempt <= RETRIES; attempt += 1) {
+    try {
+      const answer = await request(url, { headers: { [DELETE_HEADER]: shown.token }, timeoutMs: 10000 });
+      if (link !== shown) return; // another link was opened meanwhile
+      image.src = answer.image;
+      image.alt = t("forget.image_alt");
+      image.hidden = false;
+      return;
+    } catch (err) {
+      if (err.status !== 404 || link !== shown) return;
+      await sleep(RETRY_MS);
+    }
+  }
+}
+
 let link = null;
 
 function showLink() {
   link = readLink();
   $("forget-id").textContent = link?.id ?? "–";
+  showDrawing(link);
   button.disabled = !link;
   if (link) setStatus(status, "idle");
   else setStatus(status, "warning", t("forget.no_link"));

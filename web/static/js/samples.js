@@ -28,9 +28,10 @@ let isAdmin = false;
 let exporting = false; // a background export is being followed
 let collectorsTimer = null;
 let listingTimer = null;
-// The server shows the drawings to admins only (PUBLIC_GALLERY off): learnt from a 401
-// private_gallery, then the listing follows the token.
-let galleryPrivate = false;
+// The server shows the drawings to admins only (PUBLIC_GALLERY off): the page says so
+// (data-public-gallery), so a visitor without the token is not sent for what the API
+// refuses; a 401 private_gallery teaches the same. The listing then follows the token.
+let galleryPrivate = config.publicGallery === "false";
 
 // The label as a tile shows it: the digit, or ✕ for "not a digit" (label null).
 const labelText = (sample) => (sample.label === null || sample.label === undefined ? "✕" : String(sample.label));
@@ -75,6 +76,11 @@ function sampleItem(sample) {
 
 async function loadPage() {
   loading?.abort();
+  if (galleryPrivate && !isAdmin) {
+    loading = null;
+    showPrivateGallery();
+    return;
+  }
   const controller = (loading = new AbortController());
   const url = withFilters(config.samplesUrl);
   // With a token the listing is the admin's: a private gallery shows its drawings to admins
@@ -123,7 +129,8 @@ function showPrivateGallery() {
   grid.replaceChildren();
   $("samples-prev").disabled = true;
   $("samples-next").disabled = true;
-  if (isAdmin) summary.textContent = t("error.unauthorized");
+  summary.textContent = isAdmin ? t("error.unauthorized") : t("error.private_gallery");
+  grid.removeAttribute("aria-busy");
 }
 
 // ---- the counts -------------------------------------------------------------------------
@@ -150,17 +157,30 @@ function showCounts(counts) {
   );
 }
 
+// The counts, and for an admin the collectors with them: one answer, so the samples of a
+// collector read the same in both lists even while samples arrive.
 async function loadCounts() {
   counting?.abort();
   const controller = (counting = new AbortController());
   const error = $("counts-error");
+  const admin = isAdmin;
   try {
-    showCounts(await request(config.countsUrl, { signal: controller.signal }));
+    if (admin) {
+      const answer = await adminRequest(config.collectorsUrl, { signal: controller.signal });
+      showCollectors(answer.collectors);
+      showCounts(answer.counts);
+    } else {
+      showCounts(await request(config.countsUrl, { signal: controller.signal }));
+    }
     error.hidden = true;
   } catch (err) {
     if (controller.signal.aborted) return;
     error.textContent = errorMessage(err);
     error.hidden = false;
+    if (admin) {
+      collectorsList.replaceChildren();
+      setStatus(adminStatus, "error", errorMessage(err));
+    }
   } finally {
     if (counting === controller) counting = null;
   }
@@ -309,18 +329,11 @@ function collectorItem(collector) {
   return item;
 }
 
-async function loadCollectors() {
-  if (!isAdmin) return;
-  try {
-    const { collectors } = await adminRequest(config.collectorsUrl);
-    const items = collectors.map(collectorItem);
-    collectorsList.replaceChildren(
-      ...(items.length ? items : [el("li", { class: "list-group-item px-0 text-body-secondary" }, t("samples.no_collectors"))]),
-    );
-  } catch (err) {
-    collectorsList.replaceChildren();
-    setStatus(adminStatus, "error", errorMessage(err));
-  }
+function showCollectors(collectors) {
+  const items = collectors.map(collectorItem);
+  collectorsList.replaceChildren(
+    ...(items.length ? items : [el("li", { class: "list-group-item px-0 text-body-secondary" }, t("samples.no_collectors"))]),
+  );
 }
 
 async function createCollector(event) {
@@ -338,7 +351,7 @@ async function createCollector(event) {
     $("collector-issued").hidden = false;
     field.value = "";
     setStatus(adminStatus, "done", t("samples.collector_created", { name }));
-    await Promise.all([loadCollectors(), loadCounts()]);
+    await loadCounts();
   } catch (err) {
     setStatus(adminStatus, "error", errorMessage(err));
   } finally {
@@ -353,7 +366,7 @@ async function revokeCollector(name, button) {
   try {
     await adminRequest(`${config.collectorsUrl}/${encodeURIComponent(name)}`, { method: "DELETE" });
     setStatus(adminStatus, "done", t("samples.collector_revoked_done", { name }));
-    await loadCollectors();
+    await loadCounts();
   } catch (err) {
     setStatus(adminStatus, "error", errorMessage(err));
     button.disabled = false;
@@ -403,7 +416,7 @@ onAdminChange((hasToken) => {
   }
   clearTimeout(collectorsTimer);
   if (hasToken) {
-    collectorsTimer = setTimeout(loadCollectors, TOKEN_DELAY_MS);
+    collectorsTimer = setTimeout(loadCounts, TOKEN_DELAY_MS);
   } else {
     collectorsList.replaceChildren();
     $("collector-issued").hidden = true;
