@@ -161,7 +161,7 @@ def test_a_collection_label_does_not_slip_onto_the_next_drawing(open_page) -> No
     page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
     draw_stroke(page, ONE)
     page.keyboard.press("Enter")
-    expect(page.locator("#status")).to_have_text(i18n.translate("en", "js.collect.pick_label"))
+    expect(page.locator("#label-warning")).to_have_text(i18n.translate("en", "collect.pick_label"))
     assert posts == []
     page.click("label[for=label-1]")  # a click on a label says it on the button too
     expect(save).to_have_text("Save as 1")

@@ -66,6 +66,7 @@ function showForgetLink(answer) {
 
 const selectedLabel = () => document.querySelector('input[name="label"]:checked')?.value ?? null;
 const labelBadge = $("pad-label");
+const labelWarning = $("label-warning"); // "choose a digit first", beside the digits
 
 // The chosen digit is said on the Save button and in the pad's corner, and forgotten after
 // each save: the next drawing is never filed under a label chosen for the one before.
@@ -74,10 +75,13 @@ function showLabel() {
   save.textContent = label === null ? t("collect.save_pick") : t("collect.save_as", { label });
   labelBadge.textContent = label ?? "";
   labelBadge.hidden = label === null;
+  if (label !== null) labelWarning.hidden = true;
 }
 
+// Unchecked, and not left with the focus either: a focus ring would still single it out.
 function forgetLabel() {
   for (const radio of document.querySelectorAll('input[name="label"]')) radio.checked = false;
+  if (document.activeElement?.name === "label") $("labels").focus({ preventScroll: true });
   showLabel();
 }
 
@@ -85,8 +89,11 @@ async function saveSample() {
   if (save.disabled) return; // one save at a time, whatever triggered it
   const label = selectedLabel();
   if (label === null) {
-    setStatus(status, "warning", t("collect.pick_label"));
-    $("label-0").focus();
+    labelWarning.hidden = false;
+    // The digits and the warning under them come into view together (a focus scroll alone
+    // may stop with the warning just out of view).
+    $("label-0").focus({ preventScroll: true });
+    $("label-picker").scrollIntoView({ block: "nearest" });
     return;
   }
   save.disabled = true;
