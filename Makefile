@@ -28,7 +28,7 @@ train: venv
 	$(PY) -m worker.trainer.tools.make_models train --model all $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
 
 evaluate: venv
-	$(PY) -m worker.trainer.tools.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH))
+	$(PY) -m worker.trainer.tools.evaluate $(if $(MNIST_PATH),--mnist $(MNIST_PATH)) $(if $(UNIPEN_PATH),--unipen $(UNIPEN_PATH))
 
 # Simulated writers collect 0-3,000 digits; the served models are measured after each round.
 learning-curve: venv

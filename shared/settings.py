@@ -162,6 +162,11 @@ class Settings:
     mnist_path: str = _setting(
         "", str, "path to mnist.npz for training; empty uses keras.datasets.mnist"
     )
+    unipen_path: str = _setting(
+        "",
+        str,
+        "UNIPEN train_r01_v07 checkout for make evaluate's real-pen figures; empty skips them",
+    )
     log_level: str = _setting("INFO", parsers.log_level, "log level of every process")
     broker_visibility_timeout: int = _setting(
         3600,

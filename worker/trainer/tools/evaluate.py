@@ -35,6 +35,7 @@ from worker.trainer.tools.canvas_style import (
     THICKNESS,
     canvas_style_set,
 )
+from worker.trainer.tools.number_card import number_lines
 from worker.trainer.tools.numbers import (
     DEV_SEED,
     NUMBERS_FILE,
@@ -44,6 +45,7 @@ from worker.trainer.tools.numbers import (
     shipped_models,
 )
 from worker.trainer.tools.pad_figures import evaluate_pad, pad_lines
+from worker.trainer.tools.pen_figures import evaluate_pens, pen_lines
 from worker.trainer.tools.recorded_figures import ROC_PLOT, record_figures
 from worker.trainer.tools.rejection import ROC_FILE, baseline_figures, model_figures
 
@@ -76,6 +78,7 @@ def evaluate(
     numbers: int = 0,
     negatives: int = NEGATIVES,
     baseline_dir: Path | None = None,
+    unipen: str | None = None,
 ) -> dict[str, Any]:
     """All the figures, as a JSON-ready dict."""
     with np.load(mnist_path) as data:
@@ -111,6 +114,8 @@ def evaluate(
             models, thresholds, number_set(x_test, y_test, numbers, seed)
         )
         figures["pad"] = evaluate_pad(models, thresholds, x_test, y_test, numbers, seed)
+    if unipen:
+        figures["real_pens"] = evaluate_pens(models, thresholds, unipen)
     return figures
 
 
@@ -207,32 +212,11 @@ def print_figures(figures: dict[str, Any]) -> None:
     for name, b in figures.get("baseline", {}).items():
         print(f"{name} baseline (10 classes, max softmax): AUROC {b['auroc']:.4f}")
     if "numbers" in figures:
-        print_numbers(figures["numbers"])
+        print("\n".join(number_lines(figures["numbers"])))
     if "pad" in figures:
         print("\n".join(pad_lines(figures["pad"])))
-
-
-def print_numbers(n: dict[str, Any]) -> None:
-    """The number figures (``worker.trainer.tools.numbers.number_figures``)."""
-    print(
-        f"{n['numbers']} synthetic numbers of 2-6 digits: count of digits right "
-        f"{n['count_accuracy']:.2%}"
-    )
-    wrong = n["wrong_count"]
-    print(
-        f"    count wrong: too few digits {wrong['too_few']}, too many {wrong['too_many']}, "
-        f"canvas refused {wrong['unread']}"
-    )
-    for name, m in n["models"].items():
-        print(
-            f"{name}: whole number {m['whole_number_accuracy']:.2%}  per digit where the "
-            f"count is right {m['digit_accuracy_where_count_right']:.2%}"
-        )
-        wrong = m["count_right_but_wrong"]
-        print(
-            f"    count right but wrong: a part refused {wrong['a_part_refused']}, "
-            f"a digit misread {wrong['misread']}"
-        )
+    if "real_pens" in figures:
+        print("\n".join(pen_lines(figures["real_pens"])))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -244,12 +228,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="use only the first N test digits")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the canvas renderings")
     parser.add_argument("--numbers", type=int, default=1000, help="synthetic numbers to read")
-    parser.add_argument(
-        "--negatives", type=int, default=NEGATIVES, help="held-out not-a-digit drawings"
-    )
-    parser.add_argument(
-        "--baseline", help="directory of earlier ten-class <name>.tflite: their max-softmax ROC"
-    )
+    parser.add_argument("--negatives", type=int, default=NEGATIVES, help="held-out negatives")
+    parser.add_argument("--baseline", help="earlier ten-class <name>.tflite: max-softmax ROC")
+    pens = "UNIPEN checkout: its development writers (default: UNIPEN_PATH)"
+    parser.add_argument("--unipen", help=pens)
     parser.add_argument(
         "--dev",
         type=int,
@@ -278,11 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.dev is not None:  # never recorded: the card keeps the test set's figures
         numbers = dev_number_set(mnist, models_dir, args.numbers, args.dev)
         print(f"development set: held-out MNIST training digits, seed {args.dev}")
-        print_numbers(number_figures(*shipped_models(models_dir), numbers))
+        print("\n".join(number_lines(number_figures(*shipped_models(models_dir), numbers))))
         return 0
     baseline = Path(args.baseline) if args.baseline else None
     figures = evaluate(
-        models_dir, mnist, args.limit, args.seed, args.numbers, args.negatives, baseline
+        models_dir,
+        mnist,
+        args.limit,
+        args.seed,
+        args.numbers,
+        args.negatives,
+        baseline,
+        args.unipen or settings.unipen_path or None,
     )
     print_figures(figures)
     if args.record:

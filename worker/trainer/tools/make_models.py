@@ -41,6 +41,7 @@ from worker.trainer.rounds import MNIST_HOLDOUT
 from worker.trainer.tools.model_card import model_card
 from worker.trainer.tools.number_parts import MODELS as PARTS_MODELS
 from worker.trainer.tools.number_parts import number_parts
+from worker.trainer.tools.real_pens import PEN_NEGATIVES, training_pens
 from worker.trainer.tools.shipped_metrics import (
     command_line,
     data_record,
@@ -56,10 +57,8 @@ Fitted = tuple[np.ndarray, np.ndarray]
 QUICK_TRAIN, QUICK_TEST = 256, 200
 #: Drawings that are not digits trained on beside MNIST's 60,000 (about two digit classes).
 NEGATIVES, QUICK_NEGATIVES = 12_000, 64
-#: Numbers composed of the training digits whose parts the CNN may also learn from
-#: (``worker.trainer.tools.number_parts``; 6,000 numbers give about 50,000 images). Off by
-#: default: the shipped CNN did not learn from them (docs/history.md, "Tried and not kept",
-#: says why).
+#: Numbers whose parts the CNN may also fit (``number_parts``: 6,000 give about 50,000
+#: images). Off: the shipped CNN did not learn from them (docs/history.md, "Tried and not kept").
 NUMBER_PARTS = 0
 #: Continuing the shipped weights (``--start``): a few epochs at a lower rate.
 START_EPOCHS = {"fnn": 8, "cnn": 5}
@@ -85,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--learning-rate", type=float, help="initial rate of the cosine decay")
     more = "negatives fitted only, never validated on (another seed; a --start keeps its split)"
     train.add_argument("--more-negatives", type=int, default=0, help=more)
+    train.add_argument("--unipen", help="UNIPEN checkout: fit its training writers' digits")
+    train.add_argument("--pen-times", type=int, default=2, help="drawings of each pen digit")
+    train.add_argument("--pen-negatives", type=int, default=PEN_NEGATIVES, help="pen letters")
     train.add_argument(
         "--number-parts",
         type=int,
@@ -141,16 +143,13 @@ def parts_to_fit(
 MORE_SEED = 10
 
 
-def fit_also(parts: Fitted | None, more: np.ndarray | None) -> Fitted | None:
-    """What a model fits beside its split: number parts and ``--more-negatives``."""
-    if more is None:
-        return parts
-    label = np.full(len(more), answers.NOT_DIGIT, np.int64)
-    return (
-        (more, label)
-        if parts is None
-        else (np.vstack([parts[0], more]), np.hstack([parts[1], label]))
-    )
+def fit_also(parts: Fitted | None, more: np.ndarray | None, pens: Fitted | None) -> Fitted | None:
+    """What a model fits beside its split: number parts, ``--more-negatives``, ``--unipen``."""
+    labelled = None if more is None else (more, np.full(len(more), answers.NOT_DIGIT))
+    present = [s for s in (parts, labelled, pens) if s is not None]
+    if not present:
+        return None
+    return np.vstack([s[0] for s in present]), np.hstack([s[1] for s in present])
 
 
 def train_one(
@@ -264,14 +263,14 @@ def train(args: argparse.Namespace, command: str) -> None:
     default = QUICK_NEGATIVES if args.quick else NEGATIVES
     negatives = make_negatives(default if args.negatives is None else args.negatives, "training")
     names = list(BUILDERS) if args.model == "all" else [args.model]
-    # composing the parts takes minutes: only for a run that trains a model that learns them
     learners = {name for name in names if name in PARTS_MODELS and args.number_parts > 0}
     parts = (
         parts_to_fit(data, len(negatives[0]), args.number_parts, args.seed) if learners else None
     )
     more = make_negatives(n, "training", MORE_SEED)[0] if (n := args.more_negatives) else None
+    pens, args.real_pens = training_pens(args.unipen, args.pen_times, args.pen_negatives)
     for name in names:
-        mine = fit_also(parts if name in learners else None, more)
+        mine = fit_also(parts if name in learners else None, more, pens)
         metrics = train_one(name, data, negatives, mine, args, command)
         report(f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s", metrics)
     (out / "MODEL_CARD.md").write_text(model_card(out))

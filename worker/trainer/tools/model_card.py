@@ -11,6 +11,7 @@ from worker.trainer import hershey, symbols
 from worker.trainer.builders import BUILDERS
 from worker.trainer.negatives import FONT_FAMILIES, KINDS, LETTERS, SEEDS
 from worker.trainer.tools.number_card import number_rows
+from worker.trainer.tools.pen_card import pen_rows
 from worker.trainer.tools.rejection import MAX_FALSE_REJECT_RATE, ROC_FILE
 
 ATTRIBUTION = (
@@ -43,7 +44,13 @@ def model_card(out: Path) -> str:
         "are not digits, made by `worker/trainer/negatives.py` (below).",
         *parts_rows(out),
     ]
-    sections = [model_rows(out), not_digit_rows(out), number_rows(out), fine_tuning_rows(out)]
+    sections = [
+        model_rows(out),
+        not_digit_rows(out),
+        number_rows(out),
+        pen_rows(out),
+        fine_tuning_rows(out),
+    ]
     return "\n".join([*lines, *(line for section in sections for line in section)])
 
 

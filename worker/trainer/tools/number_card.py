@@ -57,3 +57,23 @@ def pad_rows(pad: dict[str, Any]) -> list[str]:
         f"By kind: {kinds}.",
         "",
     ]
+
+
+def number_lines(n: dict[str, Any]) -> list[str]:
+    """The number figures (``numbers.number_figures``) as ``evaluate`` prints them."""
+    wrong = n["wrong_count"]
+    lines = [
+        f"{n['numbers']} synthetic numbers of 2-6 digits: count of digits right "
+        f"{n['count_accuracy']:.2%}",
+        f"    count wrong: too few digits {wrong['too_few']}, too many {wrong['too_many']}, "
+        f"canvas refused {wrong['unread']}",
+    ]
+    for name, m in n["models"].items():
+        wrong = m["count_right_but_wrong"]
+        lines += [
+            f"{name}: whole number {m['whole_number_accuracy']:.2%}  per digit where the "
+            f"count is right {m['digit_accuracy_where_count_right']:.2%}",
+            f"    count right but wrong: a part refused {wrong['a_part_refused']}, "
+            f"a digit misread {wrong['misread']}",
+        ]
+    return lines

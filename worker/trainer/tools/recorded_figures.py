@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.trainer.tools.numbers import NUMBERS_FILE
+from worker.trainer.tools.pen_figures import PENS_FILE
 from worker.trainer.tools.rejection import ROC_FILE, plot_roc
 
 ROC_PLOT = "docs/not-digit-roc.png"
@@ -28,10 +29,13 @@ SUMMARY = (
 
 
 def record_figures(models_dir: Path, figures: dict[str, Any]) -> None:
-    """Write ``<models>/NUMBERS_FILE``, ``<models>/ROC_FILE``, the summaries and ROC_PLOT."""
+    """Write ``<models>/NUMBERS_FILE``, ``<models>/PENS_FILE``, ``<models>/ROC_FILE``, the
+    summaries and ROC_PLOT."""
     if "numbers" in figures:
         numbers = figures["numbers"] | ({"pad": figures["pad"]} if "pad" in figures else {})
         (models_dir / NUMBERS_FILE).write_text(json.dumps(numbers, indent=2) + "\n")
+    if "real_pens" in figures:
+        (models_dir / PENS_FILE).write_text(json.dumps(figures["real_pens"], indent=2) + "\n")
     keep = ("negatives", "models", "baseline", "digits", "seed")
     record = {k: figures[k] for k in keep if k in figures}
     (models_dir / ROC_FILE).write_text(json.dumps(record, indent=2) + "\n")

@@ -160,7 +160,7 @@ def start_record(weights: Path, negatives: int, seed: int) -> dict[str, Any]:
 
 
 #: Options whose value is a path on the machine that trains.
-PATH_OPTIONS = ("--mnist", "--out", "--start")
+PATH_OPTIONS = ("--mnist", "--out", "--start", "--unipen")
 
 
 def command_line(prog: str, argv: list[str]) -> str:
@@ -195,4 +195,5 @@ def data_record(
         "negative_kinds": dict(sorted(Counter(kinds).items())),
         "more_negatives": getattr(args, "more_negatives", 0),
         "number_parts": None if parts is None else parts_record(parts, args.number_parts),
+        "real_pens": getattr(args, "real_pens", None),
     }

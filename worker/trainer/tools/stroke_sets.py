@@ -182,7 +182,7 @@ def _drawing(
     text: str, digits: list[list[np.ndarray]], width: int, height: int, rng: np.random.Generator
 ) -> Drawing:
     """The digits' strokes as the page records them, and the PNG it would send."""
-    recorded = [[_recorded(p, width, height, rng) for p in paths] for paths in digits]
+    recorded = [[recorded(p, width, height, rng) for p in paths] for paths in digits]
     strokes = [stroke for paths in recorded for stroke in paths]
     pen = height * PEN_RATIO
     paths = [[_exact(s, pen) for s in digit] for digit in recorded]
@@ -207,7 +207,7 @@ def _exact(points: list[list[int]], pen: float) -> Stroke:
     return Stroke(xy, np.ones(len(xy), dtype=bool), stroke.box, stroke.length)
 
 
-def _recorded(
+def recorded(
     path: np.ndarray, width: int, height: int, rng: np.random.Generator
 ) -> list[list[int]]:
     """A stroke as the page records it: a point every few pixels along it, rounded to
