@@ -285,10 +285,10 @@ def shipped_models(client, predict_worker) -> None:
     wait_for(shipped_versions_answer, 30, "the shipped versions in a prediction")
 
 
-#: Drawings a shipped model is known to let through: the FNN continued on issue 39's
-#: negatives refuses 71 % of held-out scribbles (docs/models.md), and this one scores 0.70
-#: against its threshold of 0.95 (the models before refused it). Strict: a model that
-#: refuses it again fails here, so the mark is taken off.
+#: Drawings a shipped model is known to let through: the FNN refuses about two thirds of
+#: held-out scribbles (docs/models.md), and this one scored 0.70 against a threshold of 0.95
+#: with issue 39's FNN (the models before refused it); issue 42's FNN lets it through too.
+#: Strict: a model that refuses it again fails here, so the mark is taken off.
 KNOWN_MISSES = {"scribble": "the FNN reads this scribble as an 8 (not-a-digit 0.70)"}
 
 

@@ -7,9 +7,9 @@ fitted by ``make_models train --unipen``; the development family's are only meas
 (``evaluate``), and no choice was made on them.
 
 Each digit is drawn as a person draws on the Collect page's 280x280 pad: its ink
-``INK_HEIGHTS`` of the pad high, centred with a little play, its strokes recorded as the
-page records a pointer (``stroke_sets.recorded``: whole pixels, a point every few) and
-drawn into the 28x28 image web's stroke path makes of the whole canvas
+``stroke_sets.SINGLE_HEIGHTS`` of the pad high, centred with a little play, its strokes
+recorded as the page records a pointer (``stroke_sets.recorded``: whole pixels, a point
+every few) and drawn into the 28x28 image web's stroke path makes of the whole canvas
 (``shared.stroke_render.mnist_image``, the page's pen).
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from shared import answers
 from shared.stroke_render import PEN_RATIO, mnist_image, prepared
 from worker.trainer.hershey import LATIN_LOWER, LATIN_UPPER, MARKS, without
-from worker.trainer.tools.stroke_sets import SQUARE, _scaled, recorded
+from worker.trainer.tools.stroke_sets import SINGLE_HEIGHTS, SQUARE, recorded, scaled
 from worker.trainer.unipen import PenCharacter, read_unipen
 
 SOURCE = (
@@ -38,8 +38,6 @@ LICENSE = (
 )
 #: The development family's share of the writers.
 DEV_SHARE = 0.25
-#: The ink's height as a share of the pad's (``stroke_sets.SINGLE_HEIGHTS``' range).
-INK_HEIGHTS = (0.4, 0.85)
 #: Seeds: the development set's drawing, and the training family's.
 DEV_SEED, TRAIN_SEED = 3031, 3032
 #: Letters and marks that are not digits, by UNIPEN category: the Hershey negatives'
@@ -74,8 +72,8 @@ def not_digits(root: str | Path, dev: bool, count: int | None, seed: int) -> lis
 
 def drawn(digit: PenCharacter, rng: np.random.Generator) -> np.ndarray:
     """The 28x28 image the models see of ``digit`` drawn on the square pad."""
-    height = rng.uniform(*INK_HEIGHTS) * SQUARE
-    paths, width, tall = _scaled(digit.strokes, height, SQUARE)
+    height = rng.uniform(*SINGLE_HEIGHTS) * SQUARE
+    paths, width, tall = scaled(digit.strokes, height, SQUARE)
     play = rng.uniform(-0.5, 0.5, size=2) * (SQUARE - width, SQUARE - tall)
     at = ((SQUARE - width) / 2 + play[0], (SQUARE - tall) / 2 + play[1])
     strokes = [recorded(p + at, SQUARE, SQUARE, rng) for p in paths]

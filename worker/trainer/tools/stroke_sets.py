@@ -104,7 +104,7 @@ def single_set(digits: np.ndarray, labels: np.ndarray, count: int, seed: int) ->
     drawings = []
     for k, i in enumerate(rng.choice(len(digits), size=count, replace=False)):
         width, height = (SQUARE, SQUARE) if k % 2 == 0 else (CANVAS_WIDTH, CANVAS_HEIGHT)
-        paths, ink_w, ink_h = _scaled(
+        paths, ink_w, ink_h = scaled(
             digit_strokes(digits[i]), rng.uniform(*SINGLE_HEIGHTS) * height, height
         )
         left = rng.uniform(0, max(0.0, width - ink_w))
@@ -137,7 +137,7 @@ def number_set(
     return drawings
 
 
-def _scaled(
+def scaled(
     paths: list[np.ndarray], ink_height: float, pad_height: int
 ) -> tuple[list[np.ndarray], float, float]:
     """A traced digit's strokes scaled so its ink (with the pad's pen) is ``ink_height``
@@ -155,14 +155,14 @@ def _placed(
 ) -> Iterator[list[np.ndarray]]:
     """Each digit's strokes where ``numbers`` would place its image on the 840x280 pad."""
     heights = [rng.uniform(*HEIGHTS) * CANVAS_HEIGHT for _ in digits]
-    shapes = [_scaled(d, h, CANVAS_HEIGHT) for d, h in zip(digits, heights, strict=True)]
+    shapes = [scaled(d, h, CANVAS_HEIGHT) for d, h in zip(digits, heights, strict=True)]
     gaps = rng.uniform(*spacing, size=len(digits) - 1) * float(np.mean(heights))
     room = CANVAS_WIDTH - 2 * MARGIN
     total = sum(s[1] for s in shapes) + float(gaps.sum())
     if total > room:  # too long for the pad: written smaller, as a person would
         shrink = room / total
         shapes = [
-            _scaled(d, max(2 * CANVAS_HEIGHT * PEN_RATIO, h * shrink), CANVAS_HEIGHT)
+            scaled(d, max(2 * CANVAS_HEIGHT * PEN_RATIO, h * shrink), CANVAS_HEIGHT)
             for d, h in zip(digits, heights, strict=True)
         ]
         gaps = gaps * shrink
