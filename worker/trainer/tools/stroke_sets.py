@@ -182,10 +182,10 @@ def _drawing(
     text: str, digits: list[list[np.ndarray]], width: int, height: int, rng: np.random.Generator
 ) -> Drawing:
     """The digits' strokes as the page records them, and the PNG it would send."""
-    recorded = [[recorded(p, width, height, rng) for p in paths] for paths in digits]
-    strokes = [stroke for paths in recorded for stroke in paths]
+    drawn = [[recorded(p, width, height, rng) for p in paths] for paths in digits]
+    strokes = [stroke for paths in drawn for stroke in paths]
     pen = height * PEN_RATIO
-    paths = [[_exact(s, pen) for s in digit] for digit in recorded]
+    paths = [[_exact(s, pen) for s in digit] for digit in drawn]
     # Each digit's ink at the pad's size, for whether neighbours touch: one blot in pixels.
     masks = [draw_ink(p, pen, 1.0, (0.0, 0.0), (height, width)) > INK_THRESHOLD for p in paths]
     touching = any(bool((a & b).any()) for a, b in zip(masks[:-1], masks[1:], strict=True))
@@ -194,7 +194,7 @@ def _drawing(
     ink = np.asarray(Image.fromarray(big).reduce(SUPERSAMPLE), dtype=np.float32)
     alpha = np.rint(ink * (255 / PAGE_INK)).astype(np.uint8)  # the canvas's ink is in alpha
     png = ink_canvas_png(Image.fromarray(alpha))
-    ends = np.cumsum([0] + [len(digit) for digit in recorded]).tolist()
+    ends = np.cumsum([0] + [len(digit) for digit in drawn]).tolist()
     digits_drawn = [list(range(a, b)) for a, b in zip(ends[:-1], ends[1:], strict=True)]
     return Drawing(text, strokes, width, height, png, touching, digits_drawn)
 
