@@ -136,7 +136,7 @@ def check_readable(ink: np.ndarray, share: float = MIN_INK_SHARE) -> None:
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
-    """Crop to the ink, fit the longest side to 20 px and centre by mass in 28x28."""
+    """Crop the ink (uint8), fit its longest side to 20 px and centre by mass in 28x28."""
     mask = ink > INK_THRESHOLD
     if int(mask.sum()) < MIN_INK_PIXELS:
         raise EmptyCanvas("the drawing has no ink: draw a digit first")
@@ -148,24 +148,21 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     new_w = max(1, round(width * scale))
     new_h = max(1, round(height * scale))
     # BOX filter = area averaging, the anti-aliasing MNIST's normalisation used.
-    box = Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.BOX)
-    digit = np.asarray(box, dtype=np.float32)
+    digit = np.asarray(Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.BOX))
 
-    canvas = np.zeros((SIZE, SIZE), dtype=np.float32)
     top, left = (SIZE - new_h) // 2, (SIZE - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = digit
-    total = canvas.sum()
+    total = float(digit.sum(dtype=np.float64))
     if total <= 0:
         raise EmptyCanvas("the drawing has no ink: draw a digit first")
-    ys, xs = np.indices(canvas.shape)
-    com_y = float((ys * canvas).sum() / total)
-    com_x = float((xs * canvas).sum() / total)
+    # The centre of mass from the digit's row and column sums: no 28x28 index grids.
+    com_y = top + float(digit.sum(axis=1, dtype=np.float64) @ np.arange(new_h)) / total
+    com_x = left + float(digit.sum(axis=0, dtype=np.float64) @ np.arange(new_w)) / total
     # Shift so the centre of mass lands on the image centre, keeping the box inside.
-    shift_y = int(np.clip(round((SIZE - 1) / 2 - com_y), -top, SIZE - new_h - top))
-    shift_x = int(np.clip(round((SIZE - 1) / 2 - com_x), -left, SIZE - new_w - left))
-    out = np.zeros_like(canvas)
+    shift_y = min(max(round((SIZE - 1) / 2 - com_y), -top), SIZE - new_h - top)
+    shift_x = min(max(round((SIZE - 1) / 2 - com_x), -left), SIZE - new_w - left)
+    out = np.zeros((SIZE, SIZE), dtype=np.uint8)
     out[top + shift_y : top + shift_y + new_h, left + shift_x : left + shift_x + new_w] = digit
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out
 
 
 def preprocess_png(

@@ -100,7 +100,8 @@ def mnist_image(strokes: Sequence[Stroke], pen: float, side: int = SIDE) -> np.n
     x0, y0, x1, y1 = ink_box(strokes)
     # Pillow draws lines whole pixels wide: the scale follows the width drawn (draw_ink).
     _, drawn = line_width(pen * side / max(x1 - x0, y1 - y0))
-    return to_mnist(draw_ink(strokes, pen, drawn / pen, (x0, y0)))
+    # Drawn one way: Pillow's quarter pixel to one side is a 25th of the 28x28 image's.
+    return to_mnist(draw_ink(strokes, pen, drawn / pen, (x0, y0), both_ways=False))
 
 
 def line_width(wanted: float) -> tuple[int, float]:
@@ -122,12 +123,13 @@ def draw_ink(
     scale: float,
     origin: tuple[float, float],
     shape: tuple[int, int] | None = None,
+    both_ways: bool = True,
 ) -> np.ndarray:
     """``strokes`` drawn at ``scale`` px per canvas px, ``origin`` (canvas px) at the top left:
     ink (0 = paper, ``PAGE_INK`` = stroke), ``shape`` (rows, columns) or just the ink's.
 
-    Each stroke is drawn there and back, so Pillow's quarter pixel to one side cancels out
-    (``line_width``), with the pen's dot as wide as the line at its ends and turns (Pillow
+    Each stroke is drawn there and back (``both_ways``), so Pillow's quarter pixel to one
+    side cancels out (``line_width``), with the pen's dot as wide as the line at its ends and turns (Pillow
     takes an ellipse's box as inclusive)."""
     width, drawn = line_width(pen * scale)
     if shape is None:
@@ -143,7 +145,8 @@ def draw_ink(
         points = (stroke.points - origin) * scale
         if len(points) > 1:
             draw.line(points.ravel().tolist(), fill=PAGE_INK, width=width)
-            draw.line(points[::-1].ravel().tolist(), fill=PAGE_INK, width=width)
+            if both_ways:
+                draw.line(points[::-1].ravel().tolist(), fill=PAGE_INK, width=width)
         for x, y in points[stroke.dots].tolist():
             draw.ellipse((x - reach, y - reach, x + reach, y + reach), PAGE_INK)
     return np.asarray(image)

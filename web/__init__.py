@@ -27,6 +27,7 @@ from web import (
     static_files,
 )
 from web.body_deadline import BodyDeadline
+from web.json_provider import OrjsonProvider
 from web.services import Services
 
 
@@ -37,6 +38,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     read instead of ``os.environ``), plus any Flask configuration.
     """
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
+    app.json.sort_keys = False
     config = dict(test_config or {})
     settings = config.pop("SETTINGS", None) or Settings.from_env(config.pop("SETTINGS_ENV", None))
     logging.basicConfig(
@@ -45,7 +48,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         # Flask accepts any body size by default: cap it just above the largest image.
         MAX_CONTENT_LENGTH=settings.max_image_bytes * 4 // 3 + 4096,
-        JSON_SORT_KEYS=False,
     )
     app.config.update(config)
     # /static/ compressed and fingerprinted, answered before Flask sees the request.

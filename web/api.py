@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from shared.errors import InvalidRequest
 from shared.imaging import MAX_DIGITS, preprocess_png
@@ -27,11 +27,12 @@ MAX_PREFER_WAIT = 10
 
 def json_body(required: set[str], optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The request's JSON object, with the required fields and no field this endpoint ignores."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        # json.loads recurses once per level: ``[[[[...]]]]`` deep enough would be a 500.
-        raise InvalidRequest("the JSON is nested too deeply") from None
+    body = None
+    if request.is_json:
+        try:
+            body = current_app.json.loads(request.get_data())
+        except (ValueError, RecursionError) as exc:  # orjson stops at 1,024 levels
+            raise InvalidRequest(f"the body is not JSON, or is nested too deeply ({exc})") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object (Content-Type: application/json)")
     missing = sorted(required - body.keys())

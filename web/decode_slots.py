@@ -10,7 +10,7 @@ pool; zlib, Pillow and NumPy release the GIL for most of the work) while its gre
 waits for it as for a socket. "At once" then means what it says: a slot is held from the
 first pixel decoded until the 28x28 images are made (the PNG header was checked before,
 ``web.drawings.checked_png``; a drawing read from its strokes holds a slot the same
-way, and falls back to its PNG in that slot), the process keeps serving everything else
+way, inline, and its PNG read instead takes one of its own), the process keeps serving everything else
 meanwhile, and decode memory is bounded by ``MAX_DECODES`` decodes of the largest image (``MAX_IMAGE_PIXELS``,
 about 20 MB each). A request that finds every slot taken for ``DECODE_WAIT`` seconds is answered
 503 with ``Retry-After`` rather than queued longer. Outside gevent (Flask's test client, a

@@ -6,8 +6,8 @@ was lifted, and no PNG to decode), but they are optional and a client may send a
 the PNG's header is checked first whatever comes with it (the caps hold for every
 request), and strokes that cannot be its ink (off the canvas, one stroke across a wide
 pad, more strokes or ink than a number has) leave the PNG to be read exactly as a request
-without strokes is. Both readings run in one decode slot (``web.decode_slots``), so a
-flood of strokes costs no more than a flood of the same canvases' PNGs.
+without strokes is. Each reading holds a decode slot (``web.decode_slots``), so a flood
+of strokes costs no more than a flood of the same canvases' PNGs.
 """
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ from typing import Any, NamedTuple
 
 from shared.canvas import Canvas, preprocess_canvas_png
 from shared.imaging import MAX_DIGITS, decode_data_url, open_png
-from shared.stroke_canvas import Strokes, stroke_canvas
+from shared.stroke_canvas import stroke_canvas
+from web.decode_slots import INLINE_PIXELS
 from web.services import current_services
 from web.strokes import check_strokes
+
+#: What a stroke reading counts as in ``DecodeSlots.run``: a canvas read inline.
+STROKE_PIXELS = INLINE_PIXELS
 
 
 class Drawing(NamedTuple):
@@ -51,7 +55,13 @@ def checked_png(data_url: object) -> CheckedPng:
 
 
 def drawing_from(body: dict[str, Any]) -> Drawing:
-    """The body's drawing (``image``, optional ``strokes``), read in one decode slot."""
+    """The body's drawing (``image``, optional ``strokes``), each reading in a decode slot.
+
+    Strokes are read in the request's greenlet whatever the PNG's size (``STROKE_PIXELS``):
+    their cost is bounded by the stroke caps, not the pixels, and the hop to a pool thread
+    and back cost more than a number's strokes take. A PNG read when the strokes cannot
+    stand for it takes a slot of its own, by its pixels, as a request without strokes does.
+    """
     services = current_services()
     settings = services.settings
     strokes: Any = body.get("strokes")
@@ -60,20 +70,18 @@ def drawing_from(body: dict[str, Any]) -> Drawing:
         if not any(strokes):  # no points at all: a client that recorded nothing
             strokes = None
     image = checked_png(body["image"])
-    limits = (settings.max_image_side, settings.max_image_pixels)
-    return services.decodes.run(image.pixels, read_drawing, image, strokes, *limits)
-
-
-def read_drawing(
-    image: CheckedPng, strokes: Strokes | None, max_side: int, max_pixels: int
-) -> Drawing:
-    """The drawing from ``strokes`` when they stand for the PNG's ink, else from the PNG.
-
-    Runs in a decode slot, maybe on a pool thread: no app context, so no ``current_app``.
-    """
     if strokes is not None:
-        found = stroke_canvas(strokes, image.width, image.height, MAX_DIGITS, True)
+        found = services.decodes.run(
+            STROKE_PIXELS, stroke_canvas, strokes, image.width, image.height, MAX_DIGITS, True
+        )
         if found is not None:
             return Drawing(*found)
+    limits = (settings.max_image_side, settings.max_image_pixels)
+    return services.decodes.run(image.pixels, read_png, image, *limits)
+
+
+def read_png(image: CheckedPng, max_side: int, max_pixels: int) -> Drawing:
+    """The drawing from its PNG's pixels. Runs in a decode slot, maybe on a pool thread:
+    no app context, so no ``current_app``."""
     canvas = preprocess_canvas_png(image.png, max_side, MAX_DIGITS, max_pixels, True)
     return Drawing(canvas, None)
