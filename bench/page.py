@@ -122,7 +122,9 @@ RATIOS = ("throughput_per_s", "p50_ms", "p99_ms", "web_cpu_ms", "server_cpu_ms",
 
 
 def _ratio(mine: float | None, theirs: float | None) -> float | None:
-    return round(mine / theirs, 2) if mine is not None and theirs else None
+    """Digits' figure over a baseline's, to 4 places: a target is judged on this, not on
+    the 2 places the table shows (406 against 407 a second is 0.9975x, not 1.00x)."""
+    return round(mine / theirs, 4) if mine is not None and theirs else None
 
 
 def targets(page: dict[str, Any], add: Add) -> None:
@@ -141,13 +143,13 @@ def targets(page: dict[str, Any], add: Add) -> None:
         theirs = figures.get(name, {}).get("throughput_per_s")
         add(
             f"page's requests, 32 clients: throughput ≥ {least}× the {LABELS[name]}'s (issue 40)",
-            f"{_x(ratio)} ({_n(digits.get('throughput_per_s'), 0)} vs {_n(theirs, 0)}/s)",
+            f"{_x(ratio, 3)} ({_n(digits.get('throughput_per_s'), 0)} vs {_n(theirs, 0)}/s)",
             None if ratio is None else ratio >= least,
         )
     ratio = figures.get("digits_over_classic", {}).get("p50_ms_1_client")
     add(
         f"page's requests, 1 client: p50 ≤ {CLASSIC_P50}× the classic demo's (issue 40)",
-        f"{_x(ratio)} ({_n(digits.get('p50_ms_1_client'))} vs "
+        f"{_x(ratio, 3)} ({_n(digits.get('p50_ms_1_client'))} vs "
         f"{_n(classic.get('p50_ms_1_client'))} ms)",
         _at_most(ratio, CLASSIC_P50),
     )
@@ -209,5 +211,5 @@ def _n(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _x(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}×"
+def _x(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}×"
