@@ -10,7 +10,7 @@ passed in one manifest write.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import keras
@@ -24,9 +24,9 @@ from worker.trainer import gate
 from worker.trainer.augmentation import AugmentedDigits
 from worker.trainer.mnist import (
     Mnist,
-    ReplayNegatives,
+    ReplayExtras,
     load_base_data,
-    load_replay_negatives,
+    load_replay_extras,
     to_inputs,
 )
 from worker.trainer.rounds import (
@@ -40,89 +40,14 @@ from worker.trainer.rounds import (
     start_round,
 )
 from worker.trainer.training import compile_model
+from worker.trainer.training_mix import (
+    BATCH_SIZE,
+    RECIPES,
+    Recipe,
+    TrainingMix,
+    build_training_mix,
+)
 from worker.trainer.user_samples import UserSamples, load_user_samples
-
-BATCH_SIZE = 64
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a candidate is trained from its parent; chosen per model by recorded experiments."""
-
-    epochs: int = 3
-    learning_rate: float = 3e-5
-    #: Base digits replayed per user sample, so the model keeps what it knew.
-    replay_per_sample: int = 8
-    #: Copies of each user sample per epoch (each augmented differently).
-    user_repeats: int = 3
-    augment_fraction: float = 0.5
-    #: Replayed digits learn the parent's probabilities (distillation), not their labels:
-    #: the candidate keeps the parent's whole answer on MNIST, not only its top digit.
-    distill: bool = False
-    #: "all" layers train, or only the "head" (the dense layers after the convolutions).
-    train: str = "all"
-    #: How far the candidate's weights move from the parent's towards the tuned ones (1 =
-    #: all the way): averaging the two keeps much of the gain and more of what the parent
-    #: knew (Wortsman et al. 2022, "Robust fine-tuning of zero-shot models").
-    weight_interpolation: float = 1.0
-
-
-#: The recipe of each model (see MODEL_CARD.md for the experiments that chose them).
-_DISTILLED = Recipe(distill=True, learning_rate=3e-4, epochs=5, weight_interpolation=0.6)
-RECIPES: dict[str, Recipe] = {"fnn": _DISTILLED, "cnn": _DISTILLED}
-
-
-@dataclass(frozen=True)
-class TrainingMix:
-    """What a model trains on in a round: repeated user digits, then replayed base digits."""
-
-    x: np.ndarray
-    y: np.ndarray
-    user_samples: int
-    #: Replayed base digits and, after them, replayed negatives (the end of ``x``).
-    replay_digits: int
-    recipe: Recipe
-    replay_negatives: int = 0
-    #: Of the user samples, those labelled "not a digit".
-    user_not_digit: int = 0
-
-    def steps(self) -> int:
-        return self.recipe.epochs * -(-len(self.x) // BATCH_SIZE)
-
-    def is_replay(self) -> np.ndarray:
-        replayed = self.replay_digits + self.replay_negatives
-        return np.arange(len(self.y)) >= len(self.y) - replayed
-
-
-#: Replayed negatives per replayed digit: the share of negatives the shipped models had.
-NEGATIVES_PER_DIGIT = 0.2
-
-
-def build_training_mix(
-    base: Mnist, user: UserSamples, recipe: Recipe, seed: int, negatives: np.ndarray
-) -> TrainingMix:
-    """Repeated user samples, then replayed base digits, then replayed negatives."""
-    n_user = len(user.train_y)
-    if n_user == 0:
-        raise ValueError("no labelled user samples to learn from")
-    rng = np.random.default_rng(seed)
-    size = min(len(base.x_train), recipe.replay_per_sample * n_user)
-    replay = rng.choice(len(base.x_train), size=size)
-    n_negatives = min(len(negatives), int(size * NEGATIVES_PER_DIGIT))
-    junk = rng.choice(len(negatives), size=n_negatives, replace=False)
-    repeats = recipe.user_repeats
-    x = np.concatenate(
-        [np.repeat(user.train_x, repeats, axis=0), base.x_train[replay], negatives[junk]]
-    )
-    y = np.concatenate(
-        [
-            np.repeat(user.train_y, repeats),
-            base.y_train[replay],
-            np.full(n_negatives, answers.NOT_DIGIT, np.int64),
-        ]
-    )
-    user_not_digit = int(np.sum(user.train_y == answers.NOT_DIGIT))
-    return TrainingMix(x, y, n_user, size, recipe, n_negatives, user_not_digit)
 
 
 def freeze_batch_norm(model: keras.Model) -> None:
@@ -199,6 +124,7 @@ def fine_tune_model(
             "user_not_digit": mix.user_not_digit,
             "replay_digits": mix.replay_digits,
             "replay_negatives": mix.replay_negatives,
+            "replay_pens": mix.replay_pens,
             "recipe": asdict(mix.recipe),
             "final_loss": final_loss,
         },
@@ -210,7 +136,7 @@ def fine_tune_each(
     store: Store,
     start: RoundStart,
     base: Mnist,
-    extras: ReplayNegatives,
+    extras: ReplayExtras,
     user: UserSamples,
     report: Report,
     seed: int,
@@ -219,7 +145,9 @@ def fine_tune_each(
 ) -> dict[str, dict[str, Any]]:
     """Tune every model the round trains, in ``MODEL_NAMES`` order; their outcomes."""
     mixes = {
-        name: build_training_mix(base, user, recipes[name], seed, extras.train)
+        name: build_training_mix(
+            base, user, recipes[name], seed, extras.train, (extras.pens_x, extras.pens_y)
+        )
         for name in start.names
     }
     holdout = make_holdout(base, user, extras)
@@ -266,7 +194,7 @@ def run_fine_tune(
     user_ids: list[str] = []
     if start.names:
         base = load_base_data(mnist_path, weights_dir)
-        extras = load_replay_negatives(weights_dir)
+        extras = load_replay_extras(weights_dir)
         user = load_user_samples(store, new_ids, index=index)
         passed_as = "challenger" if challenger_pairs else "promoted"
         outcomes.update(

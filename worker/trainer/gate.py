@@ -14,7 +14,7 @@ predict worker serves (int8 weights, ``worker.trainer.conversion``), not the Ker
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -47,6 +47,10 @@ class Rule:
     max_refused_digits_rise: float = 0.005
     #: Fixed negatives refused may fall by at most this (five points).
     max_refused_negatives_drop: float = 0.05
+    #: Accuracy on real-pen digits (writers the shipped models learned, other than those
+    #: replayed) may fall by at most this: a round must not forget the pens it replays.
+    #: Chosen, not measured over repeated rounds: 1.5 points of 1,000 digits is 15.
+    max_pens_drop: float = 0.015
     user: str = "accuracy on held-out users' samples must not get worse"
 
 
@@ -78,6 +82,9 @@ class Holdout:
     user_y: np.ndarray
     negatives: np.ndarray
     threshold_x: np.ndarray
+    #: Real-pen digits and their labels; empty when the replay set has none.
+    pens_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
+    pens_y: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class Scores:
     reject_threshold: float = answers.DEFAULT_THRESHOLD
     digits_refused: float = 0.0
     negatives_refused: float = 0.0
+    #: Accuracy on the holdout's real-pen digits; None when it has none.
+    pens: float | None = None
 
 
 def outputs(model: Reader, x: np.ndarray) -> np.ndarray:
@@ -127,6 +136,9 @@ def score(model: Reader, holdout: Holdout, rate: float = answers.FALSE_REJECT_RA
     if len(holdout.user_y):
         user = _accuracy(outputs(model, holdout.user_x), holdout.user_y, threshold)
     negatives = answers.not_digit_scores(outputs(model, holdout.negatives)) >= threshold
+    pens = None
+    if len(holdout.pens_y):
+        pens = _accuracy(outputs(model, holdout.pens_x), holdout.pens_y, threshold)
     return Scores(
         float(np.mean(mnist_predicted == holdout.mnist_y)),
         _loss(mnist_out, holdout.mnist_y),
@@ -134,6 +146,7 @@ def score(model: Reader, holdout: Holdout, rate: float = answers.FALSE_REJECT_RA
         threshold,
         float(np.mean(mnist_predicted == answers.NOT_DIGIT)),
         float(negatives.mean()),
+        pens,
     )
 
 
@@ -152,6 +165,8 @@ def gate_failures(parent: Scores, candidate: Scores, agreement: float, rule: Rul
         failures.append("digits_refused")
     if candidate.negatives_refused < parent.negatives_refused - rule.max_refused_negatives_drop:
         failures.append("negatives_refused")
+    if parent.pens is not None and (candidate.pens or 0.0) < parent.pens - rule.max_pens_drop:
+        failures.append("pens_accuracy")
     return failures
 
 

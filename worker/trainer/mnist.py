@@ -6,7 +6,7 @@ The project never needs MNIST to run: fine-tunes replay the small ``replay.npz``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -54,8 +54,8 @@ def load_base_data(mnist_path: str, weights_dir: str) -> Mnist:
 
 
 @dataclass(frozen=True)
-class ReplayNegatives:
-    """What a fine-tune needs beside digits, shipped in the replay set (uint8 28x28 each).
+class ReplayExtras:
+    """What a fine-tune needs beside MNIST's digits, shipped in the replay set (uint8 28x28).
 
     ``train``: drawings that are not digits, replayed beside the digits; ``gate``: the
     gate's fixed negatives (another seed); ``threshold_x``: canvas-style MNIST test digits,
@@ -63,36 +63,66 @@ class ReplayNegatives:
     of negatives are the training family of ``worker.trainer.negatives``, every kind in its
     share (the hand-drawn kinds too, so a fine-tune that forgot arrows or question marks
     refuses fewer gate negatives), never the held-out family that evaluation measures on.
+    ``pens_x``/``pens_y``: real-pen digits of the writers the shipped models trained on
+    (``worker.trainer.tools.real_pens``), replayed so a fine-tune keeps them;
+    ``gate_pens_x``/``gate_pens_y``: those of other writers of that family, gated on. Empty
+    in a replay set made without UNIPEN.
     """
 
     train: np.ndarray
     gate: np.ndarray
     threshold_x: np.ndarray
+    pens_x: np.ndarray = field(default_factory=lambda: _no_images())
+    pens_y: np.ndarray = field(default_factory=lambda: _no_labels())
+    gate_pens_x: np.ndarray = field(default_factory=lambda: _no_images())
+    gate_pens_y: np.ndarray = field(default_factory=lambda: _no_labels())
 
 
-def load_replay_negatives(weights_dir: str) -> ReplayNegatives:
+def _no_images() -> np.ndarray:
+    return np.zeros((0, SIZE, SIZE), np.uint8)
+
+
+def _no_labels() -> np.ndarray:
+    return np.zeros(0, np.int64)
+
+
+#: The replay set's arrays of real-pen digits, by ``ReplayExtras`` field.
+PEN_ARRAYS = {
+    "pens_x": "x_pens",
+    "pens_y": "y_pens",
+    "gate_pens_x": "x_gate_pens",
+    "gate_pens_y": "y_gate_pens",
+}
+
+
+def load_replay_extras(weights_dir: str) -> ReplayExtras:
     with np.load(Path(weights_dir) / REPLAY_FILE) as data:
-        return ReplayNegatives(
+        pens = {key: np.asarray(data[name]) for key, name in PEN_ARRAYS.items() if name in data}
+        return ReplayExtras(
             np.asarray(data["x_negatives"]),
             np.asarray(data["x_gate_negatives"]),
             np.asarray(data["x_threshold"]),
+            **pens,
         )
 
 
 def write_replay_set(
-    mnist: Mnist, out: Path, train: int, test: int, negatives: ReplayNegatives, seed: int = 0
+    mnist: Mnist, out: Path, train: int, test: int, extras: ReplayExtras, seed: int = 0
 ) -> None:
-    """A seeded random ``train`` training digits, the first ``test`` test digits, negatives."""
+    """A seeded random ``train`` training digits, the first ``test`` test digits, the extras
+    (the real-pen digits only when there are any)."""
     pick = np.random.default_rng(seed).choice(len(mnist.x_train), size=train, replace=False)
+    pens = {name: getattr(extras, key) for key, name in PEN_ARRAYS.items()}
     np.savez_compressed(
         out,
         x_train=mnist.x_train[pick],
         y_train=mnist.y_train[pick],
         x_test=mnist.x_test[:test],
         y_test=mnist.y_test[:test],
-        x_negatives=negatives.train,
-        x_gate_negatives=negatives.gate,
-        x_threshold=negatives.threshold_x,
+        x_negatives=extras.train,
+        x_gate_negatives=extras.gate,
+        x_threshold=extras.threshold_x,
+        **(pens if len(extras.pens_y) else {}),
     )
 
 

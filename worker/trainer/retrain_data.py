@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from shared import answers
-from worker.trainer.fine_tuning import NEGATIVES_PER_DIGIT
 from worker.trainer.mnist import REPLAY_FILE, Mnist, source_name
 from worker.trainer.negatives import make_negatives
 from worker.trainer.training import split_validation
+from worker.trainer.training_mix import NEGATIVES_PER_DIGIT
 from worker.trainer.user_samples import UserSamples
 
 #: Copies of each user sample per epoch, each augmented differently, as in a fine-tune:

@@ -24,7 +24,7 @@ from shared.names import MODEL_NAMES
 from shared.storage import Store
 from worker.trainer import gate
 from worker.trainer.builders import BUILDERS, DEFAULT_EPOCHS
-from worker.trainer.mnist import load_base_data, load_replay_negatives
+from worker.trainer.mnist import load_base_data, load_replay_extras
 from worker.trainer.retrain_data import (
     AUGMENT_FRACTION,
     BATCH_SIZE,
@@ -179,7 +179,7 @@ def run_retrain(
     used: set[str] = set()
     if start.names:
         base = load_base_data(mnist_path, weights_dir)
-        extras = load_replay_negatives(weights_dir)
+        extras = load_replay_extras(weights_dir)
         user = load_all_user_samples(store, index=index)
         source = mnist_source(mnist_path)
         data = build_retrain_data(base, user, source, mnist_limit, user_repeats)

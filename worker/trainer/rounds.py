@@ -24,7 +24,7 @@ from worker.lite_model import LiteModel
 from worker.trainer import gate
 from worker.trainer.conversion import to_tflite
 from worker.trainer.keras_files import keras_bytes, load_version
-from worker.trainer.mnist import Mnist, ReplayNegatives
+from worker.trainer.mnist import Mnist, ReplayExtras
 from worker.trainer.user_samples import UserSamples
 
 log = logging.getLogger(__name__)
@@ -171,8 +171,9 @@ def start_round(store: Store, weights_dir: str, challenger_pairs: int) -> RoundS
     return RoundStart(current, racing)
 
 
-def make_holdout(base: Mnist, user: UserSamples, extras: ReplayNegatives) -> gate.Holdout:
-    """The gate's holdout: MNIST test digits, the users' held-out samples, fixed negatives."""
+def make_holdout(base: Mnist, user: UserSamples, extras: ReplayExtras) -> gate.Holdout:
+    """The gate's holdout: MNIST test digits, the users' held-out samples, fixed negatives
+    and the replay set's real-pen digits kept for the gate."""
     return gate.Holdout(
         base.x_test[:MNIST_HOLDOUT],
         base.y_test[:MNIST_HOLDOUT],
@@ -180,6 +181,8 @@ def make_holdout(base: Mnist, user: UserSamples, extras: ReplayNegatives) -> gat
         user.holdout_y,
         extras.gate,
         extras.threshold_x,
+        extras.gate_pens_x,
+        extras.gate_pens_y,
     )
 
 

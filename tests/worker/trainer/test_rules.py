@@ -61,6 +61,24 @@ def test_gate_checks_refusals_of_digits_and_of_negatives(
     assert gate.gate_failures(parent, candidate, 0.9, RULE) == failures
 
 
+@pytest.mark.parametrize(
+    ("parent_pens", "candidate_pens", "failures"),
+    [
+        (0.990, 0.990, []),
+        (0.990, 0.975, []),  # at the limit: 1.5 points
+        (0.990, 0.974, ["pens_accuracy"]),  # forgot the pens it replayed
+        (0.990, None, ["pens_accuracy"]),  # not scored where the parent was
+        (None, 0.5, []),  # a replay set without pens: no rail
+    ],
+)
+def test_gate_keeps_real_pen_digits(
+    parent_pens: float | None, candidate_pens: float | None, failures: list[str]
+) -> None:
+    parent = gate.Scores(0.99, 0.04, 0.8, pens=parent_pens)
+    candidate = gate.Scores(0.99, 0.04, 0.8, pens=candidate_pens)
+    assert gate.gate_failures(parent, candidate, 0.9, RULE) == failures
+
+
 def test_every_model_has_a_gate_rule() -> None:
     from shared.names import MODEL_NAMES
 

@@ -26,18 +26,16 @@ import numpy as np
 
 from shared import answers
 from shared.settings import Settings
-from worker.trainer.augmentation import augment_batch
 from worker.trainer.builders import BUILDERS, DEFAULT_EPOCHS
 from worker.trainer.conversion import to_tflite
 from worker.trainer.mnist import (
     REPLAY_FILE,
     Mnist,
-    ReplayNegatives,
     load_mnist,
-    write_replay_set,
 )
-from worker.trainer.negatives import SEEDS, make_negatives
+from worker.trainer.negatives import make_negatives
 from worker.trainer.rounds import MNIST_HOLDOUT
+from worker.trainer.tools import replay_set
 from worker.trainer.tools.model_card import model_card
 from worker.trainer.tools.number_parts import MODELS as PARTS_MODELS
 from worker.trainer.tools.number_parts import number_parts
@@ -94,14 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"numbers to cut parts from for the CNN (default {NUMBER_PARTS})",
     )
     replay = commands.add_parser("replay-set", help=f"write the {REPLAY_FILE} shipped beside them")
-    replay.add_argument("--mnist", help="mnist.npz path (default: MNIST_PATH, else keras)")
-    replay.add_argument("--out", default=f"models/{REPLAY_FILE}")
-    replay.add_argument("--train", type=int, default=5000, help="training digits to replay")
-    replay.add_argument("--test", type=int, default=MNIST_HOLDOUT, help="test digits to gate on")
-    replay.add_argument("--negatives", type=int, default=2000, help="negatives to replay")
-    replay.add_argument(
-        "--threshold-digits", type=int, default=1000, help="test digits to choose thresholds on"
-    )
+    replay_set.add_arguments(replay, MNIST_HOLDOUT)
     convert = commands.add_parser(
         "convert", help="convert the .keras files in --out again and measure them, untrained"
     )
@@ -239,20 +230,6 @@ def convert(args: argparse.Namespace, command: str) -> None:
 recorded_command = partial(command_line, PROG)
 
 
-def replay_negatives(mnist: Mnist, gate_digits: int, count: int, digits: int) -> ReplayNegatives:
-    """Negatives to replay and to gate on (training fonts; two seeds of their own), and the
-    canvas-style test digits after the gate's that thresholds are chosen on."""
-    seed = SEEDS["training"]
-    threshold_x = augment_batch(
-        mnist.x_test[gate_digits : gate_digits + digits], np.random.default_rng([seed, 3])
-    )
-    return ReplayNegatives(
-        make_negatives(count, "training", seed=seed + 1)[0],
-        make_negatives(count // 2, "training", seed=seed + 2)[0],
-        threshold_x,
-    )
-
-
 def train(args: argparse.Namespace, command: str) -> None:
     data = load_mnist(args.mnist)
     if args.quick:
@@ -284,10 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.mnist:
         args.mnist = Settings.from_env(require_redis=False).mnist_path or None
     if args.command == "replay-set":
-        mnist = load_mnist(args.mnist)
-        extras = replay_negatives(mnist, args.test, args.negatives, args.threshold_digits)
-        write_replay_set(mnist, Path(args.out), args.train, args.test, extras)
-        print(f"wrote {args.out}", flush=True)
+        replay_set.write(args)
         return 0
     command = recorded_command(sys.argv[1:] if argv is None else argv)
     (convert if args.command == "convert" else train)(args, command)
