@@ -8,6 +8,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -208,25 +209,33 @@ def _remembering_response(app: Flask) -> WSGIApplication:
     return wsgi
 
 
-@pytest.fixture(scope="session")
-def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
-    """The real app on a loopback port, in a thread, against the real worker."""
+@contextmanager
+def served_app(env: dict[str, str]) -> Iterator[str]:
+    """The real app built from ``env``, on a loopback port in a thread; its base URL."""
     from web import create_app
 
-    app = create_app({"SETTINGS_ENV": stack_env})
-    port = ports.free_port()
+    app = create_app({"SETTINGS_ENV": env})
     server = make_server(
         "127.0.0.1",
-        port,
+        ports.free_port(),
         _remembering_response(app),
         threaded=True,
         request_handler=_ClosingRequestHandler,
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def live_server(stack_env: dict[str, str], predict_worker) -> Iterator[str]:
+    """The real app on a loopback port, in a thread, against the real worker."""
+    with served_app(stack_env) as url:
+        yield url
 
 
 # A deliberate 4xx (a refused admin token, an empty canvas) is logged by Chromium too.

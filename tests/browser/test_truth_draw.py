@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, Route, expect
-from werkzeug.serving import make_server
 
-from tests import ports
 from tests.browser.pages import draw_stroke
-from tests.conftest import _ClosingRequestHandler, _remembering_response
+from tests.conftest import served_app
 from web import i18n
 
 pytestmark = pytest.mark.browser
@@ -132,21 +129,8 @@ def idle_env(stack_env, redis_databases) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def idle_server(idle_env) -> Iterator[str]:
     """The real app, served as ``live_server`` is, with no predict worker on its queue."""
-    from web import create_app
-
-    app = create_app({"SETTINGS_ENV": idle_env})
-    server = make_server(
-        "127.0.0.1",
-        ports.free_port(),
-        _remembering_response(app),
-        threaded=True,
-        request_handler=_ClosingRequestHandler,
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    with served_app(idle_env) as url:
+        yield url
 
 
 def open_idle(browser, url: str) -> Page:

@@ -24,7 +24,6 @@ import numpy as np
 
 from shared import answers
 from shared.names import MODEL_NAMES
-from shared.settings import Settings
 from worker.lite_model import LiteModel
 from worker.trainer.hershey import FONTS as HERSHEY_FONTS
 from worker.trainer.negatives import FONT_FAMILIES, SEEDS, make_negatives
@@ -48,6 +47,7 @@ from worker.trainer.tools.pad_figures import evaluate_pad, pad_lines
 from worker.trainer.tools.pen_figures import evaluate_pens, pen_lines
 from worker.trainer.tools.recorded_figures import ROC_PLOT, record_figures
 from worker.trainer.tools.rejection import ROC_FILE, baseline_figures, model_figures
+from worker.trainer.tools.tool_paths import mnist_and_models, unipen_of
 
 TIMING_CALLS = 1000
 #: Held-out drawings that are not digits (other fonts, another seed than training's).
@@ -252,11 +252,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(require_redis=False)
-    mnist = args.mnist or settings.mnist_path
-    if not mnist:
-        raise SystemExit("give --mnist PATH or set MNIST_PATH (evaluate does not download)")
-    models_dir = Path(args.models or settings.weights_dir)
+    mnist, models_dir = mnist_and_models(args, "evaluate")
     if args.dev is not None:  # never recorded: the card keeps the test set's figures
         numbers = dev_number_set(mnist, models_dir, args.numbers, args.dev)
         print(f"development set: held-out MNIST training digits, seed {args.dev}")
@@ -271,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         args.numbers,
         args.negatives,
         baseline,
-        args.unipen or settings.unipen_path or None,
+        unipen_of(args),
     )
     print_figures(figures)
     if args.record:

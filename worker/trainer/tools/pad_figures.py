@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from shared import number_reading
-from shared.settings import Settings
 from worker.lite_model import LiteModel
 from worker.trainer.tools.numbers import (
     DEV_SEED,
@@ -42,6 +41,7 @@ from worker.trainer.tools.numbers import (
     shipped_models,
 )
 from worker.trainer.tools.pad_drawings import PadDrawing, pad_drawings
+from worker.trainer.tools.tool_paths import mnist_and_models
 
 #: The development set's sizes; the report reads as many drawings as numbers.
 DEV_DRAWINGS = DEV_NUMBERS = 1500
@@ -216,11 +216,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(require_redis=False)
-    mnist = args.mnist or settings.mnist_path
-    if not mnist:
-        raise SystemExit("give --mnist PATH or set MNIST_PATH (pad_figures does not download)")
-    models_dir = Path(args.models or settings.weights_dir)
+    mnist, models_dir = mnist_and_models(args, "pad_figures")
     if args.dev:
         seed = DEV_SEED if args.seed is None else args.seed
         count = args.numbers or DEV_NUMBERS

@@ -27,7 +27,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -36,12 +35,12 @@ from shared import answers, number_reading
 from shared.canvas import Canvas, preprocess_canvas_png
 from shared.errors import DigitsError
 from shared.imaging import MAX_DIGITS
-from shared.settings import Settings
 from shared.stroke_canvas import stroke_canvas
 from shared.stroke_render import PEN_RATIO, mnist_image, prepared
 from worker.lite_model import LiteModel
 from worker.trainer.tools.numbers import shipped_models
 from worker.trainer.tools.stroke_sets import Drawing, stroke_sets
+from worker.trainer.tools.tool_paths import mnist_and_models
 
 T = TypeVar("T")
 #: A canvas and, for each image, the strokes it was drawn from (None: the PNG's reading).
@@ -184,11 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(require_redis=False)
-    mnist = args.mnist or settings.mnist_path
-    if not mnist:
-        raise SystemExit("give --mnist PATH or set MNIST_PATH (nothing is downloaded)")
-    models_dir = Path(args.models or settings.weights_dir)
+    mnist, models_dir = mnist_and_models(args, "stroke_agreement")
     started = time.perf_counter()
     sets = stroke_sets(mnist, models_dir, args.dev, args.singles, args.numbers, args.touching)
     made = time.perf_counter() - started
