@@ -62,6 +62,7 @@ def fine_tuned_listing(real: dict) -> dict:
             fine_tuned(name, 3, v2, v3, "promoted"),
             fine_tuned(name, 4, v3, v4, "challenger" if name == "fnn" else "rejected"),
         ]
+        model["versions"][-1]["training"]["replay_pens"] = 1050  # a replay set with pens
         model["current"] = 3
         model["challenger"] = None
     listing["models"]["fnn"]["challenger"] = {

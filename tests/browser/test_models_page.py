@@ -136,6 +136,25 @@ def test_a_rejected_version_names_the_rules_it_broke(models_page, lang: str) -> 
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_version_says_the_real_pen_digits_it_replayed(models_page, lang: str) -> None:
+    page = models_page(lang=lang)
+
+    def trained(version: int, *replayed: str) -> None:
+        samples = i18n.translate(lang, "js.models.samples", count=40 * version)
+        text = i18n.translate(
+            lang, "js.models.trained_on", samples=samples, replay=" + ".join(replayed)
+        )
+        cell = page.locator(f'#cnn-versions tr[data-version="{version}"] [data-slot="trained"]')
+        expect(cell).to_have_text(re.compile("^" + re.escape(text).replace("\xa0", r"\s") + "$"))
+
+    mnist = i18n.translate(lang, "js.models.mnist_digits", count=3000)
+    trained(3, mnist)
+    trained(4, mnist, i18n.translate(lang, "js.models.pen_digits", count=1050))
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
 def numbers_in(text: str, lang: str) -> set[float]:
     """The numbers a message states, read with the language's decimal sign."""
     point = "." if lang == "en" else ","

@@ -89,13 +89,16 @@ function fillMetric(cell, [candidate, parent] = []) {
   delta.textContent = `(${formatChange((candidate - parent) * scale, digits)})`;
 }
 
-// What a version learned from: "12 samples + 3,000 MNIST digits", or MNIST alone.
+// What a version learned from: "12 samples + 3,000 MNIST digits" (+ real-pen digits), or MNIST alone.
 function trainedOn(version) {
   if (!version.holdout) return t("models.mnist_digits", { count: version.card?.data?.train_digits ?? 60000 });
   const training = version.training ?? {};
+  const replay = [t("models.mnist_digits", { count: training.replay_digits ?? 0 })];
+  // Real-pen digits replayed beside MNIST's (a replay set made with UNIPEN).
+  if (training.replay_pens) replay.push(t("models.pen_digits", { count: training.replay_pens }));
   return t("models.trained_on", {
     samples: t("models.samples", { count: training.user_samples ?? 0 }),
-    replay: t("models.mnist_digits", { count: training.replay_digits ?? 0 }),
+    replay: replay.join(" + "),
   });
 }
 
