@@ -137,18 +137,27 @@ def check_readable(ink: np.ndarray, share: float = MIN_INK_SHARE) -> None:
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
     """Crop the ink (uint8), fit its longest side to 20 px and centre by mass in 28x28."""
-    mask = ink > INK_THRESHOLD
-    if int(mask.sum()) < MIN_INK_PIXELS:
+    return mnist_of_image(Image.fromarray(ink))
+
+
+#: Pillow's lookup table for "ink" (``point``): a pixel darker than INK_THRESHOLD or not.
+_INK_TABLE = [255 if value > INK_THRESHOLD else 0 for value in range(256)]
+
+
+def mnist_of_image(ink: Image.Image) -> np.ndarray:
+    """``to_mnist`` of ink as a Pillow "L" image: the count, the crop and the resize in
+    Pillow, the 28x28 in NumPy (a drawing's ink, about 128 px across, never becomes an
+    array: ``shared.stroke_render.mnist_image``)."""
+    if sum(ink.histogram()[INK_THRESHOLD + 1 :]) < MIN_INK_PIXELS:
         raise EmptyCanvas("the drawing has no ink: draw a digit first")
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    height, width = crop.shape
+    left, top, right, bottom = ink.point(_INK_TABLE).getbbox() or (0, 0, 0, 0)
+    height, width = bottom - top, right - left
     scale = BOX / max(height, width)
     new_w = max(1, round(width * scale))
     new_h = max(1, round(height * scale))
     # BOX filter = area averaging, the anti-aliasing MNIST's normalisation used.
-    digit = np.asarray(Image.fromarray(crop).resize((new_w, new_h), Image.Resampling.BOX))
+    crop = ink.crop((left, top, right, bottom))
+    digit = np.asarray(crop.resize((new_w, new_h), Image.Resampling.BOX))
 
     top, left = (SIZE - new_h) // 2, (SIZE - new_w) // 2
     total = float(digit.sum(dtype=np.float64))

@@ -163,7 +163,9 @@ def _counted(
     path asks it); None for the others."""
     asked = [g for g in groups if len(g.runs) > 1 or _across(g, strokes)]
     inks = [
-        draw_ink([strokes[i] for i in g.group.labels], pen, scale, (g.group.x0, g.group.y0))
+        np.asarray(
+            draw_ink([strokes[i] for i in g.group.labels], pen, scale, (g.group.x0, g.group.y0))
+        )
         for g in asked
     ]
     answers = {
@@ -188,7 +190,7 @@ def _group_readings(
     if not _across(found, strokes) or (held is not None and held[0] >= SURE):
         return [_ways(found, held, strokes, pen)]
     own = [strokes[i] for i in group.labels]
-    parts, _ = segment(draw_ink(own, pen, scale, (group.x0, group.y0)), max_parts)
+    parts, _ = segment(np.asarray(draw_ink(own, pen, scale, (group.x0, group.y0))), max_parts)
     readings = []
     for part_ways in parts:
         ways: list[Way] = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from shared.imaging import to_mnist
+from shared.imaging import mnist_of_image
 
 #: The page's pen: this share of the pad's height wide (``STROKE_RATIO`` in canvas.js).
 PEN_RATIO = 1 / 14
@@ -101,7 +101,8 @@ def mnist_image(strokes: Sequence[Stroke], pen: float, side: int = SIDE) -> np.n
     # Pillow draws lines whole pixels wide: the scale follows the width drawn (draw_ink).
     _, drawn = line_width(pen * side / max(x1 - x0, y1 - y0))
     # Drawn one way: Pillow's quarter pixel to one side is a 25th of the 28x28 image's.
-    return to_mnist(draw_ink(strokes, pen, drawn / pen, (x0, y0), both_ways=False))
+    # Kept as Pillow's image: its crop and resize need no array of it.
+    return mnist_of_image(draw_ink(strokes, pen, drawn / pen, (x0, y0), both_ways=False))
 
 
 def line_width(wanted: float) -> tuple[int, float]:
@@ -124,9 +125,10 @@ def draw_ink(
     origin: tuple[float, float],
     shape: tuple[int, int] | None = None,
     both_ways: bool = True,
-) -> np.ndarray:
+) -> Image.Image:
     """``strokes`` drawn at ``scale`` px per canvas px, ``origin`` (canvas px) at the top left:
-    ink (0 = paper, ``PAGE_INK`` = stroke), ``shape`` (rows, columns) or just the ink's.
+    ink (0 = paper, ``PAGE_INK`` = stroke) in a Pillow "L" image, ``shape`` (rows, columns)
+    or just the ink's.
 
     Each stroke is drawn there and back (``both_ways``), so Pillow's quarter pixel to one
     side cancels out (``line_width``), with the pen's dot as wide as the line at its ends and turns (Pillow
@@ -149,7 +151,7 @@ def draw_ink(
                 draw.line(points[::-1].ravel().tolist(), fill=PAGE_INK, width=width)
         for x, y in points[stroke.dots].tolist():
             draw.ellipse((x - reach, y - reach, x + reach, y + reach), PAGE_INK)
-    return np.asarray(image)
+    return image
 
 
 def _dots(points: np.ndarray) -> np.ndarray:

@@ -159,7 +159,7 @@ def test_strokes_are_drawn_where_they_lie_as_wide_as_the_pen(pen):
             middle = np.array([50 + k / 10, 40 + (3 * k % 10) / 10])
             ends = [middle - 30 * along, middle + 30 * along]
             stroke = prepared([[[*ends[0], 0], [*ends[1], 100]]], pen)
-            ink = draw_ink(stroke, pen, 1.0, (0.0, 0.0), (100, 100)).astype(np.float64)
+            ink = np.asarray(draw_ink(stroke, pen, 1.0, (0.0, 0.0), (100, 100)), np.float64)
             rows, cols = np.indices(ink.shape)
             centre = np.array([(cols * ink).sum(), (rows * ink).sum()]) / ink.sum() + 0.5
             errors.append(centre - middle)

@@ -49,8 +49,10 @@ class Rule:
     max_refused_negatives_drop: float = 0.05
     #: Accuracy on real-pen digits (writers the shipped models learned, other than those
     #: replayed) may fall by at most this: a round must not forget the pens it replays.
-    #: Chosen, not measured over repeated rounds: 1.5 points of 1,000 digits is 15.
-    max_pens_drop: float = 0.015
+    #: Ten rounds of tests/worker/trainer/test_learning.py's new population lowered it by
+    #: at most 0.8 points (FNN) and 0.4 (CNN); the models before real pens read 4.0 and
+    #: 3.5 points fewer of them (95.0 and 94.9 %). 2 points sits between the two.
+    max_pens_drop: float = 0.02
     user: str = "accuracy on held-out users' samples must not get worse"
 
 

@@ -150,7 +150,7 @@ def test_population_shift_is_learned_by_both_models_and_promoted(client, app, mn
     for name in ("fnn", "cnn"):
         decided = job["result"]["models"][name]
         holdout = decided["holdout"]
-        assert decided["outcome"] == "promoted", (name, holdout)
+        assert decided["outcome"] == "promoted", (name, decided.get("gate_failures"), holdout)
         assert holdout["user_holdout_by"] == "people" and holdout["user_samples"] > 0
         assert holdout["candidate"]["user"] >= holdout["parent"]["user"]
         assert (

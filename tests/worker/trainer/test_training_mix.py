@@ -10,7 +10,7 @@ import pytest
 
 mnist = pytest.importorskip("worker.trainer.mnist", reason="the train extra (keras) is needed")
 from shared import answers  # noqa: E402
-from worker.trainer.training_mix import PEN_SHARE, Recipe, build_training_mix  # noqa: E402
+from worker.trainer.training_mix import PENS_PER_DIGIT, Recipe, build_training_mix  # noqa: E402
 from worker.trainer.user_samples import UserSamples  # noqa: E402
 
 
@@ -28,11 +28,11 @@ def users(n: int) -> UserSamples:
     return UserSamples(images(n, 5), np.full(n, 1), empty, np.zeros(0, np.int64), (), "samples")
 
 
-def test_a_share_of_the_replayed_digits_are_pens_when_there_are_any() -> None:
+def test_pens_are_replayed_beside_mnists_digits_when_there_are_any() -> None:
     mix = build_training_mix(BASE, users(10), Recipe(), 0, NEGATIVES, PENS)
     replayed = Recipe().replay_per_sample * 10
-    assert mix.replay_pens == round(replayed * PEN_SHARE)
-    assert mix.replay_digits + mix.replay_pens == replayed
+    assert mix.replay_digits == replayed  # MNIST's replay as without pens
+    assert mix.replay_pens == round(replayed * PENS_PER_DIGIT)
     # In order: users' samples, MNIST, pens, negatives; the replay is all but the first.
     kinds = mix.x[:, 0, 0].tolist()
     assert kinds == sorted(kinds, key=[5, 1, 2, 4].index)

@@ -187,11 +187,14 @@ def _drawing(
     pen = height * PEN_RATIO
     paths = [[_exact(s, pen) for s in digit] for digit in drawn]
     # Each digit's ink at the pad's size, for whether neighbours touch: one blot in pixels.
-    masks = [draw_ink(p, pen, 1.0, (0.0, 0.0), (height, width)) > INK_THRESHOLD for p in paths]
+    masks = [
+        np.asarray(draw_ink(p, pen, 1.0, (0.0, 0.0), (height, width))) > INK_THRESHOLD
+        for p in paths
+    ]
     touching = any(bool((a & b).any()) for a, b in zip(masks[:-1], masks[1:], strict=True))
     shape = (height * SUPERSAMPLE, width * SUPERSAMPLE)
     big = draw_ink([p for digit in paths for p in digit], pen, SUPERSAMPLE, (0.0, 0.0), shape)
-    ink = np.asarray(Image.fromarray(big).reduce(SUPERSAMPLE), dtype=np.float32)
+    ink = np.asarray(big.reduce(SUPERSAMPLE), dtype=np.float32)
     alpha = np.rint(ink * (255 / PAGE_INK)).astype(np.uint8)  # the canvas's ink is in alpha
     png = ink_canvas_png(Image.fromarray(alpha))
     ends = np.cumsum([0] + [len(digit) for digit in drawn]).tolist()
