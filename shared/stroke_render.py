@@ -131,8 +131,8 @@ def draw_ink(
     or just the ink's.
 
     Each stroke is drawn there and back (``both_ways``), so Pillow's quarter pixel to one
-    side cancels out (``line_width``), with the pen's dot as wide as the line at its ends and turns (Pillow
-    takes an ellipse's box as inclusive)."""
+    side cancels out (``line_width``), with the pen's dot as wide as the line at its ends
+    and turns (Pillow takes an ellipse's box as inclusive)."""
     width, drawn = line_width(pen * scale)
     if shape is None:
         _, _, x1, y1 = ink_box(strokes)

@@ -2,7 +2,7 @@
 
 The page's POST carries its strokes, about 10 KB of JSON, and every answer carries the
 models' probabilities and previews: parsing and writing them with the standard library
-was about a tenth of web's CPU per prediction at 32 clients (a py-spy profile, issue 40).
+was about 8 % of web's CPU per prediction at 32 clients (``python -m bench.profile_web``).
 orjson reads and writes the same documents several times faster. What it refuses that
 the standard library took: ``NaN`` and ``Infinity`` (not JSON) and integers past 64 bits
 in a body, which now make the body unreadable, a 400 like any malformed JSON.

@@ -275,7 +275,7 @@ def fine_tuning_rows(out: Path) -> list[str]:
         "writers of that population and on MNIST test digits 2,000-9,999 (the gate never sees "
         "them). `gate` is what the holdout gate (`worker.trainer.gate.RULES`) decides on the "
         "round's recorded holdout figures. The chosen recipe is "
-        "`worker.trainer.fine_tuning.RECIPES`.",
+        "`worker.trainer.training_mix.RECIPES`.",
         "",
         "| recipe | FNN users | FNN MNIST | FNN gate | CNN users | CNN MNIST | CNN gate | seconds |",
         "|---|---|---|---|---|---|---|---|",
