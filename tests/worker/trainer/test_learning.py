@@ -12,7 +12,7 @@ import pytest
 
 from shared import answers, registry
 from shared.imaging import render_canvas_png
-from tests.helpers import ADMIN, ROOT, data_url, predict, run_fine_tune
+from tests.helpers import ADMIN, ROOT, data_url, predict, run_fine_tune, web
 from tests.processes import wait_for
 
 
@@ -128,10 +128,24 @@ def test_admin_calls_are_refused_when_no_token_is_configured(stack_env):
     assert answer.status_code == 401
 
 
-@pytest.mark.usefixtures("predict_worker", "trainer")
-def test_population_shift_is_learned_by_both_models_and_promoted(client, app, mnist_sample):
+@pytest.fixture()
+def own_stack(stack_env, redis_database, tmp_path, workers):
+    """Web, a predict worker and a trainer on a database and a store of their own: the
+    round starts from the shipped versions and learns only this test's samples, whatever
+    other tests of the session promoted or stored (in one full run the FNN's parent was
+    another test's version, and its candidate was rejected)."""
+    env = dict(stack_env, REDIS_URL=redis_database, STORAGE_URL=str(tmp_path / "store"))
+    workers.start(env, "predict,samples", "worker")
+    workers.start(env, "train", "trainer")
+    app = web(env)
+    return app, app.test_client()
+
+
+def test_population_shift_is_learned_by_both_models_and_promoted(own_stack, mnist_sample):
     from worker.lite_model import LiteModel
     from worker.trainer.tools.population import draw
+
+    app, client = own_stack
 
     # Thirty writers who draw unlike MNIST, as `make learning-curve` simulates them; about one
     # in five (by client) forms the users' holdout.
