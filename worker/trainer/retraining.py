@@ -183,7 +183,9 @@ def run_retrain(
         user = load_all_user_samples(store, index=index)
         source = mnist_source(mnist_path)
         data = build_retrain_data(base, user, source, mnist_limit, user_repeats)
-        holdout = make_holdout(base, user, extras)
+        # A retrain learns no real-pen digits (``retrain_data``): no pens' rail, as before
+        # the replay set had them; it may forget them (docs/learning.md).
+        holdout = make_holdout(base, user, extras, pens=False)
         plan = {name: epochs or DEFAULT_EPOCHS[name] for name in start.names}
         passed_as = "challenger" if challenger_pairs else "promoted"
         trained, used = retrain_each(store, start, data, holdout, plan, report, seed, passed_as)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import keras
@@ -171,9 +171,15 @@ def start_round(store: Store, weights_dir: str, challenger_pairs: int) -> RoundS
     return RoundStart(current, racing)
 
 
-def make_holdout(base: Mnist, user: UserSamples, extras: ReplayExtras) -> gate.Holdout:
+def make_holdout(
+    base: Mnist, user: UserSamples, extras: ReplayExtras, pens: bool = True
+) -> gate.Holdout:
     """The gate's holdout: MNIST test digits, the users' held-out samples, fixed negatives
-    and the replay set's real-pen digits kept for the gate."""
+    and (``pens``) the replay set's real-pen digits kept for the gate."""
+    if not pens:
+        extras = replace(
+            extras, gate_pens_x=extras.gate_pens_x[:0], gate_pens_y=extras.gate_pens_y[:0]
+        )
     return gate.Holdout(
         base.x_test[:MNIST_HOLDOUT],
         base.y_test[:MNIST_HOLDOUT],

@@ -61,3 +61,16 @@ def test_the_replay_set_keeps_its_pens_and_reads_without_them(tmp_path: Path) ->
     read = mnist.load_replay_extras(str(tmp_path))
     assert read.pens_x.shape == (300, 28, 28) and (read.pens_y == 7).all()
     assert read.gate_pens_y.tolist() == [8] * 4
+
+
+def test_the_gate_holds_the_pens_for_fine_tunes_but_not_for_retrains() -> None:
+    from worker.trainer.rounds import make_holdout
+
+    extras = mnist.ReplayExtras(
+        images(6, 4), images(3, 4), images(2, 1), *PENS, images(4, 2), np.full(4, 8)
+    )
+    tuned = make_holdout(BASE, users(10), extras)
+    assert tuned.pens_y.tolist() == [8] * 4 and tuned.pens_x.shape == (4, 28, 28)
+    retrained = make_holdout(BASE, users(10), extras, pens=False)  # retrains learn no pens
+    assert len(retrained.pens_y) == 0 and retrained.pens_x.shape == (0, 28, 28)
+    assert len(retrained.negatives) == len(tuned.negatives) == 3
