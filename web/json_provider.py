@@ -28,9 +28,16 @@ class OrjsonProvider(DefaultJSONProvider):
         return orjson.loads(s)
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        if kwargs or self.sort_keys:
+        """orjson's JSON: compact (Flask's responses ask for compact separators) or indented
+        by 2 (its debug responses); Flask's own for any other option or type."""
+        options = dict(kwargs)
+        compact = options.pop("separators", (",", ":")) == (",", ":")
+        indent = options.pop("indent", None)
+        if options or self.sort_keys or not compact or indent not in (None, 2):
             return super().dumps(obj, **kwargs)
         try:
-            return orjson.dumps(obj, option=OPTIONS).decode()
+            return orjson.dumps(
+                obj, option=OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
+            ).decode()
         except TypeError:  # dates, UUIDs, dataclasses: Flask's provider knows them
             return super().dumps(obj, **kwargs)
