@@ -80,7 +80,8 @@ def pen_measures(labels: np.ndarray, read: np.ndarray, writers: list[str]) -> di
         if t != r
     )
     sites = np.array([w.split("/")[0] for w in writers])
-    by_writer = {w: float(right[np.array(writers) == w].mean()) for w in sorted(set(writers))}
+    names = np.array(writers)
+    by_writer = {w: float(right[names == w].mean()) for w in sorted(set(writers))}
     return {
         "accuracy": report["accuracy"],
         "refused": round(float((read == answers.NOT_DIGIT).mean()), 5),

@@ -48,9 +48,15 @@ NOT_DIGITS = {"1b": LATIN_UPPER, "1c": without(LATIN_LOWER, "aft"), "1d": MARKS}
 PEN_NEGATIVES = 20_000
 
 
+def writer_share(writer: str, byte: int, share: float) -> bool:
+    """Whether ``writer`` (site/writer) falls in ``share`` of writers by byte ``byte`` of
+    its SHA-256: each byte splits the writers apart from the others."""
+    return hashlib.sha256(writer.encode()).digest()[byte] < share * 256
+
+
 def is_dev_writer(writer: str) -> bool:
     """Whether ``writer`` (site/writer) is in the development family."""
-    return hashlib.sha256(writer.encode()).digest()[0] < DEV_SHARE * 256
+    return writer_share(writer, 0, DEV_SHARE)
 
 
 def family(root: str | Path, dev: bool) -> list[PenCharacter]:

@@ -14,7 +14,6 @@ fine-tune cannot pass the gate by remembering the pens it replayed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from worker.trainer.augmentation import augment_batch
 from worker.trainer.mnist import Mnist, ReplayExtras, load_mnist, write_replay_set
 from worker.trainer.negatives import SEEDS, make_negatives
-from worker.trainer.tools.real_pens import TRAIN_SEED, family, pen_images
+from worker.trainer.tools.real_pens import TRAIN_SEED, family, pen_images, writer_share
 
 #: Of the training family's writers, this share give the gate's pens (the rest replay).
 GATE_WRITERS = 0.25
@@ -57,7 +56,7 @@ def replay_extras(mnist: Mnist, gate_digits: int, count: int, digits: int) -> Re
 def is_gate_writer(writer: str) -> bool:
     """Whether a training-family writer's digits are the gate's (the second byte of the
     hash: the first split the families)."""
-    return hashlib.sha256(writer.encode()).digest()[1] < GATE_WRITERS * 256
+    return writer_share(writer, 1, GATE_WRITERS)
 
 
 def with_pens(extras: ReplayExtras, root: str, replay: int, gate: int) -> ReplayExtras:
