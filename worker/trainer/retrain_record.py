@@ -1,6 +1,6 @@
 """What a retrained version records about its training, in its metrics and beside its files:
-the MNIST digits and user samples it fitted (by who sent them), the negatives, the recipe,
-and the ids of the samples it saw (``SAMPLES_FILE``)."""
+the MNIST digits, user samples (by who sent them) and real-pen digits it fitted, the
+negatives, the recipe, and the ids of the samples it saw (``SAMPLES_FILE``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from shared import answers
+from worker.trainer.mnist import REPLAY_FILE
 from worker.trainer.negatives import SEEDS
 from worker.trainer.retrain_data import (
     AUGMENT_FRACTION,
@@ -21,6 +22,7 @@ from worker.trainer.retrain_data import (
     RetrainData,
 )
 from worker.trainer.rounds import SAMPLES_FILE
+from worker.trainer.training_mix import PENS_PER_DIGIT
 from worker.trainer.user_samples import UserSamples
 
 
@@ -67,6 +69,9 @@ def training_record(
         "user_samples": int(seen.sum()),
         "user_not_digit": counts["collectors"]["not_digit"] + counts["anonymous"]["not_digit"],
         "replay_digits": mnist_fitted,
+        # Real-pen digits with at least one row fitted (the Models page's "+ N real-pen").
+        "replay_pens": data.pens_seen(fitted),
+        "pens": pens_record(data, fitted),
         "users": counts,
         "negatives": {
             "count": data.negatives,
@@ -87,6 +92,17 @@ def training_record(
         "val_accuracy": round(float(max(history.history["val_accuracy"])), 5),
         "seed": seed,
         "samples_file": SAMPLES_FILE,
+    }
+
+
+def pens_record(data: RetrainData, fitted: np.ndarray) -> dict[str, Any]:
+    """The real-pen digits learned: how many, in how many rows, of which the model fitted."""
+    return {
+        "source": f"{REPLAY_FILE} (x_pens, y_pens)",
+        "digits": data.pens,
+        "rows": data.pen_rows,
+        "rows_per_mnist_digit": PENS_PER_DIGIT if data.pens else 0.0,
+        "fitted_rows": int(data.pens_fitted(fitted).sum()),
     }
 
 

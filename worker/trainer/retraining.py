@@ -5,10 +5,13 @@ Not a fine-tune on the last few samples: a fresh network (``builders.BUILDERS``)
 with the shipped models' recipe (``training.train_model``: augmentation, a validation
 hold-out, cosine decay, early stopping), from MNIST's training split, every labelled,
 visible sample that is not held out (anonymous ones capped per client, trusted
-collectors' all), each ``user_repeats`` times and augmented differently, and drawings
-that are not digits in the shipped models' share. It is judged against the current
-version on the gate's holdout, published (promoted, or challenger when that stage is on)
-and recorded: which MNIST split and how many of its digits, which samples (the ids, in
+collectors' all), each ``user_repeats`` times and augmented differently, the replay set's
+real-pen digits (``training_mix.PENS_PER_DIGIT`` rows an MNIST digit, when it has them)
+and drawings that are not digits in the shipped models' share. It is judged against the
+current version on the gate's holdout, with the pens' rail when it learned pens, so a
+retrain may not forget what the shipped models read of real pens; then published
+(promoted, or challenger when that stage is on) and recorded: which MNIST split and how
+many of its digits, how many pen digits, which samples (the ids, in
 ``training_samples.json`` beside the version's files).
 """
 
@@ -24,7 +27,7 @@ from shared.names import MODEL_NAMES
 from shared.storage import Store
 from worker.trainer import gate
 from worker.trainer.builders import BUILDERS, DEFAULT_EPOCHS
-from worker.trainer.mnist import load_base_data, load_replay_extras
+from worker.trainer.mnist import Mnist, ReplayExtras, load_base_data, load_replay_extras
 from worker.trainer.retrain_data import (
     AUGMENT_FRACTION,
     BATCH_SIZE,
@@ -49,7 +52,7 @@ from worker.trainer.rounds import (
     start_round,
 )
 from worker.trainer.training import train_model
-from worker.trainer.user_samples import load_all_user_samples
+from worker.trainer.user_samples import UserSamples, load_all_user_samples
 
 
 def fit(
@@ -150,6 +153,24 @@ def retrain_each(
     return outcomes, used
 
 
+def retrain_inputs(
+    base: Mnist,
+    extras: ReplayExtras,
+    user: UserSamples,
+    source: str,
+    mnist_limit: int | None,
+    user_repeats: int,
+) -> tuple[RetrainData, gate.Holdout]:
+    """What every model of the retrain learns from, with the replay set's real-pen digits,
+    and the gate's holdout it is judged on."""
+    pens = (extras.pens_x, extras.pens_y)
+    data = build_retrain_data(base, user, source, mnist_limit, user_repeats, pens)
+    # Gated on the replay set's other writers' pens when it learned its pens, as a
+    # fine-tune is; a replay set without pens to learn (an old one) leaves the rail off,
+    # which would otherwise refuse every retrain for pens it never saw.
+    return data, make_holdout(base, user, extras, pens=data.pens > 0)
+
+
 def run_retrain(
     store: Store,
     mnist_path: str,
@@ -182,10 +203,7 @@ def run_retrain(
         extras = load_replay_extras(weights_dir)
         user = load_all_user_samples(store, index=index)
         source = mnist_source(mnist_path)
-        data = build_retrain_data(base, user, source, mnist_limit, user_repeats)
-        # A retrain learns no real-pen digits (``retrain_data``): no pens' rail, as before
-        # the replay set had them; it may forget them (docs/learning.md).
-        holdout = make_holdout(base, user, extras, pens=False)
+        data, holdout = retrain_inputs(base, extras, user, source, mnist_limit, user_repeats)
         plan = {name: epochs or DEFAULT_EPOCHS[name] for name in start.names}
         passed_as = "challenger" if challenger_pairs else "promoted"
         trained, used = retrain_each(store, start, data, holdout, plan, report, seed, passed_as)

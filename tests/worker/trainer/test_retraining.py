@@ -134,6 +134,8 @@ def test_a_retrain_skips_a_racing_model_and_prunes_old_versions_with_their_sampl
     decided = outcome["models"]["cnn"]
     assert decided["outcome"] in {"challenger", "rejected"}
     assert decided["version"] == 4 and decided["training"]["kind"] == "retrain"
+    assert decided["training"]["pens"]["rows"] == round(300 * 0.35)
+    assert decided["holdout"]["parent"]["pens"] is not None  # the pens' rail
     assert outcome["pruned"] == {"cnn": [2]}
     assert not store.exists(registry.version_key("cnn", 2, SAMPLES_FILE))
     assert store.exists(registry.version_key("cnn", 3, SAMPLES_FILE))
@@ -192,6 +194,9 @@ def test_a_retrain_through_the_api_trains_from_scratch_and_records_what_it_saw(
         mnist = training["mnist"]
         assert mnist["split"] == "train" and mnist["digits"] == 500
         assert "replay.npz" in mnist["source"] and 0 < mnist["fitted"] <= 500
+        # The shipped replay set's real-pen digits: learned, then gated on.
+        assert training["pens"]["rows"] == 175 and 0 < training["replay_pens"] <= 175
+        assert version["holdout"]["parent"]["pens"] is not None
         assert training["users"]["collectors"]["by_collector"][collector] > 0
         saw = json.loads(store.get_bytes(registry.version_key(name, decided["version"], SAMPLES)))
         trained, held_out = set(saw["trained"]), set(saw["held_out"])

@@ -63,7 +63,7 @@ def test_the_replay_set_keeps_its_pens_and_reads_without_them(tmp_path: Path) ->
     assert read.gate_pens_y.tolist() == [8] * 4
 
 
-def test_the_gate_holds_the_pens_for_fine_tunes_but_not_for_retrains() -> None:
+def test_the_gate_holds_the_pens_unless_told_not_to() -> None:
     from worker.trainer.rounds import make_holdout
 
     extras = mnist.ReplayExtras(
@@ -71,6 +71,6 @@ def test_the_gate_holds_the_pens_for_fine_tunes_but_not_for_retrains() -> None:
     )
     tuned = make_holdout(BASE, users(10), extras)
     assert tuned.pens_y.tolist() == [8] * 4 and tuned.pens_x.shape == (4, 28, 28)
-    retrained = make_holdout(BASE, users(10), extras, pens=False)  # retrains learn no pens
+    retrained = make_holdout(BASE, users(10), extras, pens=False)  # a retrain of no pens
     assert len(retrained.pens_y) == 0 and retrained.pens_x.shape == (0, 28, 28)
     assert len(retrained.negatives) == len(tuned.negatives) == 3
