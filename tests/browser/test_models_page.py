@@ -19,7 +19,7 @@ from tests.helpers import ADMIN_TOKEN
 from web import i18n
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-METRICS = ["mnist", "loss", "user", "negatives", "digits_refused"]
+METRICS = ["mnist", "loss", "user", "pens", "negatives", "digits_refused"]
 
 
 @pytest.fixture()
@@ -117,6 +117,25 @@ def test_a_change_that_rounds_to_nothing_is_plus_minus_zero_not_minus_zero(
     expect(v2.locator('[data-metric="mnist"] [data-slot="delta"]')).to_have_text(f"(+0{point}2)")
     text = page.locator("main").inner_text()
     assert not re.search(r"[−-]0[.,]0+(?!\d)", text), "a negative zero is shown"
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+def test_the_real_pen_column_shows_the_gates_figure_and_the_shipped_cards(models_page) -> None:
+    page = models_page()
+    # Per version: the candidate's figure and its change from the parent; the shipped
+    # version's from its card, with no parent to differ from.
+    shown = {4: ("98.4%", "(−0.4)"), 2: ("98.8%", "(+0.8)"), 1: ("97.3%", None)}
+    for name in MODEL_NAMES:
+        for version, (value, change) in shown.items():
+            row = page.locator(f'#{name}-versions tr[data-version="{version}"]')
+            cell = row.locator('[data-metric="pens"]')
+            expect(cell.locator('[data-slot="value"]')).to_have_text(value)
+            delta = cell.locator('[data-slot="delta"]')
+            if change is None:
+                expect(delta).to_be_hidden()
+            else:
+                expect(delta).to_have_text(change)
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 

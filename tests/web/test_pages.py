@@ -332,7 +332,7 @@ def test_models_page_has_a_row_template_for_its_script(page_client: FlaskClient)
     slots = {a["data-slot"] for t, a in page.elements if "data-slot" in a}
     assert {"version", "current", "origin", "outcome", "trained", "rollback"} <= slots
     metrics = [a["data-metric"] for t, a in page.elements if "data-metric" in a]
-    assert metrics == ["mnist", "loss", "user", "negatives", "digits_refused"]
+    assert metrics == ["mnist", "loss", "user", "pens", "negatives", "digits_refused"]
     for name in ("fnn", "cnn"):  # the live race, with the admin's promote and retire
         assert page.by_id(f"{name}-race")[0] == "div"
     decisions = [a["data-decision"] for t, a in page.elements if "data-decision" in a]

@@ -12,6 +12,7 @@ from tests.helpers import ROOT, SAMPLE
 from worker.trainer.tools.numbers import shipped_models
 from worker.trainer.tools.pen_figures import evaluate_pens, pen_lines
 from worker.trainer.tools.real_pens import drawn, family, is_dev_writer, training_pens
+from worker.trainer.tools.recorded_figures import SUMMARY, record_summaries
 from worker.trainer.unipen import read_unipen
 
 PENS = ROOT / "tests" / "data" / "unipen"
@@ -108,6 +109,37 @@ def test_shipped_models_read_the_real_pen_sample() -> None:
         assert figures["models"][name]["accuracy"] >= digits, name
         assert figures["models"][name]["not_digits_refused"] >= letters, name
     assert any(line.startswith("cnn: real pens") for line in pen_lines(figures))
+
+
+def test_evaluate_record_keeps_each_models_real_pen_figures_in_its_card(tmp_path: Path) -> None:
+    """The Models page reads a shipped version's real-pen accuracy from its card."""
+    trained_on = {"writers": 132, "digits": 9000}  # what the model learned from: kept
+    for name in ("fnn", "cnn"):
+        card = {"name": name, "data": {"real_pens": trained_on}}
+        (tmp_path / f"{name}.metrics.json").write_text(json.dumps(card))
+    figures = {
+        "models": {name: dict.fromkeys(SUMMARY, 0.5) for name in ("fnn", "cnn")},
+        "negatives": {"count": 400},
+    }
+    record_summaries(tmp_path, figures)  # measured without UNIPEN: no real_pens written
+    assert "real_pens" not in json.loads((tmp_path / "cnn.metrics.json").read_text())
+    measured = {
+        "fnn": {"accuracy": 0.97026, "refused": 0.00614, "per_digit_accuracy": {}},
+        "cnn": {"accuracy": 0.98448, "refused": 0.00162, "per_digit_accuracy": {}},
+    }
+    pens = {"family": "development: 25% of the writers", "writers": 45, "digits": 3093}
+    record_summaries(tmp_path, figures | {"real_pens": pens | {"models": measured}})
+    for name in ("fnn", "cnn"):
+        card = json.loads((tmp_path / f"{name}.metrics.json").read_text())
+        assert card["real_pens"] == {
+            "accuracy": measured[name]["accuracy"],
+            "refused": measured[name]["refused"],
+            "digits": 3093,
+            "writers": 45,
+            "family": "development",
+        }
+        assert card["data"]["real_pens"] == trained_on
+        assert card["not_a_digit"]["negatives"] == 400
 
 
 @pytest.mark.slow

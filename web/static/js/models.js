@@ -58,18 +58,21 @@ const METRICS = {
   mnist: { field: "mnist", format: formatPercent, scale: 100, digits: 1 },
   loss: { field: "mnist_loss", format: loss, scale: 1, digits: 3 },
   user: { field: "user", format: formatPercent, scale: 100, digits: 1 },
+  pens: { field: "pens", format: formatPercent, scale: 100, digits: 1 },
   negatives: { field: "negatives_refused", format: formatPercent, scale: 100, digits: 1 },
   digits_refused: { field: "digits_refused", format: formatPercent, scale: 100, digits: 1 },
 };
 
 // Each metric's [candidate, parent] figures; the shipped version has no parent, and its
-// model card measured it on the full MNIST test set (and held-out negatives).
+// model card measured it on the full MNIST test set (held-out negatives, real pens).
 function metricFigures(version) {
   if (!version.holdout) {
     // Measured by `evaluate --record` on held-out negatives and the MNIST test set.
     const held = version.card?.not_a_digit ?? {};
     return {
       mnist: [version.card?.test_accuracy_tflite],
+      // The development family of real pens (`evaluate --record`'s real_pens summary).
+      pens: [version.card?.real_pens?.accuracy],
       negatives: [held.negatives_refused],
       digits_refused: [held.mnist_digits_refused ?? version.card?.test_digits_refused],
     };

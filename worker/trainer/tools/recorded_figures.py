@@ -44,7 +44,11 @@ def record_figures(models_dir: Path, figures: dict[str, Any]) -> None:
 
 
 def record_summaries(models_dir: Path, figures: dict[str, Any]) -> None:
-    """Add the held-out not-a-digit figures to each ``<name>.metrics.json`` as ``not_a_digit``."""
+    """Add the held-out not-a-digit figures to each ``<name>.metrics.json`` as ``not_a_digit``,
+    and (when measured) its real-pen figures as ``real_pens``: the Models page shows a
+    shipped version's card, which has no gate holdout to read real pens from. Not
+    ``data.real_pens``, which says what the model trained on."""
+    pens = figures.get("real_pens")
     for name, m in figures["models"].items():
         path = models_dir / f"{name}.metrics.json"
         if path.exists():
@@ -53,4 +57,18 @@ def record_summaries(models_dir: Path, figures: dict[str, Any]) -> None:
                 "negatives": figures["negatives"]["count"],
                 "negatives_family": "held_out",
             }
+            if pens is not None and name in pens["models"]:
+                metrics["real_pens"] = pens_summary(pens, name)
             path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def pens_summary(pens: dict[str, Any], name: str) -> dict[str, Any]:
+    """Model ``name``'s accuracy and refusals on the development family of real pens."""
+    measured = pens["models"][name]
+    return {
+        "accuracy": measured["accuracy"],
+        "refused": measured["refused"],
+        "digits": pens["digits"],
+        "writers": pens["writers"],
+        "family": "development",
+    }
