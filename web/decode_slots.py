@@ -80,13 +80,21 @@ class DecodeSlots:
     def run(self, pixels: int, decode: Callable[..., T], *args: Any) -> T:
         """``decode(*args)`` of an image of ``pixels`` (from its header) in a free slot, or
         Busy when none frees up within ``WAIT``."""
+        return self._in_slot(pixels <= INLINE_PIXELS, decode, args)
+
+    def run_inline(self, decode: Callable[..., T], *args: Any) -> T:
+        """``decode(*args)`` in a free slot, in the request's own greenlet: for work bounded
+        by something other than pixels (a stroke reading, by the stroke caps)."""
+        return self._in_slot(True, decode, args)
+
+    def _in_slot(self, inline: bool, decode: Callable[..., T], args: tuple[Any, ...]) -> T:
         if not self._slots.acquire(timeout=self._wait):
             raise Busy(
                 f"this server is decoding {self.limit} images already; "
                 f"try again in {Busy.retry_after} s"
             )
         try:
-            if self._pool is None or pixels <= INLINE_PIXELS:
+            if self._pool is None or inline:
                 return decode(*args)
             value, error = self._pool.apply(_outcome, (decode, args))
             if error is not None:

@@ -17,12 +17,8 @@ from typing import Any, NamedTuple
 from shared.canvas import Canvas, preprocess_canvas_png
 from shared.imaging import MAX_DIGITS, decode_data_url, open_png
 from shared.stroke_canvas import stroke_canvas
-from web.decode_slots import INLINE_PIXELS
 from web.services import current_services
 from web.strokes import check_strokes
-
-#: What a stroke reading counts as in ``DecodeSlots.run``: a canvas read inline.
-STROKE_PIXELS = INLINE_PIXELS
 
 
 class Drawing(NamedTuple):
@@ -57,7 +53,7 @@ def checked_png(data_url: object) -> CheckedPng:
 def drawing_from(body: dict[str, Any]) -> Drawing:
     """The body's drawing (``image``, optional ``strokes``), each reading in a decode slot.
 
-    Strokes are read in the request's greenlet whatever the PNG's size (``STROKE_PIXELS``):
+    Strokes are read in the request's greenlet whatever the PNG's size (``run_inline``):
     their cost is bounded by the stroke caps, not the pixels, and the hop to a pool thread
     and back was a tenth of web's CPU at 32 clients (``python -m bench.profile_web``). A
     PNG read when the strokes cannot stand for it takes a slot of its own, by its pixels,
@@ -72,8 +68,8 @@ def drawing_from(body: dict[str, Any]) -> Drawing:
             strokes = None
     image = checked_png(body["image"])
     if strokes is not None:
-        found = services.decodes.run(
-            STROKE_PIXELS, stroke_canvas, strokes, image.width, image.height, MAX_DIGITS, True
+        found = services.decodes.run_inline(
+            stroke_canvas, strokes, image.width, image.height, MAX_DIGITS, True
         )
         if found is not None:
             return Drawing(*found)

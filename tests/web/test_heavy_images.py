@@ -178,7 +178,8 @@ def test_web_memory_grows_by_at_most_max_decodes_largest_images(
 
 def test_under_gevent_a_small_canvas_decodes_in_its_greenlet_and_a_large_one_on_a_thread():
     """The page's 280x280 pad decodes inline (the hop to a thread cost more than the
-    decode); anything larger still runs on a pool thread, off the process's event loop."""
+    decode); anything larger still runs on a pool thread, off the process's event loop.
+    A stroke reading (``run_inline``) stays in the greenlet: the stroke caps bound it."""
     import subprocess
     import sys
 
@@ -190,9 +191,10 @@ from web.decode_slots import INLINE_PIXELS, DecodeSlots
 slots = DecodeSlots(2)
 here = threading.get_ident()
 print(slots.run(280 * 280, threading.get_ident) == here,
-      slots.run(INLINE_PIXELS + 1, threading.get_ident) == here)
+      slots.run(INLINE_PIXELS + 1, threading.get_ident) == here,
+      slots.run_inline(threading.get_ident) == here)
 """
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
-    assert done.stdout.split() == ["True", "False"], done.stdout + done.stderr
+    assert done.stdout.split() == ["True", "False", "True"], done.stdout + done.stderr
