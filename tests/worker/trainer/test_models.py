@@ -163,9 +163,12 @@ def test_quick_training_writes_loadable_models(tmp_path: Path) -> None:
     # `--start` continues the weights it names, and the metrics and the card say which.
     continued = tmp_path / "continued"
     argv = ["train", "--quick", "--model", "fnn", "--mnist", str(SAMPLE), "--out", str(continued)]
-    assert main([*argv, "--start", str(tmp_path)]) == 0
+    assert (
+        main([*argv, "--start", str(tmp_path), "--more-negatives", "8", "--more-seed", "11"]) == 0
+    )
     metrics = json.loads((continued / "fnn.metrics.json").read_text())
     assert metrics["start"]["weights"] == "fnn.keras" and metrics["start"]["epochs_run"] == 1
+    assert (metrics["data"]["more_negatives"], metrics["data"]["more_negatives_seed"]) == (8, 11)
     assert metrics["learning_rate"] < 1e-3 and "--start" in metrics["command"]
     assert "fnn.keras + 1 epochs" in (continued / "MODEL_CARD.md").read_text()
     # Another count of negatives would validate on digits the start weights trained on.

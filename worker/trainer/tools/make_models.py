@@ -61,6 +61,8 @@ NUMBER_PARTS = 0
 #: Continuing the shipped weights (``--start``): a few epochs at a lower rate.
 START_EPOCHS = {"fnn": 8, "cnn": 5}
 START_LEARNING_RATE = 3e-4
+#: Seed of ``--more-negatives`` (the training family's is 7, the replay set's 8 and 9).
+MORE_SEED = 10
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,6 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--learning-rate", type=float, help="initial rate of the cosine decay")
     more = "negatives fitted only, never validated on (another seed; a --start keeps its split)"
     train.add_argument("--more-negatives", type=int, default=0, help=more)
+    train.add_argument("--more-seed", type=int, default=MORE_SEED, help="their seed")
     train.add_argument("--unipen", help="UNIPEN checkout: fit its training writers' digits")
     train.add_argument("--pen-times", type=int, default=2, help="drawings of each pen digit")
     train.add_argument("--pen-negatives", type=int, default=PEN_NEGATIVES, help="pen letters")
@@ -128,10 +131,6 @@ def parts_to_fit(
     with ``seed`` fits (``number_parts``): its validation digits never appear in them."""
     fitted = ~validation_digits(len(data.x_train), negatives, seed)
     return number_parts(data.x_train[fitted], data.y_train[fitted], numbers)
-
-
-#: Seed of ``--more-negatives`` (the training family's is 7, the replay set's 8 and 9).
-MORE_SEED = 10
 
 
 def fit_also(parts: Fitted | None, more: np.ndarray | None, pens: Fitted | None) -> Fitted | None:
@@ -244,7 +243,7 @@ def train(args: argparse.Namespace, command: str) -> None:
     parts = (
         parts_to_fit(data, len(negatives[0]), args.number_parts, args.seed) if learners else None
     )
-    more = make_negatives(n, "training", MORE_SEED)[0] if (n := args.more_negatives) else None
+    more = make_negatives(n, "training", args.more_seed)[0] if (n := args.more_negatives) else None
     pens, args.real_pens = training_pens(args.unipen, args.pen_times, args.pen_negatives)
     for name in names:
         mine = fit_also(parts if name in learners else None, more, pens)

@@ -194,6 +194,7 @@ def data_record(
         "negatives_recipe": f"worker.trainer.negatives, family training, seed {SEEDS['training']}",
         "negative_kinds": dict(sorted(Counter(kinds).items())),
         "more_negatives": getattr(args, "more_negatives", 0),
+        "more_negatives_seed": getattr(args, "more_seed", None),
         "number_parts": None if parts is None else parts_record(parts, args.number_parts),
         "real_pens": getattr(args, "real_pens", None),
     }
