@@ -3,10 +3,10 @@
 ``python -m worker.trainer.tools.learning_curve curve --mnist mnist.npz`` lets 30 simulated
 writers (``worker.trainer.tools.population``) collect 0, 100, 300, 1,000 and 3,000 digits into a
 fresh local store, runs the real fine-tune round after each stage, and measures the
-served models on 14 other writers of that population and on MNIST test digits the gate
-never sees (test digits 2,000 onwards; the gate uses the first 2,000). ``experiments``
-runs one round on 1,000 digits per recipe variant and reports what each does to the
-candidate. Both write JSON beside a plot or a table; docs/learning.md and the model card
+served models (a drawing refused at a version's threshold is an error) on 14 other
+writers of that population and on MNIST test digits the gate never sees (test digits 2,000
+onwards; the gate uses the first 2,000). ``experiments`` runs one round on 1,000 digits per
+recipe variant and reports what each does to the candidate. Both write JSON beside a plot or a table; docs/learning.md and the model card
 show them.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from shared import registry
+from shared import answers, registry
 from shared.dataset import samples
 from shared.names import MODEL_NAMES
 from shared.settings import Settings
@@ -92,8 +92,11 @@ def collect(store: Store, drawings: Drawings, start: int, stop: int) -> set[str]
 
 
 def accuracy(store: Store, name: str, version: int, x: np.ndarray, y: np.ndarray) -> float:
+    """As the version serves: a drawing it refuses at its own threshold is an error."""
     key = registry.version_key(name, version, "model.tflite")
-    return float(np.mean(LiteModel(store.get_bytes(key)).predict(x).argmax(axis=1) == y))
+    threshold = answers.threshold_of(registry.read_metrics(store, name, version))
+    outputs = LiteModel(store.get_bytes(key)).predict(x)
+    return float(np.mean(answers.predicted_labels(outputs, threshold) == y))
 
 
 def measure(store: Store, versions: dict[str, int], test: Drawings, mnist: Mnist) -> dict:
