@@ -129,12 +129,24 @@ def number_set(
     drawings: list[Drawing] = []
     while len(drawings) < count:
         picks = rng.choice(len(digits), size=int(rng.integers(lengths[0], lengths[1] + 1)))
-        placed = list(_placed([digit_strokes(digits[i]) for i in picks], rng, spacing))
         text = "".join(str(int(labels[i])) for i in picks)
-        drawing = _drawing(text, placed, CANVAS_WIDTH, CANVAS_HEIGHT, rng)
+        drawing = number_drawing(text, [digit_strokes(digits[i]) for i in picks], rng, spacing)
         if drawing.touching or not only_touching:
             drawings.append(drawing)
     return drawings
+
+
+def number_drawing(
+    text: str,
+    digits: list[list[np.ndarray]],
+    rng: np.random.Generator,
+    spacing: tuple[float, float] = GAPS,
+) -> Drawing:
+    """A number as the page sends it: ``digits`` (each its strokes, in drawing order, at any
+    scale: traced here, a real pen's in ``pen_numbers``) placed on the 840x280 pad as
+    ``numbers`` places digits, gaps in ``spacing``, and recorded as the page records them."""
+    placed = list(_placed(digits, rng, spacing))
+    return _drawing(text, placed, CANVAS_WIDTH, CANVAS_HEIGHT, rng)
 
 
 def scaled(
