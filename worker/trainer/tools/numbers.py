@@ -4,10 +4,8 @@ Two to six digits side by side on a rough line, as people write a number on the 
 uneven sizes, a sloping and wandering baseline, gaps from a slight overlap to wide
 spacing, solid dark strokes on a transparent background (the page's canvas style).
 ``number_figures`` reads them back through web's segmentation and the LiteRT models.
-
-The figures ``make evaluate`` reports compose MNIST *test* digits. Work on segmentation
-is measured on a development set instead, composed from MNIST *training* digits with
-another seed, so the test figures stay a fair estimate::
+``make evaluate`` composes MNIST *test* digits; tune segmentation on a development set
+of *training* digits and another seed instead, so the test figures stay fair::
 
     python -m worker.trainer.tools.evaluate --mnist mnist.npz --dev [SEED] --numbers 1000
 """
@@ -24,11 +22,10 @@ import numpy as np
 from PIL import Image
 
 from shared import answers, number_reading
-from shared.canvas import preprocess_canvas_png, working_ink
+from shared.canvas import Canvas, preprocess_canvas_png, working_ink
 from shared.errors import DigitsError
 from shared.imaging import INK_THRESHOLD, MAX_DIGITS, ink_canvas_png
 from shared.names import MODEL_NAMES
-from shared.number_reading import read
 from shared.segmentation import Part
 from shared.shapes import ImageAnswers
 from worker.lite_model import LiteModel
@@ -40,8 +37,7 @@ HEIGHTS = (0.4, 0.7)
 #: Gap between neighbouring digits as a share of the mean digit height; negative overlaps.
 GAPS = (-0.08, 0.5)
 #: Slope of the line the digits sit on, and how far each digit strays from it.
-SLOPE = 0.12
-WANDER = 0.06
+SLOPE, WANDER = 0.12, 0.06
 MARGIN = 12
 #: The figures ``python -m worker.trainer.tools.evaluate --record`` keeps for the model card.
 NUMBERS_FILE = "numbers.json"
@@ -186,15 +182,23 @@ class CanvasReading:
 def read_canvas(
     models: dict[str, LiteModel], thresholds: dict[str, float], png: bytes
 ) -> CanvasReading | None:
-    """``png`` read through web's own reading (``preprocess_canvas_png``), each model reading
-    every image in one batch and their agreement choosing the parts, as in the predict
-    worker; None where web refuses the canvas (a 422)."""
+    """``png`` read as web reads it (``preprocess_canvas_png``), then as the predict worker
+    does (``canvas_reading``); None where web refuses the canvas (a 422)."""
     try:
         canvas = preprocess_canvas_png(png, 4096, MAX_DIGITS, readable=True)
     except DigitsError:
         return None
+    return canvas_reading(models, thresholds, canvas)
+
+
+def canvas_reading(
+    models: dict[str, LiteModel], thresholds: dict[str, float], canvas: Canvas
+) -> CanvasReading:
+    """A canvas web made (from a PNG or from strokes) read as the predict worker reads it:
+    each model reads every image in one batch, and their agreement chooses the parts."""
     outputs = {name: model.predict(np.stack(canvas.images)) for name, model in models.items()}
-    chosen = read(canvas.readings, outputs["cnn"].tolist(), outputs["fnn"].tolist())
+    rows = outputs["cnn"].tolist(), outputs["fnn"].tolist()
+    chosen = number_reading.read(canvas.readings, *rows)
     fnn, cnn = (answers.model_answers(outputs[n], thresholds[n], 0) for n in ("fnn", "cnn"))
     images: list[ImageAnswers] = [{"fnn": f, "cnn": c} for f, c in zip(fnn, cnn, strict=True)]
     return CanvasReading(outputs, chosen, images[0], [images[i] for i in chosen])
@@ -205,11 +209,9 @@ def number_figures(
 ) -> dict[str, Any]:
     """Whole-number accuracy, per-digit accuracy where the count is right, count right,
     and where the wrong numbers went wrong (the count, or a digit: refused or misread, or
-    the whole answered "not a number").
-
-    Each canvas is read as web and the predict worker read it (``read_canvas``). A canvas
-    web refuses counts as wrong, and so does a part the model refuses (read ``?``) and a
-    number web answers "not a number" (``shared.number_reading.is_number``).
+    the whole answered "not a number"). Each canvas is read as web and the predict worker
+    read it (``read_canvas``): a canvas web refuses is wrong, and so is a part the model
+    refuses (``?``) and a number web answers "not a number" (``number_reading.is_number``).
     """
     readings = [read_canvas(models, thresholds, number.png) for number in numbers]
     chosen = [[] if r is None else r.chosen for r in readings]

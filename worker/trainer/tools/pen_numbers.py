@@ -34,12 +34,10 @@ from typing import Any
 import numpy as np
 
 from shared import answers, number_reading
-from shared.canvas import Canvas
 from shared.errors import DigitsError
 from shared.settings import Settings
-from shared.shapes import ImageAnswers
 from worker.lite_model import LiteModel
-from worker.trainer.tools.numbers import CanvasReading, shipped_models
+from worker.trainer.tools.numbers import CanvasReading, canvas_reading, shipped_models
 from worker.trainer.tools.real_pens import family
 from worker.trainer.tools.stroke_agreement import (
     Read,
@@ -123,18 +121,6 @@ def web_read(drawing: Drawing, how: str) -> Read | None:
         return pixel_reading(drawing) if found is None else found
     except DigitsError:
         return None
-
-
-def canvas_reading(
-    models: dict[str, LiteModel], thresholds: dict[str, float], canvas: Canvas
-) -> CanvasReading:
-    """Every image read by both models in one batch, the parts picked by their agreement,
-    as the predict worker does (``numbers.read_canvas``, from a canvas already made)."""
-    outputs = {name: model.predict(np.stack(canvas.images)) for name, model in models.items()}
-    chosen = number_reading.read(canvas.readings, outputs["cnn"].tolist(), outputs["fnn"].tolist())
-    said = {name: answers.model_answers(outputs[name], thresholds[name], 0) for name in models}
-    images = [ImageAnswers(fnn=f, cnn=c) for f, c in zip(said["fnn"], said["cnn"], strict=True)]
-    return CanvasReading(outputs, chosen, images[0], [images[i] for i in chosen])
 
 
 @dataclass(frozen=True)
