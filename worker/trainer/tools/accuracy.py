@@ -3,11 +3,17 @@ confusion matrix with a last column for "not a digit" (a refused digit is an err
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from shared import answers
+
+
+def share(flags: Sequence[bool] | np.ndarray) -> float:
+    """The share of true flags, to 4 places (0 when there are none): the tools' figures."""
+    return round(float(np.mean(flags)), 4) if len(flags) else 0.0
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 
 from shared import number_reading
 from worker.lite_model import LiteModel
+from worker.trainer.tools.accuracy import share
 from worker.trainer.tools.numbers import (
     DEV_SEED,
     CanvasReading,
@@ -59,10 +60,6 @@ SWEEP: tuple[Bars, ...] = (
 TARGETS = {"not_a_number": 0.95, "numbers_refused": 0.01, "whole_number_accuracy": 0.95}
 
 
-def _share(flags: Sequence[bool]) -> float:
-    return round(float(np.mean(flags)), 4) if flags else 0.0
-
-
 def _text(reading: CanvasReading) -> str:
     """The number's text as the API gives it: the CNN's digits, ``?`` where it refuses."""
     return number_reading.text([part["cnn"]["digit"] for part in reading.parts])
@@ -80,9 +77,9 @@ def read_numbers(
     ]
     return {
         "count": len(numbers),
-        "refused": _share(refused),
+        "refused": share(refused),
         "web_refused": sum(r is None for r in written),
-        "right": _share(right),
+        "right": share(right),
     }
 
 
@@ -100,9 +97,9 @@ def figures_at(
         by_kind[drawing.kind].append(flag)
     return {
         "drawings": len(drawings),
-        "not_a_number": _share(honest),
+        "not_a_number": share(honest),
         "web_refused": sum(r is None for r in drawn),
-        "by_kind": {kind: _share(flags) for kind, flags in sorted(by_kind.items())},
+        "by_kind": {kind: share(flags) for kind, flags in sorted(by_kind.items())},
         "numbers": read_numbers(bars, numbers, written),
     }
 

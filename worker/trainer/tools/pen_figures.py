@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from shared import answers
 from worker.lite_model import LiteModel
-from worker.trainer.tools.accuracy import accuracy_report
+from worker.trainer.tools.accuracy import accuracy_report, share
 from worker.trainer.tools.numbers import shipped_models
 from worker.trainer.tools.real_pens import (
     DEV_SEED,
@@ -79,22 +80,28 @@ def pen_measures(labels: np.ndarray, read: np.ndarray, writers: list[str]) -> di
         for t, r in zip(labels.tolist(), read.tolist(), strict=True)
         if t != r
     )
-    sites = np.array([w.split("/")[0] for w in writers])
-    names = np.array(writers)
-    by_writer = {w: float(right[names == w].mean()) for w in sorted(set(writers))}
+    per_site, worst_writers = by_site_and_writer(right, writers)
     return {
         "accuracy": report["accuracy"],
         "refused": round(float((read == answers.NOT_DIGIT).mean()), 5),
         "per_digit_accuracy": report["per_digit_accuracy"],
-        "per_site_accuracy": {
-            s: round(float(right[sites == s].mean()), 4) for s in sorted(set(sites.tolist()))
-        },
+        "per_site_accuracy": per_site,
         "top_confusions": dict(confusions.most_common(TOP)),
-        "worst_writers": {
-            w: round(a, 4) for w, a in sorted(by_writer.items(), key=lambda i: i[1])[:TOP]
-        },
+        "worst_writers": worst_writers,
         "confusion_matrix": report["confusion_matrix"],
     }
+
+
+def by_site_and_writer(
+    right: np.ndarray, writers: Sequence[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The share ``right`` per site (a writer's name up to its "/") and for the TOP worst
+    writers, each writer being the one behind the same row of ``right``."""
+    sites, names = np.array([w.split("/")[0] for w in writers]), np.array(writers)
+    per_site = {s: share(right[sites == s]) for s in sorted(set(sites.tolist()))}
+    by_writer = {w: float(right[names == w].mean()) for w in sorted(set(writers))}
+    worst = sorted(by_writer.items(), key=lambda i: i[1])[:TOP]
+    return per_site, {w: round(a, 4) for w, a in worst}
 
 
 def pen_lines(figures: dict[str, Any]) -> list[str]:

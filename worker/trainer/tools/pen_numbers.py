@@ -37,7 +37,9 @@ from shared import answers, number_reading
 from shared.errors import DigitsError
 from shared.settings import Settings
 from worker.lite_model import LiteModel
+from worker.trainer.tools.accuracy import share
 from worker.trainer.tools.numbers import CanvasReading, canvas_reading, shipped_models
+from worker.trainer.tools.pen_figures import by_site_and_writer
 from worker.trainer.tools.real_pens import family
 from worker.trainer.tools.stroke_agreement import (
     Read,
@@ -56,8 +58,6 @@ PAUSES = ((100, 400), (250, 900))
 #: The ways a number is read: web's (strokes, else the PNG), the PNG's, digits apart.
 READINGS = ("strokes", "pixels", "apart")
 RIGHT = "right"
-#: Writers listed as the worst.
-TOP = 5
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,6 @@ class PenNumber:
 
     drawing: Drawing
     writer: str
-
-    @property
-    def site(self) -> str:
-        return self.writer.split("/")[0]
 
 
 def pen_numbers(
@@ -186,8 +182,8 @@ def pen_number_figures(
         figures[how] = {
             "unread": sum(r.canvas is None for r in read),
             "read_from_png": sum(r.canvas is not None and r.strokes is None for r in read),
-            "count_right": _share([r.parts == len(n.drawing.text) for r, n in pairs]),
-            "parted_as_drawn": _share([r.strokes == n.drawing.digits for r, n in pairs]),
+            "count_right": share([r.parts == len(n.drawing.text) for r, n in pairs]),
+            "parted_as_drawn": share([r.strokes == n.drawing.digits for r, n in pairs]),
         }
         for name, threshold in thresholds.items():
             texts = [r.text(name, threshold) for r in read]
@@ -208,19 +204,14 @@ def model_figures(
         if t is not None and len(t) == len(truth)
         for a, b in zip(t, truth, strict=True)
     ]
-    sites, writers = np.array([n.site for n in numbers]), np.array([n.writer for n in numbers])
-    by_writer = {w: _share(right[writers == w]) for w in sorted(set(writers.tolist()))}
+    per_site, worst_writers = by_site_and_writer(right, [n.writer for n in numbers])
     return {
-        "whole_number_accuracy": _share(right),
-        "digit_accuracy_where_count_right": _share(counted),
+        "whole_number_accuracy": share(right),
+        "digit_accuracy_where_count_right": share(counted),
         "wrong": dict(Counter(o for o in outcomes if o != RIGHT).most_common()),
-        "per_site": {s: _share(right[sites == s]) for s in sorted(set(sites.tolist()))},
-        "worst_writers": dict(sorted(by_writer.items(), key=lambda i: i[1])[:TOP]),
+        "per_site": per_site,
+        "worst_writers": worst_writers,
     }
-
-
-def _share(flags: Sequence[bool] | np.ndarray) -> float:
-    return round(float(np.mean(flags)), 4) if len(flags) else 0.0
 
 
 def figure_lines(figures: dict[str, Any]) -> list[str]:

@@ -38,6 +38,7 @@ from shared.imaging import MAX_DIGITS
 from shared.stroke_canvas import stroke_canvas
 from shared.stroke_render import PEN_RATIO, mnist_image, prepared
 from worker.lite_model import LiteModel
+from worker.trainer.tools.accuracy import share
 from worker.trainer.tools.numbers import shipped_models
 from worker.trainer.tools.stroke_sets import Drawing, stroke_sets
 from worker.trainer.tools.tool_paths import mnist_and_models
@@ -122,7 +123,7 @@ def compare(
             "pixel": sum(not r for r in read_p),
             "stroke": refused,
         },
-        "strokes_parted_as_drawn": _share(
+        "strokes_parted_as_drawn": share(
             [r.get("strokes") == d.digits for r, d in zip(read_s, drawings, strict=True)]
         ),
     }
@@ -143,23 +144,17 @@ def _model_figures(
     whole = f"{name}_whole"
     pairs = list(zip(read_p, read_s, strict=True))
     return {
-        "pixel_accuracy": _share(p),
-        "stroke_accuracy": _share(s),
-        "agreement": _share(np.array([a.get(name) == b.get(name) for a, b in pairs])),
-        "whole_canvas_agreement": _share(
-            np.array([a.get(whole) == b.get(whole) for a, b in pairs])
-        ),
+        "pixel_accuracy": share(p),
+        "stroke_accuracy": share(s),
+        "agreement": share(np.array([a.get(name) == b.get(name) for a, b in pairs])),
+        "whole_canvas_agreement": share(np.array([a.get(whole) == b.get(whole) for a, b in pairs])),
         "stroke_only_right": int((s & ~p).sum()),
         "pixel_only_right": int((p & ~s).sum()),
-        "digits_apart_accuracy": _share(readable),
+        "digits_apart_accuracy": share(readable),
         "readable_numbers": int(readable.sum()),
-        "pixel_accuracy_readable": _share(p[readable]),
-        "stroke_accuracy_readable": _share(s[readable]),
+        "pixel_accuracy_readable": share(p[readable]),
+        "stroke_accuracy_readable": share(s[readable]),
     }
-
-
-def _share(flags: np.ndarray | list[bool]) -> float:
-    return round(float(np.mean(flags)) if len(flags) else 0.0, 4)
 
 
 def _spread(ms: list[float]) -> dict[str, float]:
