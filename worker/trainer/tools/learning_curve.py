@@ -6,8 +6,8 @@ fresh local store, runs the real fine-tune round after each stage, and measures 
 served models (a drawing refused at a version's threshold is an error) on 14 other
 writers of that population and on MNIST test digits the gate never sees (test digits 2,000
 onwards; the gate uses the first 2,000). ``experiments`` runs one round on 1,000 digits per
-recipe variant and reports what each does to the candidate. Both write JSON beside a plot or a table; docs/learning.md and the model card
-show them.
+recipe variant and reports what each does to the candidate. Both write JSON beside a plot
+or a table; docs/learning.md and the model card show them.
 """
 
 from __future__ import annotations
