@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from shared import answers
+from worker.trainer.arrays import no_images, no_labels
 
 
 class Reader(Protocol):
@@ -85,8 +86,8 @@ class Holdout:
     negatives: np.ndarray
     threshold_x: np.ndarray
     #: Real-pen digits and their labels; empty when the replay set has none.
-    pens_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
-    pens_y: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pens_x: np.ndarray = field(default_factory=no_images)
+    pens_y: np.ndarray = field(default_factory=no_labels)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-SIZE = 28
+from worker.trainer.arrays import SIZE, no_images, no_labels
+
 #: The MNIST sample shipped beside the weights: replayed in fine-tunes and gated on.
 REPLAY_FILE = "replay.npz"
 
@@ -72,18 +73,10 @@ class ReplayExtras:
     train: np.ndarray
     gate: np.ndarray
     threshold_x: np.ndarray
-    pens_x: np.ndarray = field(default_factory=lambda: _no_images())
-    pens_y: np.ndarray = field(default_factory=lambda: _no_labels())
-    gate_pens_x: np.ndarray = field(default_factory=lambda: _no_images())
-    gate_pens_y: np.ndarray = field(default_factory=lambda: _no_labels())
-
-
-def _no_images() -> np.ndarray:
-    return np.zeros((0, SIZE, SIZE), np.uint8)
-
-
-def _no_labels() -> np.ndarray:
-    return np.zeros(0, np.int64)
+    pens_x: np.ndarray = field(default_factory=no_images)
+    pens_y: np.ndarray = field(default_factory=no_labels)
+    gate_pens_x: np.ndarray = field(default_factory=no_images)
+    gate_pens_y: np.ndarray = field(default_factory=no_labels)
 
 
 #: The replay set's arrays of real-pen digits, by ``ReplayExtras`` field.

@@ -23,6 +23,7 @@ from shared.dataset import samples
 from shared.dataset.training_set import TrainingSample, trainable
 from shared.errors import ObjectNotFound
 from shared.storage import Store
+from worker.trainer.arrays import no_images
 
 #: One part in HOLDOUT_EVERY is never trained on: one client in five once there are enough
 #: people (so the gate rewards reading other people, not memorising one), else one sample in five.
@@ -76,7 +77,7 @@ def is_holdout(sample_id: str, client: str, by_people: bool) -> bool:
 
 
 def _stack(digits: list[np.ndarray]) -> np.ndarray:
-    return np.stack(digits).astype(np.uint8) if digits else np.zeros((0, 28, 28), np.uint8)
+    return np.stack(digits).astype(np.uint8) if digits else no_images()
 
 
 def _people(found: list[TrainingSample]) -> tuple[set[str], bool]:

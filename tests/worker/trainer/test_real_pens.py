@@ -155,6 +155,12 @@ def test_training_fits_the_training_family_and_records_it(tmp_path: Path) -> Non
     assert x.shape == (12, 28, 28) and sorted(set(y.tolist())) == [1, 7]
     assert record["writers"] == 3 and record["digits"] == 6 and "CC BY 4.0" in record["license"]
     argv = ["train", "--quick", "--model", "fnn", "--mnist", str(SAMPLE), "--out", str(tmp_path)]
-    assert main([*argv, "--unipen", str(folder)]) == 0
+    assert main([*argv, "--unipen", str(folder), "--pen-forms", "2"]) == 0
     metrics = json.loads((tmp_path / "fnn.metrics.json").read_text())
     assert metrics["data"]["real_pens"]["digits"] == 6
+    # each writer's 1 and 7 twice more in its form
+    assert metrics["data"]["real_pens"]["forms"] | {"recipe": ""} == {
+        "recipe": "",
+        "digits": 12,
+        "drawn_times": 2,
+    }

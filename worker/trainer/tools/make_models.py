@@ -88,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--unipen", help="UNIPEN checkout: fit its training writers' digits")
     train.add_argument("--pen-times", type=int, default=2, help="drawings of each pen digit")
     train.add_argument("--pen-negatives", type=int, default=PEN_NEGATIVES, help="pen letters")
+    forms = "drawings of each pen 0, 1 and 7 in a form MNIST hardly has (worker.trainer.pen_forms)"
+    train.add_argument("--pen-forms", type=int, default=0, help=forms)
     train.add_argument(
         "--number-parts",
         type=int,
@@ -244,7 +246,9 @@ def train(args: argparse.Namespace, command: str) -> None:
         parts_to_fit(data, len(negatives[0]), args.number_parts, args.seed) if learners else None
     )
     more = make_negatives(n, "training", args.more_seed)[0] if (n := args.more_negatives) else None
-    pens, args.real_pens = training_pens(args.unipen, args.pen_times, args.pen_negatives)
+    pens, args.real_pens = training_pens(
+        args.unipen, args.pen_times, args.pen_negatives, args.pen_forms
+    )
     for name in names:
         mine = fit_also(parts if name in learners else None, more, pens)
         metrics = train_one(name, data, negatives, mine, args, command)

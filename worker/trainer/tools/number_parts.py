@@ -34,6 +34,7 @@ from shared.imaging import (
     to_mnist,
 )
 from shared.segmentation import segment
+from worker.trainer.arrays import no_images, no_labels
 from worker.trainer.tools.numbers import DigitInk, compose_layers
 
 #: The models that learn from parts. Not the FNN: a multilayer perceptron on the pixels,
@@ -74,7 +75,7 @@ def number_parts(
             images.append(image)
             found.append(label)
     if not images:
-        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
+        return no_images(), no_labels()
     return np.stack(images), np.asarray(found, np.int64)
 
 

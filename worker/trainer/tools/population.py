@@ -18,6 +18,7 @@ from PIL import Image, ImageFilter
 
 from shared.errors import EmptyCanvas
 from shared.imaging import ink_canvas_png, preprocess_png
+from worker.trainer.arrays import no_images
 
 CANVAS = 280
 DRAWN = 160
@@ -90,7 +91,7 @@ def draw(digits: np.ndarray, labels: np.ndarray, writers: list[int], seed: int =
         y.append(int(label))
         who.append(writer)
         pngs.append(png)
-    empty = np.zeros((0, 28, 28), np.uint8)
+    empty = no_images()
     return Drawings(
         np.stack(x) if x else empty,
         np.asarray(y, dtype=np.int64),

@@ -24,7 +24,9 @@ import numpy as np
 
 from shared import answers
 from shared.stroke_render import PEN_RATIO, mnist_image, prepared
+from worker.trainer.arrays import no_images
 from worker.trainer.hershey import LATIN_LOWER, LATIN_UPPER, MARKS, without
+from worker.trainer.pen_forms import FORMED, with_form
 from worker.trainer.tools.stroke_sets import SINGLE_HEIGHTS, SQUARE, recorded, scaled
 from worker.trainer.unipen import PenCharacter, read_unipen
 
@@ -95,22 +97,24 @@ def pen_images(
     rng = np.random.default_rng(seed)
     images = [drawn(c, rng) for _ in range(times) for c in characters]
     labels = [int(c.char) if c.char.isdigit() else answers.NOT_DIGIT for c in characters]
-    x = np.stack(images).astype(np.uint8) if images else np.zeros((0, 28, 28), np.uint8)
+    x = np.stack(images).astype(np.uint8) if images else no_images()
     return x, np.array(labels * times, dtype=np.int64)
 
 
 def training_pens(
-    root: str | Path | None, times: int, negatives: int = PEN_NEGATIVES
+    root: str | Path | None, times: int, negatives: int = PEN_NEGATIVES, forms: int = 0
 ) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict[str, Any] | None]:
-    """The training family, each digit drawn ``times`` times, and ``negatives`` of its
-    letters and marks drawn once: what ``--unipen`` fits; and the record the metrics keep.
-    Nothing for no ``root``."""
+    """The training family, each digit drawn ``times`` times, each 0, 1 and 7 ``forms``
+    times more in a form MNIST hardly has (``pen_forms``), and ``negatives`` of its letters
+    and marks drawn once: what ``--unipen`` fits; and the record the metrics keep. Nothing
+    for no ``root``."""
     if root is None:
         return None, None
     digits = family(root, dev=False)
     others = not_digits(root, False, negatives, TRAIN_SEED)
     x, y = pen_images(digits, TRAIN_SEED, times)
     x_not, y_not = pen_images(others, TRAIN_SEED + 1)
+    x_forms, y_forms = formed_images(digits, TRAIN_SEED + 2, forms)
     record: dict[str, Any] = {
         "source": SOURCE,
         "license": LICENSE,
@@ -118,11 +122,25 @@ def training_pens(
         "writers": len({d.writer for d in digits}),
         "digits": len(digits),
         "drawn_times": times,
+        "forms": {
+            "recipe": "worker.trainer.pen_forms",
+            "digits": len(y_forms),
+            "drawn_times": forms,
+        },
         "not_digits": len(others),
         "not_digit_characters": NOT_DIGITS,
         "seed": TRAIN_SEED,
     }
-    return (np.concatenate([x, x_not]), np.concatenate([y, y_not])), record
+    return (np.concatenate([x, x_forms, x_not]), np.concatenate([y, y_forms, y_not])), record
+
+
+def formed_images(
+    digits: Sequence[PenCharacter], seed: int, times: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each 0, 1 and 7 of ``digits`` given its form and drawn, ``times`` times."""
+    rng = np.random.default_rng(seed)
+    formed = [with_form(d, rng) for _ in range(times) for d in digits if d.char in FORMED]
+    return pen_images(formed, seed)
 
 
 def dev_pens(root: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
