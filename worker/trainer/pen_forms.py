@@ -10,7 +10,9 @@ as any pen digit is (``real_pens.drawn``). The open 4 and the 9 with a straight 
 not made: they change a digit's own stroke, not add one, and UNIPEN's writers have them.
 
 A digit with one stroke across it stays a digit: ``symbols`` says why (a crossed-out digit
-is scribbled over densely).
+is scribbled over densely). Off in the shipped models (``make_models train --pen-forms``,
+default 0): the forms raised real pens by 0.4 points but cost canvas-style digits 0.2
+(docs/models.md, "Real pens").
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ FORMED = frozenset("017")
 POINTS = 12
 #: A 1 narrower than this share of its height has no flag yet.
 PLAIN_WIDTH = 0.25
+#: A 1's flag: degrees below the horizontal, and length as a share of the 1's height.
+#: Flatter or longer, it is a 7's bar: flags of 20-55 degrees and 0.2-0.45 cost real-pen 7s
+#: (read as 1s) what they gained for 1s.
+FLAG_ANGLE = (35.0, 65.0)
+FLAG_LENGTH = (0.15, 0.35)
 
 
 def with_form(digit: PenCharacter, rng: np.random.Generator) -> PenCharacter:
@@ -98,8 +105,8 @@ def _flagged(
     height = float(high[1] - low[1])
     if stem[0, 1] > stem[-1, 1]:
         stem = stem[::-1]
-    angle = np.radians(rng.uniform(20, 55))  # below the horizontal, to the left
-    start = stem[0] + height * rng.uniform(0.2, 0.45) * np.array([-np.cos(angle), np.sin(angle)])
+    angle = np.radians(rng.uniform(*FLAG_ANGLE))  # below the horizontal, to the left
+    start = stem[0] + height * rng.uniform(*FLAG_LENGTH) * np.array([-np.cos(angle), np.sin(angle)])
     flagged = [np.concatenate([_line(start, stem[0])[:-1], stem])]
     if rng.random() < 1 / 3:
         half = height * rng.uniform(0.15, 0.3)
