@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: An image's side: MNIST's 28x28.
-SIZE = 28
+from shared.imaging import SIZE
 
 
 def no_images() -> np.ndarray:

@@ -12,7 +12,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from worker.trainer.arrays import SIZE, no_images, no_labels
+from shared.imaging import SIZE
+from worker.trainer.arrays import no_images, no_labels
 
 #: The MNIST sample shipped beside the weights: replayed in fine-tunes and gated on.
 REPLAY_FILE = "replay.npz"
