@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.canvas import Canvas, preprocess_canvas_png
 from shared.errors import EmptyCanvas, InkTooSmall, TooManyDigits
-from shared.imaging import MAX_DIGITS
+from shared.imaging import MAX_DIGITS, mnist_of_image
 from shared.stroke_canvas import canvas_from_strokes, stroke_canvas
 from shared.stroke_grouping import MAX_STROKES
 from shared.stroke_render import draw_ink, prepared
@@ -166,3 +168,33 @@ def test_strokes_are_drawn_where_they_lie_as_wide_as_the_pen(pen):
             areas.append((ink > 0).sum() / (60 * pen + np.pi * pen**2 / 4))
     assert np.abs(np.mean(errors, axis=0)).max() < 0.1
     assert np.mean(areas) == pytest.approx(1, abs=0.1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.floats(20, 250), st.floats(20, 250)), min_size=1, max_size=12),
+        min_size=1,
+        max_size=5,
+    ),
+    st.floats(0.2, 1.5),
+)
+def test_drawn_ink_reads_as_its_thresholded_ink_does(points, scale):
+    """Ink drawn without anti-aliasing skips the threshold's table (``drawn``): the same
+    28x28 image as the thresholded read of the same ink."""
+    strokes = prepared([[[x, y, 10 * i] for i, (x, y) in enumerate(s)] for s in points], PEN)
+    ink = draw_ink(strokes, PEN, scale, (0.0, 0.0), (400, 400), both_ways=False)
+    assert np.array_equal(mnist_of_image(ink, drawn=True), mnist_of_image(ink))
+
+
+def test_the_pen_dots_each_strokes_ends_and_turns():
+    """Dots go at both ends of every stroke and where it turns, never across strokes:
+    computed for all strokes at once (``prepared``)."""
+    corner = [[0, 0, 0], [50, 0, 10], [100, 0, 20], [100, 50, 30], [100, 100, 40]]
+    straight = [[0, 200, 0], [50, 200, 10], [100, 200, 20]]
+    drawn = prepared([corner, straight, [[5, 5, 0]]], PEN)
+    assert [stroke.dots.tolist() for stroke in drawn] == [
+        [True, False, True, False, True],
+        [True, False, True],
+        [True],
+    ]
