@@ -48,6 +48,7 @@ from worker.trainer.tools.shipped_metrics import (
     start_weights,
     versions,
 )
+from worker.trainer.tools.traced_digits import traced_images
 from worker.trainer.training import train_model, validation_digits
 
 PROG = "python -m worker.trainer.tools.make_models"
@@ -90,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--pen-negatives", type=int, default=PEN_NEGATIVES, help="pen letters")
     forms = "drawings of each pen 0, 1 and 7 in a form MNIST hardly has (worker.trainer.pen_forms)"
     train.add_argument("--pen-forms", type=int, default=0, help=forms)
+    traced = "MNIST training digits (fitted ones only) traced and redrawn with the page's pen"
+    train.add_argument("--traced", type=int, default=0, help=traced)
     train.add_argument(
         "--number-parts",
         type=int,
@@ -135,10 +138,22 @@ def parts_to_fit(
     return number_parts(data.x_train[fitted], data.y_train[fitted], numbers)
 
 
-def fit_also(parts: Fitted | None, more: np.ndarray | None, pens: Fitted | None) -> Fitted | None:
-    """What a model fits beside its split: number parts, ``--more-negatives``, ``--unipen``."""
+def traced_to_fit(
+    data: Mnist, negatives: int, count: int, seed: int
+) -> tuple[Fitted | None, dict[str, Any] | None]:
+    """``--traced``: ``count`` of the training digits a model trained with ``seed`` fits,
+    redrawn with the page's pen (``traced_digits``), and their record; nothing for 0."""
+    if not count:
+        return None, None
+    fitted = ~validation_digits(len(data.x_train), negatives, seed)
+    return traced_images(data.x_train[fitted], data.y_train[fitted], count)
+
+
+def fit_also(parts: Fitted | None, more: np.ndarray | None, *pens: Fitted | None) -> Fitted | None:
+    """What a model fits beside its split: number parts, ``--more-negatives``, ``--unipen``
+    and ``--traced``."""
     labelled = None if more is None else (more, np.full(len(more), answers.NOT_DIGIT))
-    present = [s for s in (parts, labelled, pens) if s is not None]
+    present = [s for s in (parts, labelled, *pens) if s is not None]
     if not present:
         return None
     return np.vstack([s[0] for s in present]), np.hstack([s[1] for s in present])
@@ -249,8 +264,9 @@ def train(args: argparse.Namespace, command: str) -> None:
     pens, args.real_pens = training_pens(
         args.unipen, args.pen_times, args.pen_negatives, args.pen_forms
     )
+    traced, args.traced_digits = traced_to_fit(data, len(negatives[0]), args.traced, args.seed)
     for name in names:
-        mine = fit_also(parts if name in learners else None, more, pens)
+        mine = fit_also(parts if name in learners else None, more, pens, traced)
         metrics = train_one(name, data, negatives, mine, args, command)
         report(f"{name}: {metrics['epochs_run']} epochs in {metrics['train_seconds']} s", metrics)
     (out / "MODEL_CARD.md").write_text(model_card(out))

@@ -197,4 +197,5 @@ def data_record(
         "more_negatives_seed": getattr(args, "more_seed", None),
         "number_parts": None if parts is None else parts_record(parts, args.number_parts),
         "real_pens": getattr(args, "real_pens", None),
+        "traced_digits": getattr(args, "traced_digits", None),
     }
