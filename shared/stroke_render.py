@@ -146,6 +146,8 @@ def draw_ink(
             int(np.ceil((x1 - origin[0]) * scale)) + 1,
         )
     image = Image.new("L", (shape[1], shape[0]), 0)
+    if not strokes:  # a digit that traced to nothing: blank paper
+        return image
     draw = ImageDraw.Draw(image)
     # All strokes placed at once; one ink, no anti-aliasing: the order drawn is no matter.
     placed = (np.concatenate([stroke.points for stroke in strokes]) - origin) * scale

@@ -198,3 +198,7 @@ def test_the_pen_dots_each_strokes_ends_and_turns():
         [True, False, True],
         [True],
     ]
+
+
+def test_no_strokes_draw_blank_paper():
+    assert not np.asarray(draw_ink([], PEN, 1.0, (0.0, 0.0), (10, 10))).any()

@@ -149,11 +149,11 @@ def traced_to_fit(
     return traced_images(data.x_train[fitted], data.y_train[fitted], count)
 
 
-def fit_also(parts: Fitted | None, more: np.ndarray | None, *pens: Fitted | None) -> Fitted | None:
-    """What a model fits beside its split: number parts, ``--more-negatives``, ``--unipen``
-    and ``--traced``."""
+def fit_also(parts: Fitted | None, more: np.ndarray | None, *drawn: Fitted | None) -> Fitted | None:
+    """What a model fits beside its split: number parts, ``--more-negatives``, and what is
+    drawn as the page draws (``--unipen``, ``--traced``)."""
     labelled = None if more is None else (more, np.full(len(more), answers.NOT_DIGIT))
-    present = [s for s in (parts, labelled, *pens) if s is not None]
+    present = [s for s in (parts, labelled, *drawn) if s is not None]
     if not present:
         return None
     return np.vstack([s[0] for s in present]), np.hstack([s[1] for s in present])
