@@ -129,13 +129,20 @@ def with_negatives(data: Mnist, negatives: np.ndarray) -> tuple[np.ndarray, np.n
     return x, y
 
 
+def fitted_digits(data: Mnist, negatives: int, seed: int) -> Fitted:
+    """The training digits (and labels) a model trained with ``negatives`` and ``seed``
+    fits: what number parts and traced digits are made of, so its validation digits, on
+    which its threshold is chosen, never appear in them."""
+    fitted = ~validation_digits(len(data.x_train), negatives, seed)
+    return data.x_train[fitted], data.y_train[fitted]
+
+
 def parts_to_fit(
     data: Mnist, negatives: int, numbers: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The parts of ``numbers`` numbers composed of the training digits a model trained
-    with ``seed`` fits (``number_parts``): its validation digits never appear in them."""
-    fitted = ~validation_digits(len(data.x_train), negatives, seed)
-    return number_parts(data.x_train[fitted], data.y_train[fitted], numbers)
+    with ``seed`` fits (``number_parts``, ``fitted_digits``)."""
+    return number_parts(*fitted_digits(data, negatives, seed), numbers)
 
 
 def traced_to_fit(
@@ -145,8 +152,7 @@ def traced_to_fit(
     redrawn with the page's pen (``traced_digits``), and their record; nothing for 0."""
     if not count:
         return None, None
-    fitted = ~validation_digits(len(data.x_train), negatives, seed)
-    return traced_images(data.x_train[fitted], data.y_train[fitted], count)
+    return traced_images(*fitted_digits(data, negatives, seed), count)
 
 
 def fit_also(parts: Fitted | None, more: np.ndarray | None, *drawn: Fitted | None) -> Fitted | None:
