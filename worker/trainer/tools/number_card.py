@@ -46,13 +46,14 @@ def pad_rows(pad: dict[str, Any]) -> list[str]:
         f"On the number pad, {pad['drawings']:,} held-out drawings that are not numbers "
         "(`worker/trainer/tools/pad_drawings.py`: words of letters, shapes and scribbles side "
         "by side, arrows, waves) and the numbers above, read by both models and the rule "
-        f"`shared.number_reading.answer` (whole canvas or parts' mean at least "
-        f"{pad['number_sure']:g} sure, one part {pad['digit_sure']:g}):",
+        "`shared.number_reading.answer` (a number when both models read the whole canvas "
+        f"as a digit, or its parts read on average at least {pad['number_sure']:g} sure):",
         "",
         '| drawings that are not numbers answered "not a number" | numbers refused '
-        "| whole number right |",
-        "|---|---|---|",
-        f"| {pad['not_a_number']:.1%} | {n['refused']:.1%} | {n['right']:.1%} |",
+        "| whole number right | single digits refused |",
+        "|---|---|---|---|",
+        f"| {pad['not_a_number']:.1%} | {n['refused']:.1%} | {n['right']:.1%} "
+        f"| {pad['single_digits']['refused']:.1%} |",
         "",
         f"By kind: {kinds}.",
         "",

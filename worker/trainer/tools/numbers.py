@@ -172,11 +172,9 @@ class CanvasReading:
     canvas: ImageAnswers
     parts: list[ImageAnswers]
 
-    def is_number(
-        self, sure: float = number_reading.NUMBER_SURE, lone: float = number_reading.DIGIT_SURE
-    ) -> bool:
+    def is_number(self, sure: float = number_reading.NUMBER_SURE) -> bool:
         """Whether web answers it as a number (``shared.number_reading.is_number``)."""
-        return number_reading.is_number(self.canvas, self.parts, sure, lone)
+        return number_reading.is_number(self.canvas, self.parts, sure)
 
 
 def read_canvas(

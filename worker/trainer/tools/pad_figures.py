@@ -46,16 +46,12 @@ from worker.trainer.tools.tool_paths import mnist_and_models
 
 #: The development set's sizes; the report reads as many drawings as numbers.
 DEV_DRAWINGS = DEV_NUMBERS = 1500
-#: The rule's two bars (``NUMBER_SURE`` for several parts, ``DIGIT_SURE`` for one).
-Bars = tuple[float, float]
-RULE: Bars = (number_reading.NUMBER_SURE, number_reading.DIGIT_SURE)
+#: The rule's bar for a drawing read in parts (``NUMBER_SURE``; a canvas both models read
+#: as a digit is a number whatever it is: ``number_reading.is_number``).
+RULE = number_reading.NUMBER_SURE
 #: The bars the development set is also read at: none (every drawing web reads is a
-#: number), the one for several parts around the rule's, then the one for a single part.
-SWEEP: tuple[Bars, ...] = (
-    (0.0, 0.0),
-    *((sure, RULE[1]) for sure in (0.5, 0.55, 0.6, 0.65, 0.667, 0.7, 0.75, 0.8)),
-    *((RULE[0], lone) for lone in (0.0001, 0.1, 0.2, 0.4, 0.5, 0.6)),
-)
+#: number), then around the rule's.
+SWEEP: tuple[float, ...] = (0.0, 0.5, 0.55, 0.6, 0.65, 0.667, 0.7, 0.75, 0.8)
 #: What issue 39 asks: drawings "not a number", numbers of 2-6 digits refused, and right.
 TARGETS = {"not_a_number": 0.95, "numbers_refused": 0.01, "whole_number_accuracy": 0.95}
 
@@ -66,13 +62,13 @@ def _text(reading: CanvasReading) -> str:
 
 
 def read_numbers(
-    bars: Bars, numbers: list[Number], written: list[CanvasReading | None]
+    sure: float, numbers: list[Number], written: list[CanvasReading | None]
 ) -> dict[str, Any]:
-    """Numbers (or single digits) with the rule at ``bars``: refused (answered "not a
+    """Numbers (or single digits) with the rule at ``sure``: refused (answered "not a
     number", or by web), and read right (the API's text, not refused)."""
-    refused = [r is None or not r.is_number(*bars) for r in written]
+    refused = [r is None or not r.is_number(sure) for r in written]
     right = [
-        r is not None and r.is_number(*bars) and _text(r) == number.text
+        r is not None and r.is_number(sure) and _text(r) == number.text
         for r, number in zip(written, numbers, strict=True)
     ]
     return {
@@ -84,14 +80,14 @@ def read_numbers(
 
 
 def figures_at(
-    bars: Bars,
+    sure: float,
     drawings: list[PadDrawing],
     drawn: list[CanvasReading | None],
     numbers: list[Number],
     written: list[CanvasReading | None],
 ) -> dict[str, Any]:
-    """The figures with the rule at ``bars``, from the readings of the drawings and numbers."""
-    honest = [r is None or not r.is_number(*bars) for r in drawn]
+    """The figures with the rule at ``sure``, from the readings of the drawings and numbers."""
+    honest = [r is None or not r.is_number(sure) for r in drawn]
     by_kind: dict[str, list[bool]] = defaultdict(list)
     for drawing, flag in zip(drawings, honest, strict=True):
         by_kind[drawing.kind].append(flag)
@@ -100,7 +96,7 @@ def figures_at(
         "not_a_number": share(honest),
         "web_refused": sum(r is None for r in drawn),
         "by_kind": {kind: share(flags) for kind, flags in sorted(by_kind.items())},
-        "numbers": read_numbers(bars, numbers, written),
+        "numbers": read_numbers(sure, numbers, written),
     }
 
 
@@ -110,25 +106,24 @@ def pad_figures(
     drawings: list[PadDrawing],
     numbers: list[Number],
     singles: list[Number],
-    sweep: Sequence[Bars] = (),
+    sweep: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The rule's figures on ``drawings``, ``numbers`` (2-6 digits) and ``singles`` (one
-    digit each, as the pad also takes), and at each pair of bars of ``sweep``."""
+    digit each, as the pad also takes), and at each bar of ``sweep``."""
     drawn = [read_canvas(models, thresholds, drawing.png) for drawing in drawings]
     written = [read_canvas(models, thresholds, number.png) for number in numbers]
     single = [read_canvas(models, thresholds, digit.png) for digit in singles]
 
-    def at(bars: Bars) -> dict[str, Any]:
+    def at(sure: float) -> dict[str, Any]:
         return {
-            "number_sure": bars[0],
-            "digit_sure": bars[1],
-            **figures_at(bars, drawings, drawn, numbers, written),
-            "single_digits": read_numbers(bars, singles, single),
+            "number_sure": sure,
+            **figures_at(sure, drawings, drawn, numbers, written),
+            "single_digits": read_numbers(sure, singles, single),
         }
 
     figures = at(RULE)
     if sweep:
-        figures["sweep"] = [at(bars) for bars in sweep]
+        figures["sweep"] = [at(sure) for sure in sweep]
     return figures
 
 
@@ -175,8 +170,8 @@ def pad_lines(figures: dict[str, Any]) -> list[str]:
     n, one = f["numbers"], f["single_digits"]
     kinds = ", ".join(f"{kind} {share:.0%}" for kind, share in f["by_kind"].items())
     lines = [
-        f"pad, rule at {f['number_sure']:g}, one part {f['digit_sure']:g} "
-        "(shared.number_reading NUMBER_SURE, DIGIT_SURE): "
+        f"pad, rule at {f['number_sure']:g} (shared.number_reading.NUMBER_SURE; a canvas "
+        "both models read is a number): "
         f'{f["drawings"]} drawings that are not numbers: "not a number" '
         f"{f['not_a_number']:.2%} (target {t['not_a_number']:.0%}; web refused "
         f"{f['web_refused']} outright)",
@@ -187,7 +182,7 @@ def pad_lines(figures: dict[str, Any]) -> list[str]:
         f"    {one['count']} single digits: refused {one['refused']:.2%}, right {one['right']:.2%}",
     ]
     return lines + [
-        f"    at {row['number_sure']:<5g} {row['digit_sure']:<6g}: not a number "
+        f"    at {row['number_sure']:<5g}: not a number "
         f"{row['not_a_number']:.2%}, numbers refused {row['numbers']['refused']:.2%}, right "
         f"{row['numbers']['right']:.2%}; single digits refused "
         f"{row['single_digits']['refused']:.2%}, right {row['single_digits']['right']:.2%}"
