@@ -20,7 +20,7 @@ VAR = ROOT / "var"
 
 
 #: Seconds honcho waits after SIGTERM before it SIGKILLs what still runs. Its default, 5,
-#: cut workers off in the middle of a task; Celery's soft shutdown (15 s, then unfinished
+#: cut workers off in the middle of a task; Celery's soft shutdown (5 s, then unfinished
 #: jobs go back to the queue) and gunicorn's graceful stop (20 s) both fit in this.
 STOP_WAIT = 30
 #: honcho's command line with STOP_WAIT instead of its fixed 5 s (a module constant).
