@@ -41,6 +41,7 @@ def read_with_a_question_mark(route: Route) -> None:
     body = response.json()
     if body.get("status") == "done" and body["result"]["number"]["text"]:
         body["result"]["number"]["text"] = "?" + body["result"]["number"]["text"][1:]
+        body["result"]["number"]["digits"][0]["cnn"].update(digit=None, not_digit=0.98)
     route.fulfill(response=response, json=body)
 
 
@@ -52,6 +53,9 @@ def test_a_number_read_with_a_question_mark_offers_no_correct(open_page, live_se
     draw_42(page)
     recognized_number(page)
     expect(page.locator("#number-text")).to_have_text(re.compile(r"^\?"))
+    # The refused part's box says "?" alone: 98 % is its chance of "not a digit", not of "?".
+    expect(page.locator("#pad-boxes text").first).to_have_text("?")
+    expect(page.locator("#pad-boxes text").nth(1)).to_have_text(re.compile(r"^\d · "))
     expect(page.locator("#feedback-correct")).to_be_hidden()
     expect(page.locator("#feedback-wrong")).to_be_visible()
     page.click("#feedback-wrong")

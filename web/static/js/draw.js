@@ -233,8 +233,9 @@ function showNumber(found, size) {
       label.setAttribute("x", String(x0));
       label.setAttribute("y", String(Math.max(fontSize, y0 - 4)));
       label.setAttribute("font-size", String(fontSize));
-      const { text, p } = reading(cnn);
-      label.textContent = `${text} · ${formatPercent(p)}`;
+      const { text, p, refused } = reading(cnn);
+      // A refused part's chance is of "not a digit": beside "?" it read as sureness of "?".
+      label.textContent = refused ? text : `${text} · ${formatPercent(p)}`;
       return [rect, label];
     }),
   );
