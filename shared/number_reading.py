@@ -62,11 +62,10 @@ def output_row(answer: ModelAnswer) -> list[float]:
 
 def sureness(image: Mapping[str, Any]) -> float:
     """How surely the two models read one image (its ``ImageAnswers``) as the CNN's digit:
-    their ``agreement``, and nothing when either refuses the drawing."""
-    cnn, fnn = image["cnn"], image["fnn"]
-    if cnn["digit"] is None or fnn["digit"] is None:
+    their ``agreement``, and nothing when either refuses the drawing (``accepted``)."""
+    if not accepted(image):
         return 0.0
-    return agreement([output_row(cnn)], [output_row(fnn)])[0]
+    return agreement([output_row(image["cnn"])], [output_row(image["fnn"])])[0]
 
 
 def accepted(image: Mapping[str, Any]) -> bool:

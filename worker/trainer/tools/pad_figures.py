@@ -46,11 +46,9 @@ from worker.trainer.tools.tool_paths import mnist_and_models
 
 #: The development set's sizes; the report reads as many drawings as numbers.
 DEV_DRAWINGS = DEV_NUMBERS = 1500
-#: The rule's bar for a drawing read in parts (``NUMBER_SURE``; a canvas both models read
-#: as a digit is a number whatever it is: ``number_reading.is_number``).
-RULE = number_reading.NUMBER_SURE
-#: The bars the development set is also read at: none (every drawing web reads is a
-#: number), then around the rule's.
+#: The bars for a drawing read in parts that the development set is also read at, beside
+#: the rule's (``number_reading.NUMBER_SURE``; a canvas both models read as a digit is a
+#: number whatever the bar): none (every drawing web reads is a number), then around it.
 SWEEP: tuple[float, ...] = (0.0, 0.5, 0.55, 0.6, 0.65, 0.667, 0.7, 0.75, 0.8)
 #: What issue 39 asks: drawings "not a number", numbers of 2-6 digits refused, and right.
 TARGETS = {"not_a_number": 0.95, "numbers_refused": 0.01, "whole_number_accuracy": 0.95}
@@ -121,7 +119,7 @@ def pad_figures(
             "single_digits": read_numbers(sure, singles, single),
         }
 
-    figures = at(RULE)
+    figures = at(number_reading.NUMBER_SURE)
     if sweep:
         figures["sweep"] = [at(sure) for sure in sweep]
     return figures
