@@ -81,11 +81,13 @@ class NumberResult(ImageAnswers):
 class NumberAnswer(TypedDict):
     """The number in a result as the client reads it (``shared.number_reading.answer``)."""
 
-    #: The CNN's reading, ``?`` for a part it refuses; None when it is not a number.
+    #: Both models' reading (``shared.number_reading.part_digit``), ``?`` for a part they
+    #: do not read as a digit; None when it is not a number.
     text: str | None
-    #: Each digit found, left to right: its box, preview, both models' answers and
-    #: ``strokes``, the indices of the request's strokes it was drawn from (None when the
-    #: canvas was read from its PNG).
+    #: Each digit found, left to right: its box, preview, both models' answers, ``digit``
+    #: (its place in ``text``: ``part_digit``, None for ``?``) and ``strokes``, the indices
+    #: of the request's strokes it was drawn from (None when the canvas was read from its
+    #: PNG).
     digits: list[dict[str, Any]]
     #: True when the drawing does not read as a number at all (``text`` is then None).
     not_a_number: bool

@@ -42,7 +42,33 @@ def read_with_a_question_mark(route: Route) -> None:
     if body.get("status") == "done" and body["result"]["number"]["text"]:
         body["result"]["number"]["text"] = "?" + body["result"]["number"]["text"][1:]
         body["result"]["number"]["digits"][0]["cnn"].update(digit=None, not_digit=0.98)
+        body["result"]["number"]["digits"][0]["digit"] = None
     route.fulfill(response=response, json=body)
+
+
+def read_by_both(route: Route) -> None:
+    """The real answer, its first part refused by the CNN but read by both models together
+    (``shared.number_reading.part_digit``): the number keeps its digit."""
+    response = route.fetch()
+    body = response.json()
+    if body.get("status") == "done" and body["result"]["number"]["text"]:
+        body["result"]["number"]["digits"][0]["cnn"].update(digit=None, not_digit=0.9)
+    route.fulfill(response=response, json=body)
+
+
+def test_a_part_the_cnn_refuses_but_both_models_read_shows_its_digit_alone(open_page, live_server):
+    page = open_page("/about")
+    page.route(re.compile(r"/api/predictions(/[0-9a-f]+)?(\?.*)?$"), read_by_both)
+    page.goto(live_server)
+    draw_42(page)
+    recognized_number(page)
+    text = page.locator("#number-text").text_content() or ""
+    assert re.fullmatch(r"\d{2,}", text), text
+    # The box shows the number's digit, without the CNN's chance (of "not a digit").
+    expect(page.locator("#pad-boxes text").first).to_have_text(text[0])
+    expect(page.locator("#pad-boxes text").nth(1)).to_have_text(re.compile(r"^\d · "))
+    expect(page.locator("#cnn-number")).to_have_text(re.compile(r"^\?"))
+    assert page.console_errors == []  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])

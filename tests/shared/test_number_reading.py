@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from shared.number_reading import NUMBER_SURE, UNSURE, accepted, answer, is_number, sureness
+from shared.number_reading import (
+    NUMBER_SURE,
+    UNSURE,
+    accepted,
+    answer,
+    is_number,
+    part_digit,
+    sureness,
+)
 
 
 def model_answer(digit: int, p: float, not_digit: float = 0.0, refused: bool = False) -> dict:
@@ -59,7 +67,8 @@ def test_one_unsure_part_among_confident_digits_still_reads_and_is_marked():
     parts = [image(3), REFUSED, image(7, p=0.95)]
     assert is_number(REFUSED, parts)
     shown = answer(REFUSED, [dict(part) for part in parts])
-    assert shown == {"text": "3?7", "digits": parts, "not_a_number": False}
+    read = [{**part, "digit": digit} for part, digit in zip(parts, (3, None, 7), strict=True)]
+    assert shown == {"text": "3?7", "digits": read, "not_a_number": False}
 
 
 def test_a_canvas_surely_one_digit_reads_even_when_its_parts_do_not():
@@ -100,3 +109,36 @@ def test_a_drawing_either_model_refuses_whole_needs_sure_parts():
 def test_a_number_of_sure_digits_reads():
     parts = [image(2), image(0), image(2), image(4)]
     assert answer(REFUSED, parts)["text"] == "2024"
+
+
+def spread(digit: int, p: float, second: int, q: float, **kw) -> dict:
+    """One model's answer: ``digit`` at ``p``, ``second`` at ``q``, the rest even."""
+    answer = model_answer(digit, p, **kw)
+    rest = (1 - p - q) / 8
+    answer["probabilities"] = [p if d == digit else q if d == second else rest for d in range(10)]
+    return answer
+
+
+def test_a_part_the_cnn_doubts_reads_when_the_fnn_reads_the_cnns_own_digit():
+    # Among digits, the CNN's "not a digit" just over its bar on a 5 it ranks first, and
+    # the FNN reads a 5: two models agreeing outweigh one model's doubt.
+    doubted = {"cnn": model_answer(5, 0.9, 0.87, refused=True), "fnn": model_answer(5, 0.95)}
+    assert part_digit(doubted) == 5
+    parts = [image(3), doubted, image(7)]
+    shown = answer(REFUSED, parts)
+    assert shown["text"] == "357" and [d["digit"] for d in shown["digits"]] == [3, 5, 7]
+    # The FNN reading another digit, or refusing too: the part stays "?".
+    other = {"cnn": model_answer(5, 0.9, 0.87, refused=True), "fnn": model_answer(6, 0.95)}
+    assert part_digit(other) is None
+    assert part_digit(REFUSED) is None
+    assert answer(REFUSED, [image(3), other, image(7)])["text"] == "3?7"
+
+
+def test_a_part_reads_as_the_digit_both_models_find_likeliest_together():
+    # The CNN barely prefers 1 over 7; the FNN is sure of 7: together, 7.
+    part = {"cnn": spread(1, 0.5, 7, 0.45), "fnn": spread(7, 0.9, 1, 0.05)}
+    assert part_digit(part) == 7
+    # A CNN sure of its digit keeps it against an FNN that leans elsewhere.
+    part = {"cnn": spread(1, 0.97, 7, 0.02), "fnn": spread(7, 0.6, 1, 0.3)}
+    assert part_digit(part) == 1
+    assert answer(REFUSED, [image(2), part])["text"] == "21"

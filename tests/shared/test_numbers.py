@@ -339,7 +339,7 @@ def test_evaluate_prints_and_records_the_number_figures(tmp_path, capsys):
     assert figures["numbers"] == 40 and 0.5 < figures["count_accuracy"] <= 1
     wrong_count = sum(figures["wrong_count"].values())
     assert wrong_count == round(40 * (1 - figures["count_accuracy"]))
-    for name in ("fnn", "cnn"):
+    for name in ("fnn", "cnn", "both"):  # "both": the API's text
         m = figures["models"][name]
         assert 0.5 < m["digit_accuracy_where_count_right"] <= 1
         assert 0 < m["whole_number_accuracy"] <= figures["count_accuracy"]

@@ -224,7 +224,7 @@ function showNumber(found, size) {
   boxes.setAttribute("viewBox", `0 0 ${size.width} ${size.height}`);
   const fontSize = Math.round(size.height / 10);
   boxes.replaceChildren(
-    ...digits.flatMap(({ box: [x0, y0, x1, y1], cnn }) => {
+    ...digits.flatMap(({ box: [x0, y0, x1, y1], cnn, digit }) => {
       const rect = document.createElementNS(SVG, "rect");
       for (const [k, v] of Object.entries({ x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 4 })) {
         rect.setAttribute(k, String(v));
@@ -233,9 +233,11 @@ function showNumber(found, size) {
       label.setAttribute("x", String(x0));
       label.setAttribute("y", String(Math.max(fontSize, y0 - 4)));
       label.setAttribute("font-size", String(fontSize));
-      const { text, p, refused } = reading(cnn);
-      // A refused part's chance is of "not a digit": beside "?" it read as sureness of "?".
-      label.textContent = refused ? text : `${text} · ${formatPercent(p)}`;
+      // The number's digit (both models' reading). The CNN's chance goes beside it only
+      // when the CNN read that digit itself: a refused part's chance is of "not a digit".
+      const { text, p } = reading(cnn);
+      const own = digit === null || digit === undefined ? "?" : String(digit);
+      label.textContent = own === text && own !== "?" ? `${own} · ${formatPercent(p)}` : own;
       return [rect, label];
     }),
   );

@@ -35,11 +35,11 @@ from worker.trainer.tools.canvas_style import (
     canvas_style_set,
 )
 from worker.trainer.tools.number_card import number_lines
+from worker.trainer.tools.number_scores import number_figures
 from worker.trainer.tools.numbers import (
     DEV_SEED,
     NUMBERS_FILE,
     dev_number_set,
-    number_figures,
     number_set,
     shipped_models,
 )

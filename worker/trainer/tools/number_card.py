@@ -9,6 +9,9 @@ from typing import Any
 
 from worker.trainer.tools.numbers import NUMBERS_FILE
 
+#: The number figures' readers that are not one model.
+READERS = {"both": "both (the API's `text`: `shared.number_reading.part_digit`)"}
+
 
 def number_rows(out: Path) -> list[str]:
     """How well whole numbers are read: segmentation (shared.segmentation) and each model."""
@@ -27,12 +30,12 @@ def number_rows(out: Path) -> list[str]:
         "the ways to read a group (`shared/number_reading.py`). The count of digits was right for "
         f"{n['count_accuracy']:.1%} of them.",
         "",
-        "| model | whole number right | per digit, where the count is right |",
+        "| reading | whole number right | per digit, where the count is right |",
         "|---|---|---|",
     ]
     for name, m in n["models"].items():
         lines.append(
-            f"| {name} | {m['whole_number_accuracy']:.1%} "
+            f"| {READERS.get(name, name)} | {m['whole_number_accuracy']:.1%} "
             f"| {m['digit_accuracy_where_count_right']:.2%} |"
         )
     return [*lines, "", *(pad_rows(n["pad"]) if "pad" in n else [])]
@@ -61,7 +64,7 @@ def pad_rows(pad: dict[str, Any]) -> list[str]:
 
 
 def number_lines(n: dict[str, Any]) -> list[str]:
-    """The number figures (``numbers.number_figures``) as ``evaluate`` prints them."""
+    """The number figures (``number_scores.number_figures``) as ``evaluate`` prints them."""
     wrong = n["wrong_count"]
     lines = [
         f"{n['numbers']} synthetic numbers of 2-6 digits: count of digits right "

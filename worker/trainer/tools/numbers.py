@@ -3,7 +3,7 @@
 Two to six digits side by side on a rough line, as people write a number on the page:
 uneven sizes, a sloping and wandering baseline, gaps from a slight overlap to wide
 spacing, solid dark strokes on a transparent background (the page's canvas style).
-``number_figures`` reads them back through web's segmentation and the LiteRT models.
+``number_scores.number_figures`` reads them back through web's segmentation and the LiteRT models.
 ``make evaluate`` composes MNIST *test* digits; tune segmentation on a development set
 of *training* digits and another seed instead, so the test figures stay fair::
 
@@ -176,6 +176,10 @@ class CanvasReading:
         """Whether web answers it as a number (``shared.number_reading.is_number``)."""
         return number_reading.is_number(self.canvas, self.parts, sure)
 
+    def text(self) -> str:
+        """The number's text as the API gives it (``shared.number_reading.number_text``)."""
+        return number_reading.number_text(self.parts)
+
 
 def read_canvas(
     models: dict[str, LiteModel], thresholds: dict[str, float], png: bytes
@@ -200,63 +204,6 @@ def canvas_reading(
     fnn, cnn = (answers.model_answers(outputs[n], thresholds[n], 0) for n in ("fnn", "cnn"))
     images: list[ImageAnswers] = [{"fnn": f, "cnn": c} for f, c in zip(fnn, cnn, strict=True)]
     return CanvasReading(outputs, chosen, images[0], [images[i] for i in chosen])
-
-
-def number_figures(
-    models: dict[str, LiteModel], thresholds: dict[str, float], numbers: list[Number]
-) -> dict[str, Any]:
-    """Whole-number accuracy, per-digit accuracy where the count is right, count right,
-    and where the wrong numbers went wrong (the count, or a digit: refused or misread, or
-    the whole answered "not a number"). Each canvas is read as web and the predict worker
-    read it (``read_canvas``): a canvas web refuses is wrong, and so is a part the model
-    refuses (``?``) and a number web answers "not a number" (``number_reading.is_number``).
-    """
-    readings = [read_canvas(models, thresholds, number.png) for number in numbers]
-    chosen = [[] if r is None else r.chosen for r in readings]
-    count_right = [len(c) == len(n.text) for c, n in zip(chosen, numbers, strict=True)]
-    return {
-        "numbers": len(numbers),
-        "count_accuracy": round(float(np.mean(count_right)), 4),
-        "not_a_number": sum(r is not None and not r.is_number() for r in readings),
-        "wrong_count": {
-            "unread": sum(r is None for r in readings),
-            "too_few": sum(
-                r is not None and len(r.chosen) < len(n.text)
-                for r, n in zip(readings, numbers, strict=True)
-            ),
-            "too_many": sum(len(k) > len(n.text) for k, n in zip(chosen, numbers, strict=True)),
-        },
-        "models": {
-            name: _model_figures(name, thresholds[name], readings, numbers) for name in models
-        },
-    }
-
-
-def _model_figures(
-    name: str, threshold: float, readings: list[CanvasReading | None], numbers: list[Number]
-) -> dict[str, Any]:
-    """One model's reading of the numbers, on the parts the two models' agreement chose."""
-    whole = digits_right = digits_seen = refused = misread = not_number = 0
-    for r, number in zip(readings, numbers, strict=True):
-        if r is None:
-            continue
-        labels = answers.predicted_labels(r.outputs[name][r.chosen], threshold).tolist()
-        text = number_reading.text([None if d == answers.NOT_DIGIT else d for d in labels])
-        whole += r.is_number() and text == number.text
-        if len(r.chosen) == len(number.text):  # the count is right
-            digits_right += sum(a == b for a, b in zip(text, number.text, strict=True))
-            digits_seen += len(number.text)
-            # each wrong number once: "not a number" though read right, a part refused, misread
-            not_number += not r.is_number() and text == number.text
-            refused += "?" in text
-            misread += text != number.text and "?" not in text
-    return {
-        "whole_number_accuracy": round(whole / len(numbers), 4),
-        "digit_accuracy_where_count_right": round(digits_right / max(1, digits_seen), 4),
-        "count_right_but_wrong": dict(
-            a_part_refused=refused, misread=misread, not_a_number=not_number
-        ),
-    }
 
 
 def dev_number_set(

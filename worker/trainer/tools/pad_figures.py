@@ -5,7 +5,7 @@ letter, plus signs, question marks) and numbers of 2-6 MNIST digits (``numbers``
 and the predict worker read them, through the one rule (``shared.number_reading.is_number``)
 with the pair of models given. Figures: drawings answered "not a number" (a canvas web
 refuses outright counts as not read as a number), by kind; real numbers refused (answered
-"not a number", or refused by web); whole numbers read right (the API's text, the CNN's).
+"not a number", or refused by web); whole numbers read right (the API's text, both models').
 
 The rule's threshold is chosen on a development set and reported on a held-out one::
 
@@ -54,11 +54,6 @@ SWEEP: tuple[float, ...] = (0.0, 0.5, 0.55, 0.6, 0.65, 0.667, 0.7, 0.75, 0.8)
 TARGETS = {"not_a_number": 0.95, "numbers_refused": 0.01, "whole_number_accuracy": 0.95}
 
 
-def _text(reading: CanvasReading) -> str:
-    """The number's text as the API gives it: the CNN's digits, ``?`` where it refuses."""
-    return number_reading.text([part["cnn"]["digit"] for part in reading.parts])
-
-
 def read_numbers(
     sure: float, numbers: list[Number], written: list[CanvasReading | None]
 ) -> dict[str, Any]:
@@ -66,7 +61,7 @@ def read_numbers(
     number", or by web), and read right (the API's text, not refused)."""
     refused = [r is None or not r.is_number(sure) for r in written]
     right = [
-        r is not None and r.is_number(sure) and _text(r) == number.text
+        r is not None and r.is_number(sure) and r.text() == number.text
         for r, number in zip(written, numbers, strict=True)
     ]
     return {

@@ -188,6 +188,9 @@ def pen_number_figures(
         for name, threshold in thresholds.items():
             texts = [r.text(name, threshold) for r in read]
             figures[how][name] = model_figures(read, texts, numbers)
+        # The API's text: both models together (``shared.number_reading.part_digit``).
+        both = [None if r.canvas is None else r.canvas.text() for r in read]
+        figures[how]["both"] = model_figures(read, both, numbers)
     return figures
 
 
@@ -232,7 +235,7 @@ def figure_lines(figures: dict[str, Any]) -> list[str]:
     for how, title in titles.items():
         f = figures[how]
         lines.append(f"{title}, refused by web {f['unread']}:")
-        for name in ("cnn", "fnn"):
+        for name in ("both", "cnn", "fnn"):  # both: the API's text
             m = f[name]
             wrong = ", ".join(f"{k} {v}" for k, v in m["wrong"].items()) or "none"
             lines.append(

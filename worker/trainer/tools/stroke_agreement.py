@@ -81,9 +81,10 @@ def timed(read: Callable[[Drawing], T], drawing: Drawing) -> tuple[T | DigitsErr
 def texts(
     models: dict[str, LiteModel], thresholds: dict[str, float], read: Read | DigitsError
 ) -> dict[str, Any]:
-    """Each model's reading of the number (``?`` for a part it refuses), of the whole
-    canvas as one digit (``<model>_whole``), and the strokes of each digit chosen; nothing
-    for a drawing web refuses."""
+    """Each model's reading of the number (``?`` for a part it refuses), both models'
+    (``both``: the API's text, ``shared.number_reading.part_digit``), of the whole canvas
+    as one digit (``<model>_whole``), and the strokes of each digit chosen; nothing for a
+    drawing web refuses."""
     if isinstance(read, DigitsError):
         return {}
     canvas, sources = read
@@ -95,6 +96,10 @@ def texts(
         digits = [None if label == answers.NOT_DIGIT else label for label in labels]
         found[name] = number_reading.text([digits[i] for i in chosen])
         found[f"{name}_whole"] = number_reading.text(digits[:1])
+    said = {n: answers.model_answers(outputs[n], thresholds[n], 0) for n in ("fnn", "cnn")}
+    images = [{"fnn": f, "cnn": c} for f, c in zip(said["fnn"], said["cnn"], strict=True)]
+    found["both"] = number_reading.number_text([images[i] for i in chosen])
+    found["both_whole"] = number_reading.number_text(images[:1])
     return found
 
 
@@ -127,7 +132,7 @@ def compare(
             [r.get("strokes") == d.digits for r, d in zip(read_s, drawings, strict=True)]
         ),
     }
-    for name in models:
+    for name in (*models, "both"):
         figures[name] = _model_figures(name, truth, read_p, read_s, read_o)
     figures["cpu_ms_per_canvas"] = {"pixel": _spread(pixel_ms), "stroke": _spread(stroke_ms)}
     return figures
