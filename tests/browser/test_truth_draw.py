@@ -68,6 +68,10 @@ def test_a_part_the_cnn_refuses_but_both_models_read_shows_its_digit_alone(open_
     expect(page.locator("#pad-boxes text").first).to_have_text(text[0])
     expect(page.locator("#pad-boxes text").nth(1)).to_have_text(re.compile(r"^\d · "))
     expect(page.locator("#cnn-number")).to_have_text(re.compile(r"^\?"))
+    # So does its 28x28 preview, and its text says whose reading it is.
+    first = page.locator("#number-digits li").first
+    expect(first.locator("div")).to_have_text(text[0])
+    expect(first.locator("img")).to_have_attribute("alt", re.compile("both models"))
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 

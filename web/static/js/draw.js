@@ -144,6 +144,11 @@ function answersText(answers) {
 }
 
 // What a model read, for a box or a preview: its digit and how sure, or "?" when it refused.
+// A digit of the number as both models read it together (the API's `digit`): "?" for none.
+function numberDigit(digit) {
+  return digit === null || digit === undefined ? "?" : String(digit);
+}
+
 function reading(answer) {
   const refused = answer.digit === null;
   return {
@@ -236,7 +241,7 @@ function showNumber(found, size) {
       // The number's digit (both models' reading). The CNN's chance goes beside it only
       // when the CNN read that digit itself: a refused part's chance is of "not a digit".
       const { text, p } = reading(cnn);
-      const own = digit === null || digit === undefined ? "?" : String(digit);
+      const own = numberDigit(digit);
       label.textContent = own === text && own !== "?" ? `${own} · ${formatPercent(p)}` : own;
       return [rect, label];
     }),
@@ -252,13 +257,14 @@ function showNumber(found, size) {
     $(`${name}-number`).textContent = digits.map((d) => reading(d[name]).text).join("");
   }
   $("number-digits").replaceChildren(
-    ...digits.map(({ preview, cnn }, i) => {
+    ...digits.map(({ preview, cnn, digit }, i) => {
       const { text, p, refused } = reading(cnn);
-      const alt = refused
-        ? t("digit_reading_none", { index: i + 1, percent: percent(p) })
-        : t("digit_reading", { index: i + 1, digit: text, percent: percent(p) });
+      const own = numberDigit(digit);
+      let alt = t("digit_reading_both", { index: i + 1, digit: own });
+      if (own === "?" && refused) alt = t("digit_reading_none", { index: i + 1, percent: percent(p) });
+      else if (own === text) alt = t("digit_reading", { index: i + 1, digit: text, percent: percent(p) });
       const img = el("img", { src: preview, width: "28", height: "28", alt });
-      return el("li", { class: "text-center" }, img, el("div", { class: "small", "aria-hidden": "true" }, text));
+      return el("li", { class: "text-center" }, img, el("div", { class: "small", "aria-hidden": "true" }, own));
     }),
   );
 }
