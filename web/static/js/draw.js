@@ -143,12 +143,12 @@ function answersText(answers) {
   );
 }
 
-// What a model read, for a box or a preview: its digit and how sure, or "?" when it refused.
 // A digit of the number as both models read it together (the API's `digit`): "?" for none.
 function numberDigit(digit) {
   return digit === null || digit === undefined ? "?" : String(digit);
 }
 
+// What a model read, for a box or a preview: its digit and how sure, or "?" when it refused.
 function reading(answer) {
   const refused = answer.digit === null;
   return {

@@ -3,7 +3,8 @@
 Two to six digits side by side on a rough line, as people write a number on the page:
 uneven sizes, a sloping and wandering baseline, gaps from a slight overlap to wide
 spacing, solid dark strokes on a transparent background (the page's canvas style).
-``number_scores.number_figures`` reads them back through web's segmentation and the LiteRT models.
+``number_scores.number_figures`` reads them back through web's segmentation and the
+LiteRT models.
 ``make evaluate`` composes MNIST *test* digits; tune segmentation on a development set
 of *training* digits and another seed instead, so the test figures stay fair::
 
