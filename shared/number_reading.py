@@ -51,9 +51,14 @@ def agreement(cnn: Sequence[Sequence[float]], fnn: Sequence[Sequence[float]]) ->
     """
     sure = []
     for c, f in zip(cnn, fnn, strict=True):
-        digit = max(range(DIGITS), key=c.__getitem__)
+        digit = first_digit(c)
         sure.append(c[digit] * f[digit])
     return sure
+
+
+def first_digit(row: Sequence[float]) -> int:
+    """The digit a model's probabilities (or outputs) rank first, "not a digit" aside."""
+    return max(range(DIGITS), key=row.__getitem__)
 
 
 def output_row(answer: ModelAnswer) -> list[float]:
@@ -101,7 +106,7 @@ def answer(canvas: Mapping[str, Any], digits: list[dict[str, Any]]) -> NumberAns
     read = [{**d, "digit": part_digit(d)} for d in digits]
     if not is_number(canvas, digits):
         return {"text": None, "digits": read, "not_a_number": True, "reason": UNSURE}
-    return {"text": number_text(digits), "digits": read, "not_a_number": False}
+    return {"text": text([d["digit"] for d in read]), "digits": read, "not_a_number": False}
 
 
 def part_digit(image: Mapping[str, Any]) -> int | None:
@@ -117,7 +122,7 @@ def part_digit(image: Mapping[str, Any]) -> int | None:
     move (``is_number`` is the same)."""
     cnn, fnn = image["cnn"], image["fnn"]
     c, f = cnn["probabilities"], fnn["probabilities"]
-    if cnn["digit"] is None and fnn["digit"] != max(range(DIGITS), key=c.__getitem__):
+    if cnn["digit"] is None and fnn["digit"] != first_digit(c):
         return None
     return max(range(DIGITS), key=lambda d: c[d] * f[d])
 

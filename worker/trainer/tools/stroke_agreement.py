@@ -39,7 +39,7 @@ from shared.stroke_canvas import stroke_canvas
 from shared.stroke_render import PEN_RATIO, mnist_image, prepared
 from worker.lite_model import LiteModel
 from worker.trainer.tools.accuracy import share
-from worker.trainer.tools.numbers import shipped_models
+from worker.trainer.tools.numbers import canvas_reading, shipped_models
 from worker.trainer.tools.stroke_sets import Drawing, stroke_sets
 from worker.trainer.tools.tool_paths import mnist_and_models
 
@@ -88,18 +88,16 @@ def texts(
     if isinstance(read, DigitsError):
         return {}
     canvas, sources = read
-    outputs = {name: model.predict(np.stack(canvas.images)) for name, model in models.items()}
-    chosen = number_reading.read(canvas.readings, outputs["cnn"].tolist(), outputs["fnn"].tolist())
+    reading = canvas_reading(models, thresholds, canvas)
+    chosen = reading.chosen
     found: dict[str, Any] = {"strokes": [sorted(sources[i]) for i in chosen] if sources else None}
-    for name, output in outputs.items():
+    for name, output in reading.outputs.items():
         labels = answers.predicted_labels(output, thresholds[name]).tolist()
         digits = [None if label == answers.NOT_DIGIT else label for label in labels]
         found[name] = number_reading.text([digits[i] for i in chosen])
         found[f"{name}_whole"] = number_reading.text(digits[:1])
-    said = {n: answers.model_answers(outputs[n], thresholds[n], 0) for n in ("fnn", "cnn")}
-    images = [{"fnn": f, "cnn": c} for f, c in zip(said["fnn"], said["cnn"], strict=True)]
-    found["both"] = number_reading.number_text([images[i] for i in chosen])
-    found["both_whole"] = number_reading.number_text(images[:1])
+    found["both"] = reading.text()
+    found["both_whole"] = number_reading.number_text([reading.canvas])
     return found
 
 
